@@ -26,7 +26,9 @@ def fast_app() -> Iterator[Flask]:
     application.extensions["model_registry"].stop()
 
 
-def call(wsgi, path: str, body: bytes, content_type: str | None) -> tuple[str, list, bytes]:
+def call(
+    wsgi, path: str, body: bytes, content_type: str | None, accept: str | None = None
+) -> tuple[str, list, bytes]:
     environ = {
         "REQUEST_METHOD": "POST", "PATH_INFO": path, "SERVER_NAME": "localhost", "SERVER_PORT": "80",
         "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "SERVER_PROTOCOL": "HTTP/1.1",
@@ -34,6 +36,8 @@ def call(wsgi, path: str, body: bytes, content_type: str | None) -> tuple[str, l
     }
     if content_type:
         environ["CONTENT_TYPE"] = content_type
+    if accept:
+        environ["HTTP_ACCEPT"] = accept
     answer: dict = {}
 
     def start_response(status: str, headers: list, exc_info=None) -> None:
@@ -107,12 +111,42 @@ def cases() -> list[tuple[str, bytes, str | None]]:
     ]
 
 
+def accept_cases() -> list[tuple[str, bytes, str | None, str]]:
+    """Requests asking for a .npy answer (or not quite), with their bodies."""
+    pixels = np.random.default_rng(1).integers(0, 256, (3, 784), dtype=np.uint8)
+    rows = json.dumps({"instances": (pixels / 255.0).tolist()}).encode()
+    b64 = json.dumps({"instances": [{"b64": base64.b64encode(row.tobytes()).decode()} for row in pixels]})
+    two_outputs = json.dumps({"signature_name": "predict_images", "instances": (pixels / 255.0).tolist()})
+    return [
+        (PATH, npy(pixels), "application/x-npy", "application/x-npy"),
+        (PATH, rows, "application/json", "application/npy"),
+        (PATH, b64.encode(), "application/json", "application/x-npy, */*;q=0.1"),
+        (PATH, rows, "application/json", "application/json, application/x-npy;q=0.5"),
+        (PATH, rows, "application/json", "*/*"),
+        (PATH, two_outputs.encode(), "application/json", "application/x-npy"),
+        (PATH, b"{bad", "application/json", "application/x-npy"),
+        ("/v1/models/no_such_model:predict", rows, "application/json", "application/x-npy"),
+    ]
+
+
 @pytest.mark.parametrize("case", range(len(cases())))
 def test_same_status_headers_and_bytes_as_flask(fast_app: Flask, case: int) -> None:
     path, body, content_type = cases()[case]
     assert isinstance(fast_app.wsgi_app, FastPredictMiddleware)  # installed by create_app
     flask_only = fast_app.wsgi_app.wsgi_app
     assert call(fast_app.wsgi_app, path, body, content_type) == call(flask_only, path, body, content_type)
+
+
+@pytest.mark.parametrize("case", range(len(accept_cases())))
+def test_npy_answers_same_as_flask(fast_app: Flask, case: int) -> None:
+    path, body, content_type, accept = accept_cases()[case]
+    fast = call(fast_app.wsgi_app, path, body, content_type, accept)
+    assert fast == call(fast_app.wsgi_app.wsgi_app, path, body, content_type, accept)
+    if case < 3:  # the ones that ask for .npy first get it
+        assert fast[0] == "200 OK" and ("content-type", "application/x-npy") in fast[1]
+        assert np.load(io.BytesIO(fast[2])).shape == (3, 62)
+    elif fast[0] == "200 OK":
+        assert ("content-type", "application/json") in fast[1]
 
 
 def test_successes_are_answered_below_flask(fast_app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:

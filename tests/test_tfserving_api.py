@@ -113,6 +113,37 @@ def test_npy_body(client, pixels, validation_images, expected, dtype):
     np.testing.assert_allclose(answer.get_json()["predictions"], expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("payload", ["npy body", "json rows", "json columnar"])
+def test_npy_answer_when_the_client_accepts_it(client, pixels, expected, payload):
+    """``Accept: application/x-npy`` answers the scores as a .npy file (both the fast path and Flask)."""
+    x, _ = pixels
+    if payload == "npy body":
+        buffer = io.BytesIO()
+        np.save(buffer, x)
+        request = {"data": buffer.getvalue(), "content_type": "application/x-npy"}
+    else:
+        key = "instances" if payload == "json rows" else "inputs"
+        request = {"json": {key: x.tolist()}}
+    answer = client.post(PREDICT, headers={"Accept": "application/x-npy"}, **request)
+    assert answer.status_code == 200
+    assert answer.mimetype == "application/x-npy"
+    scores = np.load(io.BytesIO(answer.data), allow_pickle=False)
+    assert scores.dtype == np.float32 and scores.shape == (len(x), NUM_CLASSES)
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+    default = client.post(PREDICT, headers={"Accept": "*/*"}, **request)
+    assert default.mimetype == "application/json"
+    np.testing.assert_allclose(default.get_json()["predictions" if payload != "json columnar" else "outputs"],
+                               scores, atol=1e-6)
+
+
+def test_npy_answer_refused_for_a_signature_with_two_outputs(client, pixels):
+    x, _ = pixels
+    body = {"signature_name": "predict_images", "instances": x[:2].tolist()}
+    answer = client.post(PREDICT, json=body, headers={"Accept": "application/x-npy"})
+    assert answer.status_code == 406
+    assert "classes" in answer.get_json()["error"] and "application/json" in answer.get_json()["error"]
+
+
 def test_multi_output_signature_row_and_columnar(client, pixels, expected):
     x, _ = pixels
     row = client.post(PREDICT, json={"signature_name": "predict_images", "instances": x[:3].tolist()})

@@ -19,11 +19,10 @@ Disable with ``FAST_PREDICT_PATH = False`` (env ``EMNIST_FAST_PREDICT_PATH=0``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import re
 from collections.abc import Callable, Iterable
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -31,6 +30,17 @@ import numpy as np
 import orjson
 
 from model_tools.labels import NUM_PIXELS
+from webapp.engine import SCORES_OUTPUT
+from webapp.errors import ApiError
+from webapp.payloads import npy_to_images, uint8_to_unit
+from webapp.tensor_codecs import (
+    JSON_MEDIA_TYPE,
+    NPY_MAGIC,
+    NPY_MEDIA_TYPES,
+    accepts_npy,
+    decode_base64,
+    dump_npy,
+)
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -38,7 +48,6 @@ PREDICT_PATH = re.compile(
     r"/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>[1-9][0-9]*|0)|/labels/(?P<label>[^/:]+))?:predict\Z"
 )
-NPY_MAGIC = b"\x93NUMPY"
 #: Content types the Flask views treat as a binary body (only .npy bodies are served here).
 BINARY_TYPES = frozenset({"application/octet-stream", "application/x-npy", "application/npy"})
 FORM_TYPES = frozenset({"multipart/form-data"})
@@ -46,7 +55,6 @@ FORM_TYPES = frozenset({"multipart/form-data"})
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
 RAW_FLOAT32_BYTES = NUM_PIXELS * 4
 DEFAULT_SIGNATURE = "serving_default"
-_JSON_HEADERS_NAME = "application/json"
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -73,15 +81,21 @@ class FastPredictMiddleware:
         body = self._read_body(environ)
         if body is None:
             return self.wsgi_app(environ, start_response)
+        binary_answer = accepts_npy(environ.get("HTTP_ACCEPT"))
         try:
-            answer = self._predict(match, environ, body)
+            scores = self._predict(match, environ, body)
         except _FallbackError:
-            answer = None
-        if answer is None:
+            scores = None
+        if scores is None:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
             return self.wsgi_app(environ, start_response)
-        start_response("200 OK", [("Content-Type", _JSON_HEADERS_NAME), ("Content-Length", str(len(answer)))])
+        if binary_answer:
+            answer, content_type = dump_npy(scores), NPY_MEDIA_TYPES[0]
+        else:
+            answer = orjson.dumps({"predictions": scores}, option=_ORJSON_OPTIONS)
+            content_type = JSON_MEDIA_TYPE
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(answer)))])
         return [answer]
 
     def _read_body(self, environ: dict) -> bytes | None:
@@ -96,7 +110,8 @@ class FastPredictMiddleware:
             return None
         return environ["wsgi.input"].read(length)
 
-    def _predict(self, match: re.Match, environ: dict, body: bytes) -> bytes | None:
+    def _predict(self, match: re.Match, environ: dict, body: bytes) -> np.ndarray | None:
+        """The default signature's scores for the body's images, or None: Flask answers."""
         mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
         if mimetype in FORM_TYPES or mimetype.startswith("image/"):
             return None
@@ -116,16 +131,17 @@ class FastPredictMiddleware:
         try:
             number = None if version is None else int(version)
             with registry.acquire(name, version=number, label=label) as pinned:
-                if len(pinned.engine.signature_inputs(DEFAULT_SIGNATURE)) != 1:
+                engine = pinned.engine
+                if len(engine.signature_inputs(DEFAULT_SIGNATURE)) != 1:
                     return None
+                if engine.signature_outputs(DEFAULT_SIGNATURE) != [SCORES_OUTPUT]:
+                    return None  # several outputs: TF Serving answers an object per instance (Flask)
                 batchers = extensions.get("batchers")
-                if batchers is not None:
-                    scores = batchers.predict(pinned.engine, images)
-                else:
-                    scores = pinned.engine.predict(images)
+                predict = engine.predict if batchers is None else partial(batchers.predict, engine)
+                scores = predict(images)
         except Exception:  # unknown model, model error, full batch queue: Flask gives the answer
             return None
-        return orjson.dumps({"predictions": scores}, option=_ORJSON_OPTIONS)
+        return scores
 
 
 def _finite(images: np.ndarray) -> np.ndarray:
@@ -182,8 +198,8 @@ def _b64_images(instances: list) -> np.ndarray:
         if type(value) is not str:
             raise _FallbackError
         try:
-            data = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
+            data = decode_base64(value)
+        except ValueError:
             raise _FallbackError from None
         decoded.append(data)
     size = len(decoded[0])
@@ -193,23 +209,16 @@ def _b64_images(instances: list) -> np.ndarray:
         raise _FallbackError
     raw = b"".join(decoded)
     if size == NUM_PIXELS:
-        return np.frombuffer(raw, dtype=np.uint8).astype(np.float32).reshape(-1, NUM_PIXELS) / 255.0
+        return uint8_to_unit(np.frombuffer(raw, dtype=np.uint8)).reshape(-1, NUM_PIXELS)
     return _finite(np.frombuffer(raw, dtype="<f4").reshape(-1, NUM_PIXELS))
 
 
 def _npy_images(body: bytes) -> np.ndarray:
-    """A .npy body -> float32 [N,784] (uint8 divided by 255), as the Flask view reads it."""
+    """A .npy body -> float32 [N,784], read exactly as the Flask view reads it."""
     try:
-        array = np.load(io.BytesIO(body), allow_pickle=False)
-    except (ValueError, OSError, EOFError):
+        return _finite(npy_to_images(body))
+    except ApiError:
         raise _FallbackError from None
-    if array.dtype == np.uint8:
-        array = array.astype(np.float32) / 255.0
-    elif array.dtype.kind not in "fiu":
-        raise _FallbackError
-    if array.size % NUM_PIXELS or array.size == 0:
-        raise _FallbackError
-    return _finite(np.ascontiguousarray(array, dtype=np.float32).reshape(-1, NUM_PIXELS))
 
 
 def install(app: Any) -> None:

@@ -48,6 +48,7 @@ from webapp.payloads import (
     read_body,
     string_inputs,
 )
+from webapp.tensor_codecs import NPY_MEDIA_TYPES, accepts_npy, dump_npy
 
 blueprint = Blueprint("tfserving_api", __name__)
 
@@ -89,12 +90,13 @@ for _rule in PREDICTION_ROUTES:
 
 
 def predict(name: str, version: int | None, label: str | None, body: bytes) -> Response:
+    binary_answer = accepts_npy(request.headers.get("Accept"))
     binary = body_images(request, body)
     with servable(name, version, label) as pinned:
         if binary is not None:  # .npy / raw float32 / image body: the default signature, row answer
             input_name = single_input(pinned.engine, DEFAULT_SIGNATURE)[0]
             outputs = run_predict(pinned, DEFAULT_SIGNATURE, input_name, binary)
-            return json_response(format_outputs(outputs, "row"))
+            return predict_response(outputs, "row", binary_answer)
         document = parse_json_object(body)
         signature = document.get("signature_name") or DEFAULT_SIGNATURE
         if not isinstance(signature, str):
@@ -105,7 +107,23 @@ def predict(name: str, version: int | None, label: str | None, body: bytes) -> R
         else:
             values, layout = predict_request_images(document, input_name)
         outputs = run_predict(pinned, signature, input_name, values)
+        return predict_response(outputs, layout, binary_answer)
+
+
+def predict_response(outputs: dict[str, np.ndarray], layout: str, binary: bool) -> Response:
+    """TF Serving's JSON answer, or the one output tensor as a ``.npy`` file when the client asked for it."""
+    if not binary:
         return json_response(format_outputs(outputs, layout))
+    if len(outputs) != 1:
+        raise ApiError(
+            f"this signature answers {len(outputs)} outputs {sorted(outputs)} and a .npy answer holds one "
+            "tensor: ask for application/json, or use a signature with one output",
+            406,
+        )
+    (value,) = outputs.values()
+    if value.dtype.kind not in "biuf":
+        raise ApiError(f"a .npy answer holds numbers and this output is of dtype {value.dtype}", 406)
+    return Response(dump_npy(value), mimetype=NPY_MEDIA_TYPES[0])
 
 
 def single_input(engine: Any, signature: str) -> tuple[str, dict[str, Any]]:
