@@ -33,8 +33,10 @@ keepalive = 5
 
 # Request line/header limits stay at gunicorn's defaults; the body limit is the app's MAX_CONTENT_LENGTH.
 
-# Access log to stdout, with the time each request took (%(M)s ms) for quick latency reading.
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+# No access log by default (gunicorn's and TF Serving's default too): formatting and writing a line is
+# ~15 % of the Python work gunicorn does per request (py-spy, bench/RESULTS.md). GUNICORN_ACCESSLOG=- logs
+# every request to stdout, with the time it took (%(M)s ms); a path logs to that file.
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")

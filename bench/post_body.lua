@@ -1,5 +1,5 @@
 -- wrk script: POST the bytes of a file to the URL and print a JSON summary at the end.
--- Usage: wrk -s bench/post_body.lua URL -- BODY_FILE [CONTENT_TYPE]
+-- Usage: wrk -s bench/post_body.lua URL -- BODY_FILE [CONTENT_TYPE [ACCEPT]]
 -- The body is read once (init) so wrk sends the same request on every connection.
 
 function init(args)
@@ -12,6 +12,9 @@ function init(args)
    f:close()
    wrk.method = "POST"
    wrk.headers["Content-Type"] = args[2] or "application/json"
+   if args[3] ~= nil then
+      wrk.headers["Accept"] = args[3]
+   end
 end
 
 function done(summary, latency, requests)

@@ -6,7 +6,8 @@ What one run measures, all on 127.0.0.1 with the repository's ``gunicorn.conf.py
   floor), and the real app (``wsgi:app``) with each engine, with and without dynamic batching;
 * cells per server, each a bounded wrk load: 1 image per request at concurrency 1 and 8, batch 128 at
   concurrency 1 and 8 as JSON (the blog's pixels/255), and batch 128 at concurrency 8 as TF Serving's
-  ``{"b64": ...}`` of raw uint8 pixels and as an ``application/octet-stream`` ``.npy`` body;
+  ``{"b64": ...}`` of raw uint8 pixels and as an ``application/octet-stream`` ``.npy`` body, answered in
+  JSON, and the ``.npy`` body once more answered as ``.npy`` (``Accept: application/x-npy``);
 * RSS of each gunicorn worker after its load, and cold start (process spawn to first answer, and in a
   fresh interpreter: import to first answer, ``bench/cold_start.py``);
 * the compute floor: the engine in-process without HTTP (``bench/compute_floor.py``).
@@ -74,6 +75,7 @@ class Cell:
     body: str
     concurrency: int
     batch_size: int
+    accept: str | None = None  # the Accept header (None: none, the server's JSON answer)
 
 
 SERVERS = {
@@ -98,9 +100,10 @@ CELLS = {
     "b128_json_c8": Cell("b128_json_c8", "b128_json", 8, 128),
     "b128_b64_c8": Cell("b128_b64_c8", "b128_b64", 8, 128),
     "b128_npy_c8": Cell("b128_npy_c8", "b128_npy", 8, 128),
+    "b128_npy_npy_c8": Cell("b128_npy_npy_c8", "b128_npy", 8, 128, "application/x-npy"),
 }
 QUICK_SERVERS = ("noop", "onnxruntime")
-QUICK_CELLS = ("b1_json_c8", "b128_json_c8", "b128_npy_c8")
+QUICK_CELLS = ("b1_json_c8", "b128_json_c8", "b128_npy_c8", "b128_npy_npy_c8")
 
 
 def free_port() -> int:
@@ -241,7 +244,9 @@ class RunningServer:
         self.log_file.close()
 
 
-def run_wrk(url: str, body: Path, content_type: str, concurrency: int, duration: float) -> dict[str, Any]:
+def run_wrk(
+    url: str, body: Path, content_type: str, concurrency: int, duration: float, accept: str | None = None
+) -> dict[str, Any]:
     """One bounded wrk load -> requests/s, latency percentiles (ms), errors."""
     command = [
         "wrk",
@@ -256,6 +261,7 @@ def run_wrk(url: str, body: Path, content_type: str, concurrency: int, duration:
         "--",
         str(body),
         content_type,
+        *([accept] if accept else []),
     ]
     output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     line = next((x for x in output.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
@@ -275,7 +281,8 @@ def run_wrk(url: str, body: Path, content_type: str, concurrency: int, duration:
 
 
 def run_python_client(
-    url: str, body: Path, content_type: str, concurrency: int, batch_size: int, duration: float
+    url: str, body: Path, content_type: str, concurrency: int, batch_size: int, duration: float,
+    accept: str | None = None,
 ) -> dict[str, Any]:
     """The fallback load client (``model_tools throughput``'s closed loop) when wrk is missing."""
     from model_tools.serving_client import parse_endpoint
@@ -290,6 +297,7 @@ def run_python_client(
         duration,
         warmup=0,
         check_answers=False,  # as wrk: any 200 counts (the no-op floor answers a fixed body)
+        accept=accept,
     )
     return {
         "client": "python",
@@ -318,10 +326,10 @@ def measure_cell(
     path, content_type = bodies[cell.body]
     cpu_before = server.cpu_seconds()
     if use_wrk:
-        figures = run_wrk(server.url, path, content_type, cell.concurrency, duration)
+        figures = run_wrk(server.url, path, content_type, cell.concurrency, duration, cell.accept)
     else:
         figures = run_python_client(
-            server.url, path, content_type, cell.concurrency, cell.batch_size, duration
+            server.url, path, content_type, cell.concurrency, cell.batch_size, duration, cell.accept
         )
     cpu = server.cpu_seconds() - cpu_before
     figures["images_per_s"] = figures["requests_per_s"] * cell.batch_size
@@ -427,10 +435,10 @@ def ratios(run: dict[str, Any]) -> dict[str, float]:
         engine = key.split("+")[0]
         compute = run.get("compute_floor", {}).get(engine, {})
         best_compute = max((v for k, v in compute.items() if k.startswith("b128_")), default=None)
-        for payload in ("b64", "npy"):
+        for payload, title in (("b64", "b64"), ("npy", "npy"), ("npy_npy", "npy, npy answer")):
             binary = cell(key, f"b128_{payload}_c8", "images_per_s")
             if binary is not None and best_compute:
-                out[f"{key} batch 128 {payload} c=8 / in-process engine"] = binary / best_compute
+                out[f"{key} batch 128 {title} c=8 / in-process engine"] = binary / best_compute
     for engine in ("onnxruntime", "tensorflow"):
         plain, batched = cell(engine, "b1_json_c8"), cell(f"{engine}+batching", "b1_json_c8")
         if plain and batched is not None:
@@ -499,6 +507,7 @@ def markdown(summary: dict[str, Any], cells: list[Cell], settings: dict[str, Any
         "b128_json_c8": "128 JSON c=8 img/s",
         "b128_b64_c8": "128 b64 c=8 img/s",
         "b128_npy_c8": "128 npy c=8 img/s",
+        "b128_npy_npy_c8": "128 npy->npy c=8 img/s",
     }
     keys = [c.key for c in cells]
     lines = [
@@ -610,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="one short run: no-op floor and onnxruntime app, 3 cells (a few seconds)",
+        help="one short run: no-op floor and onnxruntime app, 4 cells (a few seconds)",
     )
     parser.add_argument("--runs", type=int, default=3, help="runs (medians are reported; default 3)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per cell (default 5)")

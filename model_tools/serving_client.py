@@ -26,6 +26,10 @@ import numpy as np
 PAYLOADS = ("json", "b64", "npy")
 FORMATS = ("tfserving", "predict")
 CONTENT_TYPES = {"json": "application/json", "b64": "application/json", "npy": "application/octet-stream"}
+#: Answer kinds: TF Serving's JSON, or (this app, ``Accept: application/x-npy``) a .npy of the scores.
+ANSWERS = ("json", "npy")
+ACCEPT_TYPES = {"json": None, "npy": "application/x-npy"}
+NPY_MAGIC = b"\x93NUMPY"
 
 
 class EndpointError(RuntimeError):
@@ -109,8 +113,11 @@ def encode_payload(images: np.ndarray, payload: str) -> tuple[bytes, str]:
 def predicted_classes(body: bytes, fmt: str, count: int) -> np.ndarray:
     """Class ids [count] from a predict answer (TF Serving ``predictions`` or the app's ``results``).
 
-    Accepts rows of scores, and TF Serving's multi-output rows ``{"scores": [...], "classes": k}``.
+    Accepts rows of scores, TF Serving's multi-output rows ``{"scores": [...], "classes": k}``, and a
+    ``.npy`` answer of scores [count, classes].
     """
+    if body.startswith(NPY_MAGIC):
+        return _npy_classes(body, count)
     try:
         answer = json.loads(body)
     except ValueError as exc:
@@ -144,6 +151,16 @@ def predicted_classes(body: bytes, fmt: str, count: int) -> np.ndarray:
     return scores.argmax(axis=1)
 
 
+def _npy_classes(body: bytes, count: int) -> np.ndarray:
+    try:
+        scores = np.load(io.BytesIO(body), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise EndpointError(f"answer is not a readable .npy array: {exc}") from None
+    if scores.ndim != 2 or len(scores) != count:
+        raise EndpointError(f".npy answer has shape {list(scores.shape)}, expected [{count}, classes]")
+    return scores.argmax(axis=1)
+
+
 def error_message(status: int, body: bytes) -> str:
     """``HTTP 400: <TF Serving's "error" text>`` (or the start of the body)."""
     try:
@@ -171,9 +188,11 @@ class Connection:
             self._connection = factory(self.host, self.port, timeout=self.timeout)
         return self._connection
 
-    def post(self, body: bytes, content_type: str) -> tuple[int, bytes, float]:
+    def post(self, body: bytes, content_type: str, accept: str | None = None) -> tuple[int, bytes, float]:
         """(status, answer body, seconds). Raises EndpointError when the server cannot be reached."""
         headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+        if accept:
+            headers["Accept"] = accept
         for attempt in (0, 1):
             connection = self._connect()
             started = time.perf_counter()

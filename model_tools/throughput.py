@@ -24,6 +24,8 @@ import numpy as np
 from model_tools.atomic_io import write_text_atomic
 from model_tools.eval_serving import add_endpoint_arguments, choose_images
 from model_tools.serving_client import (
+    ACCEPT_TYPES,
+    ANSWERS,
     PAYLOADS,
     Connection,
     Endpoint,
@@ -51,14 +53,15 @@ class WorkerResult:
 
 
 def _worker(endpoint: Endpoint, body: bytes, content_type: str, batch_size: int, deadline: float,
-            record: bool, result: WorkerResult, timeout: float, check_answers: bool = True) -> None:
+            record: bool, result: WorkerResult, timeout: float, check_answers: bool = True,
+            accept: str | None = None) -> None:
     """Closed loop: send, wait for the answer, send again, until ``deadline``."""
     connection = Connection(endpoint, timeout=timeout)
     checked = not check_answers
     try:
         while time.perf_counter() < deadline:
             try:
-                status, answer, seconds = connection.post(body, content_type)
+                status, answer, seconds = connection.post(body, content_type, accept)
             except EndpointError as exc:
                 if record:
                     result.error(str(exc))
@@ -83,18 +86,18 @@ def _worker(endpoint: Endpoint, body: bytes, content_type: str, batch_size: int,
 
 
 def measure(endpoint: Endpoint, body: bytes, content_type: str, batch_size: int, concurrency: int,
-            duration: float, warmup: float = 1.0, timeout: float = 30.0, check_answers: bool = True
-            ) -> dict[str, Any]:
+            duration: float, warmup: float = 1.0, timeout: float = 30.0, check_answers: bool = True,
+            accept: str | None = None) -> dict[str, Any]:
     """One cell: ``concurrency`` closed-loop workers for ``duration`` seconds -> figures.
 
     ``check_answers``: the first answer of each worker must hold ``batch_size`` predictions (off for a
-    no-op server that answers a fixed body).
+    no-op server that answers a fixed body). ``accept``: the Accept header (None: none is sent).
     """
     if warmup > 0:
         _run_workers(endpoint, body, content_type, batch_size, concurrency, warmup, False, timeout,
-                     check_answers)
+                     check_answers, accept)
     results, elapsed = _run_workers(endpoint, body, content_type, batch_size, concurrency, duration, True,
-                                    timeout, check_answers)
+                                    timeout, check_answers, accept)
     latencies = np.array([v for r in results for v in r.latencies_ms], dtype=np.float64)
     errors: dict[str, int] = {}
     for r in results:
@@ -118,14 +121,14 @@ def measure(endpoint: Endpoint, body: bytes, content_type: str, batch_size: int,
 
 
 def _run_workers(endpoint: Endpoint, body: bytes, content_type: str, batch_size: int, concurrency: int,
-                 duration: float, record: bool, timeout: float, check_answers: bool = True
-                 ) -> tuple[list[WorkerResult], float]:
+                 duration: float, record: bool, timeout: float, check_answers: bool = True,
+                 accept: str | None = None) -> tuple[list[WorkerResult], float]:
     results = [WorkerResult() for _ in range(concurrency)]
     started = time.perf_counter()
     deadline = started + duration
     threads = [
         threading.Thread(target=_worker, args=(endpoint, body, content_type, batch_size, deadline, record,
-                                               result, timeout, check_answers), daemon=True)
+                                               result, timeout, check_answers, accept), daemon=True)
         for result in results
     ]
     for thread in threads:
@@ -173,7 +176,9 @@ def write_report(out_dir: Path, cells: list[dict[str, Any]], settings: dict[str,
          else f"{c['endpoint']} c={c['concurrency']}"}
         for c in cells
     ]
-    title = f"{payload} payload, {settings['duration_s']:g} s per cell"
+    answer = settings.get("answer", "json")
+    answer_note = "" if answer == "json" else f", {answer} answer"
+    title = f"{payload} payload{answer_note}, {settings['duration_s']:g} s per cell"
     paths = {
         "bars": throughput_bar_plot(bar_rows, out_dir / "throughput_bars.png", f"Throughput: {title}"),
         "quantiles": latency_quantile_plot(
@@ -205,10 +210,10 @@ def run(args: argparse.Namespace) -> int:
                                                   disable=args.no_progress):
         body, content_type = bodies[batch_size]
         cells.append(measure(endpoint, body, content_type, batch_size, concurrency, args.duration,
-                             args.warmup, args.timeout))
-    settings = {"payload": args.payload, "duration_s": args.duration, "warmup_s": args.warmup,
-                "batch_sizes": batch_sizes, "concurrency": concurrencies, "split": args.split,
-                "seed": args.seed}
+                             args.warmup, args.timeout, accept=ACCEPT_TYPES[args.answer]))
+    settings = {"payload": args.payload, "answer": args.answer, "duration_s": args.duration,
+                "warmup_s": args.warmup, "batch_sizes": batch_sizes, "concurrency": concurrencies,
+                "split": args.split, "seed": args.seed}
     paths = write_report(Path(args.out), cells, settings)
     print(markdown_table(cells, args.payload), end="")
     for cell in cells:
@@ -234,4 +239,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--payload", choices=PAYLOADS, default="json",
                         help="json (pixels/255), b64 (TF Serving {\"b64\"} of raw uint8 pixels) or npy "
                              "(application/octet-stream .npy body)")
+    parser.add_argument("--answer", choices=ANSWERS, default="json",
+                        help="json (TF Serving's answer) or npy (ask for a .npy of the scores with "
+                             "Accept: application/x-npy; this app's :predict routes give it)")
     parser.set_defaults(func=run)

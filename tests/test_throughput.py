@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ from conftest import SERVED_MODEL
 from live_server import dead_url, live_app
 
 from model_tools.__main__ import main as cli
-from model_tools.serving_client import encode_payload, parse_endpoint
+from model_tools.serving_client import EndpointError, encode_payload, parse_endpoint, predicted_classes
 from model_tools.throughput import measure, parse_int_list
 
 
@@ -38,6 +39,26 @@ def test_every_payload_kind_is_served(base_url: str, images: np.ndarray, payload
     assert 0 < cell["latency_ms"]["p50"] <= cell["latency_ms"]["p99"] <= cell["latency_ms"]["max"]
 
 
+@pytest.mark.parametrize("payload", ["json", "npy"])
+def test_npy_answers_are_read_and_checked(base_url: str, images: np.ndarray, payload: str) -> None:
+    endpoint = parse_endpoint(f"app={base_url}/v1/models/{SERVED_MODEL}:predict")
+    body, content_type = encode_payload(images, payload)
+    cell = measure(endpoint, body, content_type, 8, 1, 0.3, warmup=0, accept="application/x-npy")
+    assert cell["errors"] == 0 and cell["requests"] > 0, cell["error_kinds"]
+    wrong = measure(endpoint, body, content_type, 5, 1, 0.3, warmup=0, accept="application/x-npy")
+    assert wrong["requests"] == 0
+    assert all("expected [5, classes]" in message for message in wrong["error_kinds"])
+
+
+def test_predicted_classes_of_a_npy_answer() -> None:
+    scores = np.eye(62, dtype=np.float32)[[3, 40, 7]]
+    buffer = io.BytesIO()
+    np.save(buffer, scores)
+    assert predicted_classes(buffer.getvalue(), "tfserving", 3).tolist() == [3, 40, 7]
+    with pytest.raises(EndpointError, match="not a readable"):
+        predicted_classes(buffer.getvalue()[:-4], "tfserving", 3)
+
+
 def test_failing_endpoints_count_errors(base_url: str, images: np.ndarray) -> None:
     body, content_type = encode_payload(images[:1], "json")
     dead = measure(parse_endpoint(f"dead={dead_url()}"), body, content_type, 1, 2, 0.3, warmup=0)
@@ -57,12 +78,13 @@ def test_cli_writes_tables_and_figures(base_url: str, tmp_path) -> None:
     out = tmp_path / "tp"
     code = cli(["throughput", "--endpoint", f"app={base_url}/v1/models/{SERVED_MODEL}:predict",
                 "--endpoint", f"own={base_url}/predict", "--duration", "0.3", "--warmup", "0",
-                "--batch-sizes", "1,16", "--concurrency", "1,2", "--payload", "npy", "--out", str(out),
-                "--no-progress"])
+                "--batch-sizes", "1,16", "--concurrency", "1,2", "--payload", "npy", "--answer", "npy",
+                "--out", str(out), "--no-progress"])
     assert code == 0
     report = json.loads((out / "throughput.json").read_text())
     cells = {(c["endpoint"], c["batch_size"], c["concurrency"]) for c in report["cells"]}
     assert cells == {(e, b, c) for e in ("app", "own") for b in (1, 16) for c in (1, 2)}
+    assert report["settings"]["answer"] == "npy"
     assert all(c["requests"] > 0 and c["errors"] == 0 for c in report["cells"])
     for name in ("throughput.md", "throughput_bars.png", "throughput_latency_quantiles.png"):
         assert (out / name).stat().st_size > 0
