@@ -2,7 +2,8 @@
 
 ``python bench/compute_floor.py --engine onnxruntime --duration 2`` prints one JSON line: images/s for
 batch 1 and batch 128 from one calling thread and from two (as two gunicorn workers would run on this
-2-core machine). ``bench/run_bench.py`` divides the served figures by these.
+2-core machine), and the process CPU time per call. ``bench/run_bench.py`` divides the served figures
+by these.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 
 
-def images_per_second(predict, batch: np.ndarray, threads: int, duration: float) -> float:
-    """Closed loop of ``predict(batch)`` on ``threads`` threads for ``duration`` seconds."""
+def images_per_second(predict, batch: np.ndarray, threads: int, duration: float) -> tuple[float, float]:
+    """Closed loop of ``predict(batch)`` on ``threads`` threads for ``duration`` seconds.
+
+    Returns (images/s, process CPU microseconds per call): the second is what a served request's CPU
+    is compared with, since CPU time moves far less than throughput when the machine is shared.
+    """
     counts = [0] * threads
     deadline = time.perf_counter() + duration
 
@@ -30,13 +35,15 @@ def images_per_second(predict, batch: np.ndarray, threads: int, duration: float)
             predict(batch)
             counts[slot] += 1
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return sum(counts) * len(batch) / (time.perf_counter() - started)
+    calls = max(1, sum(counts))
+    cpu_us = (time.process_time() - cpu_started) / calls * 1e6
+    return sum(counts) * len(batch) / (time.perf_counter() - started), cpu_us
 
 
 def main() -> int:
@@ -69,9 +76,9 @@ def main() -> int:
             engine.predict(batch)
     for size, batch in batches.items():
         for threads in (1, 2):
-            figures[f"b{size}_t{threads}_images_per_s"] = images_per_second(
-                engine.predict, batch, threads, args.duration
-            )
+            rate, cpu_us = images_per_second(engine.predict, batch, threads, args.duration)
+            figures[f"b{size}_t{threads}_images_per_s"] = rate
+            figures[f"b{size}_t{threads}_cpu_us_per_call"] = cpu_us
     registry.stop()
     print(json.dumps(figures))
     return 0

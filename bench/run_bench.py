@@ -434,11 +434,24 @@ def ratios(run: dict[str, Any]) -> dict[str, float]:
             )
         engine = key.split("+")[0]
         compute = run.get("compute_floor", {}).get(engine, {})
-        best_compute = max((v for k, v in compute.items() if k.startswith("b128_")), default=None)
+        best_compute = max(
+            (v for k, v in compute.items() if k.startswith("b128_") and k.endswith("_images_per_s")),
+            default=None,
+        )
+        # CPU per batch-128 call in-process (the cheaper of 1 or 2 threads): the model's own cost.
+        compute_cpu = min(
+            (v for k, v in compute.items() if k.startswith("b128_") and k.endswith("_cpu_us_per_call")),
+            default=None,
+        )
         for payload, title in (("b64", "b64"), ("npy", "npy"), ("npy_npy", "npy, npy answer")):
             binary = cell(key, f"b128_{payload}_c8", "images_per_s")
             if binary is not None and best_compute:
                 out[f"{key} batch 128 {title} c=8 / in-process engine"] = binary / best_compute
+            binary_cpu = cell(key, f"b128_{payload}_c8", "server_cpu_us_per_request")
+            if binary_cpu and compute_cpu:
+                out[f"{key} batch 128 {title} c=8: in-process CPU per batch / app CPU per request"] = (
+                    compute_cpu / binary_cpu
+                )
     for engine in ("onnxruntime", "tensorflow"):
         plain, batched = cell(engine, "b1_json_c8"), cell(f"{engine}+batching", "b1_json_c8")
         if plain and batched is not None:
@@ -597,6 +610,8 @@ def markdown(summary: dict[str, Any], cells: list[Cell], settings: dict[str, Any
 
 
 def target_of(name: str) -> str:
+    if "in-process CPU per batch" in name:
+        return "(the model's share of the server's CPU: the line above without wrk and noise)"
     if "CPU per request" in name:
         return "(noise-robust view of the line above)"
     if "no-op floor" in name:
