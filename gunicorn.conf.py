@@ -33,9 +33,9 @@ keepalive = 5
 
 # Request line/header limits stay at gunicorn's defaults; the body limit is the app's MAX_CONTENT_LENGTH.
 
-# No access log by default (gunicorn's and TF Serving's default too): formatting and writing a line is
-# ~15 % of the Python work gunicorn does per request (py-spy, bench/RESULTS.md). GUNICORN_ACCESSLOG=- logs
-# every request to stdout, with the time it took (%(M)s ms); a path logs to that file.
+# No access log by default (gunicorn's and TF Serving's default too): formatting and writing the line was
+# 14 % of the samples holding the GIL in a py-spy profile of the workers under batch-128 load.
+# GUNICORN_ACCESSLOG=- logs every request to stdout, with the time it took (%(M)s ms); a path, to that file.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterable
-from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -30,9 +29,9 @@ import numpy as np
 import orjson
 
 from model_tools.labels import NUM_PIXELS
-from webapp.engine import SCORES_OUTPUT
+from webapp.engine import DEFAULT_SIGNATURE, SCORES_OUTPUT
 from webapp.errors import ApiError
-from webapp.payloads import npy_to_images, uint8_to_unit
+from webapp.payloads import BINARY_TYPES, FORM_TYPES, RAW_FLOAT32_BYTES, npy_to_images, uint8_to_unit
 from webapp.tensor_codecs import (
     JSON_MEDIA_TYPE,
     NPY_MAGIC,
@@ -48,13 +47,8 @@ PREDICT_PATH = re.compile(
     r"/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>[1-9][0-9]*|0)|/labels/(?P<label>[^/:]+))?:predict\Z"
 )
-#: Content types the Flask views treat as a binary body (only .npy bodies are served here).
-BINARY_TYPES = frozenset({"application/octet-stream", "application/x-npy", "application/npy"})
-FORM_TYPES = frozenset({"multipart/form-data"})
 #: Leading bytes of image files: a b64 instance holding one goes to Flask (preprocessing).
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8", b"GIF8", b"BM", b"RIFF", b"II*\x00", b"MM\x00*")
-RAW_FLOAT32_BYTES = NUM_PIXELS * 4
-DEFAULT_SIGNATURE = "serving_default"
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -114,7 +108,7 @@ class FastPredictMiddleware:
         """The default signature's scores for the body's images, or None: Flask answers."""
         mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
         if mimetype in FORM_TYPES or mimetype.startswith("image/"):
-            return None
+            return None  # forms are refused and image files preprocessed by the Flask view
         if body.startswith(NPY_MAGIC):
             images = _npy_images(body)
         elif mimetype in BINARY_TYPES:
@@ -137,8 +131,7 @@ class FastPredictMiddleware:
                 if engine.signature_outputs(DEFAULT_SIGNATURE) != [SCORES_OUTPUT]:
                     return None  # several outputs: TF Serving answers an object per instance (Flask)
                 batchers = extensions.get("batchers")
-                predict = engine.predict if batchers is None else partial(batchers.predict, engine)
-                scores = predict(images)
+                scores = engine.predict(images) if batchers is None else batchers.predict(engine, images)
         except Exception:  # unknown model, model error, full batch queue: Flask gives the answer
             return None
         return scores
