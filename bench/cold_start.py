@@ -10,28 +10,15 @@ import time
 
 STARTED = time.perf_counter()
 
-import argparse  # noqa: E402 - the clock starts before any import
-import json  # noqa: E402
-import os  # noqa: E402
+import json  # noqa: E402 - the clock starts before any import
 import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+from engine_setup import configure_app, engine_parser  # noqa: E402 - bench/ is the script's folder
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--engine", required=True, choices=("tensorflow", "onnxruntime"))
-    parser.add_argument("--model-name", default="reference")
-    parser.add_argument("--model-base-path", default=str(REPO / "models"))
-    args = parser.parse_args()
-    os.environ.update(
-        EMNIST_ENGINE=args.engine,
-        EMNIST_MODEL_NAME=args.model_name,
-        EMNIST_MODEL_BASE_PATH=args.model_base_path,
-        EMNIST_FILE_SYSTEM_POLL_SECONDS="0",
-    )
-    sys.path.insert(0, str(REPO))
+    args = engine_parser(__doc__).parse_args()
+    configure_app(args)
     import psutil
 
     import webapp

@@ -8,17 +8,13 @@ by these.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parent.parent
+from engine_setup import configure_app, engine_parser  # bench/ is the script's folder
 
 
 def images_per_second(predict, batch: np.ndarray, threads: int, duration: float) -> tuple[float, float]:
@@ -47,19 +43,10 @@ def images_per_second(predict, batch: np.ndarray, threads: int, duration: float)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--engine", required=True, choices=("tensorflow", "onnxruntime"))
-    parser.add_argument("--model-name", default="reference")
-    parser.add_argument("--model-base-path", default=str(REPO / "models"))
+    parser = engine_parser(__doc__)
     parser.add_argument("--duration", type=float, default=2.0)
     args = parser.parse_args()
-    os.environ.update(
-        EMNIST_ENGINE=args.engine,
-        EMNIST_MODEL_NAME=args.model_name,
-        EMNIST_MODEL_BASE_PATH=args.model_base_path,
-        EMNIST_FILE_SYSTEM_POLL_SECONDS="0",
-    )
-    sys.path.insert(0, str(REPO))
+    configure_app(args)
     from model_tools.datasets import load_split, to_model_input
     from webapp import create_app
 

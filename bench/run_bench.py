@@ -556,26 +556,24 @@ def markdown(summary: dict[str, Any], cells: list[Cell], settings: dict[str, Any
             + " | ".join(values)
             + " | - | - |"
         )
-    lines += [
-        "",
-        "Latency (ms, p50 / p99):",
-        "",
-        "| server | " + " | ".join(cell_titles[k].rsplit(" ", 1)[0] for k in keys) + " |",
-        "|---|" + "---|" * len(keys),
-    ]
-    for row in summary["servers"].values():
-        values = [f"{row[k]['p50_ms']:.2f} / {row[k]['p99_ms']:.2f}" if row.get(k) else "-" for k in keys]
-        lines.append(f"| {row['name']} | " + " | ".join(values) + " |")
-    lines += [
-        "",
-        "Server CPU time per request (us, gunicorn master + workers; barely moved by outside load):",
-        "",
-        "| server | " + " | ".join(cell_titles[k].rsplit(" ", 1)[0] for k in keys) + " |",
-        "|---|" + "---|" * len(keys),
-    ]
-    for row in summary["servers"].values():
-        values = [_fmt(row[k].get("cpu_us")) if row.get(k) else "-" for k in keys]
-        lines.append(f"| {row['name']} | " + " | ".join(values) + " |")
+    per_cell_tables = (
+        ("Latency (ms, p50 / p99):", lambda f: f"{f['p50_ms']:.2f} / {f['p99_ms']:.2f}"),
+        (
+            "Server CPU time per request (us, gunicorn master + workers; barely moved by outside load):",
+            lambda f: _fmt(f.get("cpu_us")),
+        ),
+    )
+    for title, show in per_cell_tables:
+        lines += [
+            "",
+            title,
+            "",
+            "| server | " + " | ".join(cell_titles[k].rsplit(" ", 1)[0] for k in keys) + " |",
+            "|---|" + "---|" * len(keys),
+        ]
+        for row in summary["servers"].values():
+            values = [show(row[k]) if row.get(k) else "-" for k in keys]
+            lines.append(f"| {row['name']} | " + " | ".join(values) + " |")
     if summary["cold_start"]:
         lines += [
             "",
