@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
@@ -155,3 +156,22 @@ class RecordingFactory:
 
     def made_for(self, version_dir: Path) -> list[RecordingEngine]:
         return self.engines.get(Path(version_dir).resolve(), [])
+
+
+class GatedFactory(RecordingFactory):
+    """A RecordingFactory whose loads of versions under a folder named ``folder`` wait for ``release``.
+
+    ``loading`` is set when such a load starts, so a test can look at the registry mid-load.
+    """
+
+    def __init__(self, folder: str) -> None:
+        super().__init__()
+        self.folder = folder
+        self.loading = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, kind: str, version_dir: Path) -> RecordingEngine:
+        if self.folder in Path(version_dir).parts:
+            self.loading.set()
+            assert self.release.wait(10), "the test never released the gated load"
+        return super().__call__(kind, version_dir)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from registry_fixtures import RecordingFactory, expected_scores, publish, write_onnx_version
+from registry_fixtures import GatedFactory, RecordingFactory, expected_scores, publish, write_onnx_version
 
 from webapp.model_config import (
     ModelConfigError,
@@ -227,55 +227,37 @@ def test_moving_a_model_loads_the_new_path_before_leaving_the_old(tmp_path):
     write_onnx_version(tmp_path / "old" / "1", seed=1)
     write_onnx_version(tmp_path / "new" / "1", seed=2)
     config = write_config(tmp_path / "models.config", [("m", "old", "")])
-    loading_new = threading.Event()
-    finish_loading = threading.Event()
-    recording = RecordingFactory()
-
-    def slow_factory(kind: str, version_dir: Path) -> object:
-        if "new" in Path(version_dir).parts:
-            loading_new.set()
-            assert finish_loading.wait(10)
-        return recording(kind, version_dir)
-
-    registry = ModelRegistry(config_file=config, engine_kind="onnxruntime", engine_factory=slow_factory,
+    factory = GatedFactory("new")
+    registry = ModelRegistry(config_file=config, engine_kind="onnxruntime", engine_factory=factory,
                              file_system_poll_seconds=0, reload_on_sighup=False)
     with registry:
         write_config(config, [("m", "new", "")])
         reload = threading.Thread(target=registry.rescan, kwargs={"reload_config": True})
         reload.start()
-        assert loading_new.wait(10)
+        assert factory.loading.wait(10)
         with registry.acquire("m") as servable:  # still the old path's model while the new one loads
             np.testing.assert_allclose(servable.engine.predict(images), expected_scores(1, images), atol=1e-5)
-        finish_loading.set()
+        factory.release.set()
         reload.join(10)
         with registry.acquire("m") as servable:
             np.testing.assert_allclose(servable.engine.predict(images), expected_scores(2, images), atol=1e-5)
-        assert recording.made_for(tmp_path / "old" / "1")[0].closed
+        assert factory.made_for(tmp_path / "old" / "1")[0].closed
 
 
 def test_adding_a_model_does_not_make_a_serving_registry_unready(tmp_path):
     write_onnx_version(tmp_path / "a" / "1", seed=1)
     config = write_config(tmp_path / "models.config", [("a", "a", "")])
-    loading = threading.Event()
-    release = threading.Event()
-    recording = RecordingFactory()
-
-    def slow_factory(kind: str, version_dir: Path) -> object:
-        if "b" in Path(version_dir).parts:
-            loading.set()
-            assert release.wait(10)
-        return recording(kind, version_dir)
-
-    registry = ModelRegistry(config_file=config, engine_kind="onnxruntime", engine_factory=slow_factory,
+    factory = GatedFactory("b")
+    registry = ModelRegistry(config_file=config, engine_kind="onnxruntime", engine_factory=factory,
                              file_system_poll_seconds=0, reload_on_sighup=False)
     with registry:
         write_onnx_version(tmp_path / "b" / "1", seed=2)
         write_config(config, [("a", "a", ""), ("b", "b", ""), ("empty", "missing", "")])
         reload = threading.Thread(target=registry.rescan, kwargs={"reload_config": True})
         reload.start()
-        assert loading.wait(10)
+        assert factory.loading.wait(10)
         assert registry.ready()  # "b" is on its first load: it does not count yet
-        release.set()
+        factory.release.set()
         reload.join(10)
         # "empty" has no version at all once scanned: not ready, and the status says why.
         assert not registry.ready()
