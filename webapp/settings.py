@@ -171,6 +171,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_INSTANCES", "int", 1024, "most images in one request (400 above it)", _integer(1)),
     Setting("MAX_IMAGE_PIXELS", "int", 40_000_000, "most pixels of one uploaded image, checked from its "
             "header before decoding (413 above it)", _integer(1)),
+    Setting("REQUEST_BODY_TIMEOUT_SECONDS", "seconds", 30.0, "the whole request body must arrive within "
+            "this once the headers have (408 and the connection closed after it; 0: no limit)", _seconds),
     Setting("DEFAULT_TOP_K", "int", 5, "entries in top_k of /predict answers (?top_k= asks for others)",
             _integer(1, 62)),
     Setting("FAST_PREDICT_PATH", "bool", True, "answer :predict below Flask's request handling (same "

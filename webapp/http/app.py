@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
 from serving_core.server_core import ServerCore
 from webapp.settings import load_settings
@@ -39,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for module in (ui, tfserving_api, predict_api, health):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
+    app.before_request(_take_the_whole_body)
 
     core = ServerCore(settings.core_options())
     app.extensions["settings"] = settings
@@ -49,3 +50,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if settings["START_REGISTRY"]:
         core.start()
     return app
+
+
+def _take_the_whole_body() -> None:
+    """Every body is in memory and within MAX_CONTENT_LENGTH before a view runs (done once per request)."""
+    from flask import current_app
+
+    from webapp.http.request_body import buffer_body
+
+    error = buffer_body(request.environ, current_app.config["MAX_CONTENT_LENGTH"])
+    if error is not None:
+        raise error

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from serving_core.errors import ResourceExhaustedError, UnavailableError
+from serving_core.errors import UnavailableError
 from serving_core.payloads.limits import RequestLimits
 from serving_core.service import InferenceService
-from webapp.http.errors import too_large_message
 
 
 def serving() -> InferenceService:
@@ -23,8 +22,8 @@ def request_limits() -> RequestLimits:
 
 
 def read_body() -> bytes:
-    """The raw body, whatever the Content-Type (TF Serving clients often send none)."""
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if limit is not None and request.content_length is not None and request.content_length > limit:
-        raise ResourceExhaustedError(too_large_message(limit), http_status=413)
+    """The raw body, whatever the Content-Type (TF Serving clients often send none).
+
+    It is in memory already and within MAX_CONTENT_LENGTH (``webapp.http.request_body``).
+    """
     return request.get_data(cache=False)

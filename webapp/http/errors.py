@@ -12,6 +12,7 @@ from flask import Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from serving_core.errors import ServingError
+from webapp.http.request_body import too_large_message
 from webapp.http.responses import error_bytes
 
 log = logging.getLogger(__name__)
@@ -19,10 +20,6 @@ log = logging.getLogger(__name__)
 #: Path prefixes answered in JSON; everything else is the HTML UI.
 API_PREFIXES = ("/v1/", "/predict", "/healthz", "/readyz")
 INTERNAL_ERROR = "internal error: the server could not answer this request (logged)"
-
-
-def too_large_message(limit: int | None) -> str:
-    return f"request body is larger than the limit MAX_CONTENT_LENGTH={limit} bytes"
 
 
 def error_response(message: str, status: int) -> Response:

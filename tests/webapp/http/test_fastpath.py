@@ -211,3 +211,17 @@ def test_a_failing_model_call_runs_once(fast_app: Flask, monkeypatch: pytest.Mon
 
 def test_can_be_turned_off(make_app) -> None:
     assert not isinstance(make_app(FAST_PREDICT_PATH=False).wsgi_app, FastPredictMiddleware)
+
+
+def test_random_npy_headers_get_the_same_400_on_both_paths(fast_app: Flask) -> None:
+    from tests.support.npy_headers import random_npy_files
+
+    statuses = set()
+    for data in random_npy_files(300, seed=5):
+        fast = call(fast_app.wsgi_app, PATH, data, "application/x-npy")
+        assert fast == call(fast_app.wsgi_app.wsgi_app, PATH, data, "application/x-npy")
+        status, headers, answer = fast
+        statuses.add(status)
+        assert ("content-type", "application/json") in headers
+        assert b" at 0x" not in answer and set(json.loads(answer)) == {"error"}
+    assert statuses == {"400 BAD REQUEST"}

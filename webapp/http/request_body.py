@@ -1,0 +1,112 @@
+"""Every request body read whole into memory, within MAX_CONTENT_LENGTH, before the app acts on it.
+
+Why: a body with a ``Content-Length`` and a chunked one must meet the same limit (Werkzeug's own stream
+cuts a chunked body at the limit and carries on with the truncated bytes), a body that cannot be read
+(an invalid chunk size, a client gone mid-body) is the client's error and not the app's, and the
+server's gevent worker (``webapp.http.gunicorn_worker``) reads the body in the connection's greenlet so
+that a slow upload never holds one of the threads that run the app. After ``buffer_body`` the body is a
+``BytesIO`` with its ``CONTENT_LENGTH``, the same for the fast path and the Flask views, and nothing of it
+was written to disk.
+
+A refusal is not answered here: it is put in the environ (``BODY_ERROR``) and the app answers it in its
+own shape (JSON on the API paths, the page for the UI).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from serving_core.errors import InvalidArgumentError, ResourceExhaustedError, ServingError
+
+#: environ key set once the body is in memory (so a second middleware does not read it again).
+BODY_READY = "emnist.body_ready"
+#: environ key holding the ServingError that refuses the body, when it could not be taken.
+BODY_ERROR = "emnist.body_error"
+READ_STEP = 1024 * 1024
+
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+def too_large_message(limit: int | None) -> str:
+    return f"request body is larger than the limit MAX_CONTENT_LENGTH={limit} bytes"
+
+
+def unreadable_message() -> str:
+    return ("the request body could not be read: invalid chunked transfer coding, or the connection "
+            "closed before the body ended")
+
+
+def _read_up_to(stream: Any, size: int) -> bytes:
+    """At most ``size`` bytes of ``stream``: fewer only when the stream ends."""
+    parts, remaining = [], size
+    while remaining > 0:
+        data = stream.read(min(READ_STEP, remaining))
+        if not data:
+            break
+        parts.append(data)
+        remaining -= len(data)
+    return b"".join(parts)
+
+
+def read_whole_body(environ: dict, max_length: int | None) -> bytes:
+    """The request body in memory: ResourceExhaustedError (413) over ``max_length``, 400 if unreadable."""
+    stream = environ.get("wsgi.input")
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    declared = environ.get("CONTENT_LENGTH") or ""
+    if stream is None or (not chunked and not declared and not environ.get("wsgi.input_terminated")):
+        return b""
+    try:
+        if not chunked and declared:
+            try:
+                length = int(declared)
+            except ValueError:
+                raise InvalidArgumentError(f"invalid Content-Length {declared[:40]!r}") from None
+            if length < 0:
+                raise InvalidArgumentError(f"invalid Content-Length {declared[:40]!r}")
+            if max_length is not None and length > max_length:
+                raise ResourceExhaustedError(too_large_message(max_length), http_status=413)
+            body = _read_up_to(stream, length)
+            if len(body) != length:
+                raise InvalidArgumentError(unreadable_message())
+            return body
+        # Chunked (or a server that ends the stream itself): read one byte past the limit to know.
+        body = _read_up_to(stream, (max_length if max_length is not None else 1 << 62) + 1)
+    except ServingError:
+        raise
+    except Exception:  # the server's parser errors (bad chunk size, truncated body), OSError, ValueError
+        raise InvalidArgumentError(unreadable_message()) from None
+    if max_length is not None and len(body) > max_length:
+        raise ResourceExhaustedError(too_large_message(max_length), http_status=413)
+    return body
+
+
+def buffer_body(environ: dict, max_length: int | None) -> ServingError | None:
+    """Replace ``wsgi.input`` by the whole body in memory; the refusal (also put in the environ) or None."""
+    if environ.get(BODY_READY):
+        return environ.get(BODY_ERROR)
+    error = None
+    try:
+        body = read_whole_body(environ, max_length)
+    except ServingError as exc:
+        error, body = exc, b""
+        environ[BODY_ERROR] = exc
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ.pop("wsgi.input_terminated", None)
+    environ[BODY_READY] = True
+    return error
+
+
+class BufferedBodyMiddleware:
+    """WSGI middleware: ``buffer_body`` in front of the app (a no-op when the server's worker did it)."""
+
+    def __init__(self, wsgi_app: WSGIApp, max_length: int | None) -> None:
+        self.wsgi_app = wsgi_app
+        self.max_length = max_length
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        buffer_body(environ, self.max_length)
+        return self.wsgi_app(environ, start_response)
