@@ -8,10 +8,10 @@ from typing import Any
 from bench_loads import Cell
 from bench_servers import SERVERS
 
-#: Best figures of the established servers measured on this machine (issue 6's table, wrk, c=8).
+#: Best figures of the established servers measured on this machine (docs/benchmarks.md, wrk, c=8).
 BEST_PEER_1_IMAGE_C8 = 1220.0  # TorchServe 0.12, req/s
 BEST_PEER_128_C8 = 7650.0  # MLServer 1.7, images/s
-#: The issue's targets.
+#: The targets the serving figures are held against (docs/benchmarks.md).
 TARGET_FASTEST_VS_FLOOR = 0.8
 TARGET_TF_VS_FLOOR = 0.6
 TARGET_JSON_VS_PEERS = 2.0
@@ -20,7 +20,7 @@ TARGET_ONNX_RSS_MB = 150.0
 
 
 def ratios(run: dict[str, Any]) -> dict[str, float]:
-    """The issue's target ratios inside one run (missing servers give no ratio)."""
+    """The target ratios inside one run (missing servers give no ratio)."""
     servers = {s["server"]: s for s in run["servers"] if "error" not in s}
     out: dict[str, float] = {}
 
@@ -201,7 +201,7 @@ def markdown(summary: dict[str, Any], cells: list[Cell], settings: dict[str, Any
     if summary["ratios"]:
         lines += [
             "",
-            "Ratios inside each run (median over runs) against the issue's targets:",
+            "Ratios inside each run (median over runs) against the targets:",
             "",
             "| ratio | measured | target |",
             "|---|---|---|",

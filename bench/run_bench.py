@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "--model-name",
         default="reference",
         help="model under models/ (default reference: the 784-512-256-62 network of the "
-        "issue's reference table)",
+        "reference table in docs/benchmarks.md)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the images in the request bodies")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "bench", help="report folder")
