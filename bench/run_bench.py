@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from model_tools.serving_client import encode_payload  # noqa: E402
+from model_tools.client.serving_client import encode_payload  # noqa: E402
 
 log = logging.getLogger("bench")
 
@@ -116,7 +116,7 @@ def write_bodies(folder: Path, seed: int) -> dict[str, tuple[Path, str]]:
     """Request bodies from real validation images: name -> (file, content type)."""
     import numpy as np
 
-    from model_tools.datasets import load_split
+    from model_tools.data.datasets import load_split
 
     images, _ = load_split("validation")
     chosen = images[np.random.default_rng(seed).choice(len(images), 128, replace=False)]
@@ -285,8 +285,8 @@ def run_python_client(
     accept: str | None = None,
 ) -> dict[str, Any]:
     """The fallback load client (``model_tools throughput``'s closed loop) when wrk is missing."""
-    from model_tools.serving_client import parse_endpoint
-    from model_tools.throughput import measure
+    from model_tools.client.serving_client import parse_endpoint
+    from model_tools.client.throughput import measure
 
     cell = measure(
         parse_endpoint(f"server={url}"),

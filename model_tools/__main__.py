@@ -12,19 +12,19 @@ import sys
 # function receives the parsed arguments and returns an exit code. The modules import TensorFlow,
 # torch and onnx2tf inside their command functions, so ``--help`` stays fast.
 COMMAND_MODULES: tuple[str, ...] = (
-    "model_tools.build_data",
-    "model_tools.download",
-    "model_tools.explore",
-    "model_tools.train",
-    "model_tools.evaluate",
-    "model_tools.plots",
-    "model_tools.onnx_io",
-    "model_tools.convert",
-    "model_tools.verify",
-    "model_tools.inspect_model",
-    "model_tools.pipeline",
-    "model_tools.eval_serving",
-    "model_tools.throughput",
+    "model_tools.data.build_data",
+    "model_tools.data.download",
+    "model_tools.data.explore",
+    "model_tools.training.train",
+    "model_tools.training.evaluate",
+    "model_tools.training.plots",
+    "model_tools.export.onnx_import",
+    "model_tools.export.convert",
+    "model_tools.export.verify",
+    "model_tools.export.inspect_model",
+    "model_tools.export.pipeline",
+    "model_tools.client.eval_serving",
+    "model_tools.client.throughput",
 )
 
 

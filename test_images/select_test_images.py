@@ -23,7 +23,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from model_tools.datasets import load_split  # noqa: E402
+from model_tools.data.datasets import load_split  # noqa: E402
 from model_tools.labels import BYCLASS_LABELS, NUM_PIXELS, class_group  # noqa: E402
 from webapp.engine import load_engine  # noqa: E402
 

@@ -102,7 +102,7 @@ def case_twin_test_images() -> list[tuple[Path, str]]:
 @pytest.fixture(scope="session")
 def validation_images() -> tuple[np.ndarray, np.ndarray]:
     """The first 512 shipped validation images (uint8 [N,28,28]) and labels."""
-    from model_tools.datasets import load_split
+    from model_tools.data.datasets import load_split
 
     images, labels = load_split("validation")
     return images[:512], labels[:512]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_tools.atomic_io import atomic_output, write_text_atomic
+from model_tools.common.atomic_io import atomic_output, write_text_atomic
 
 
 def test_success_replaces_the_target_and_leaves_no_temporary(tmp_path):

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from model_tools.__main__ import main
-from model_tools.checkpoint import file_sha256
-from model_tools.convert import VERSION_ENTRIES, convert_onnx, next_version
+from model_tools.export.convert import VERSION_ENTRIES, convert_onnx, next_version
+from model_tools.export.onnx_import import onnxruntime_scores
+from model_tools.export.signatures import describe_signatures
+from model_tools.export.verify import VerificationError
 from model_tools.labels import BYCLASS_LABELS
-from model_tools.onnx_io import onnxruntime_scores
-from model_tools.serving_signatures import describe_signatures
-from model_tools.verify import VerificationError
+from model_tools.training.checkpoint import file_sha256
 from tests.translation_fixtures import CHECK_IMAGES, build, real_images
 
 pytestmark = pytest.mark.slow
@@ -106,7 +106,7 @@ def test_classify_signature_on_real_tf_examples(built, loaded):
 def test_warmup_records_replay_against_the_model(built, loaded):
     import tensorflow as tf
 
-    from model_tools.serving_warmup import read_warmup_requests
+    from model_tools.export.warmup_writer import read_warmup_requests
 
     records = read_warmup_requests(built.version_dir)
     kinds = [record.WhichOneof("log_type") for record in records]
@@ -157,8 +157,8 @@ def test_verify_refuses_a_default_signature_with_extra_outputs(built, tmp_path):
     objects per row instead of rows of 62 scores."""
     import shutil
 
-    from model_tools.serving_signatures import read_saved_model_proto
-    from model_tools.verify import check_interface
+    from model_tools.export.signatures import read_saved_model_proto
+    from model_tools.export.verify import check_interface
 
     assert check_interface(built.version_dir) == []
     version_dir = tmp_path / "1"
@@ -198,7 +198,7 @@ def test_versions_are_numbered_and_never_overwritten(built, tmp_path):
 
 def test_conversion_failing_verification_leaves_nothing(built, tmp_path, monkeypatch):
     """A conversion whose TensorFlow model is off by a little must not publish a version (or temp folder)."""
-    import model_tools.convert as convert
+    import model_tools.export.convert as convert
 
     real = convert.onnx_to_keras
 
@@ -229,7 +229,7 @@ def test_loads_like_tf_serving_does_session_bundle_by_tensor_names(built):
     then feeds and fetches by the tensor names in the signature defs."""
     import tensorflow as tf
 
-    from model_tools.serving_warmup import image_example
+    from model_tools.export.warmup_writer import image_example
 
     images, _ = real_images(5)
     expected = onnxruntime_scores(built.version_dir / "model.onnx", images)

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_tools import download
-from model_tools.datasets import DEFAULT_DATA_DIR
-from model_tools.emnist_io import load_idx_split, read_idx_images, read_idx_labels, write_idx
+from model_tools.data import download
+from model_tools.data.datasets import DEFAULT_DATA_DIR
+from model_tools.data.emnist_io import load_idx_split, read_idx_images, read_idx_labels, write_idx
 
 NIST = DEFAULT_DATA_DIR / "nist"
 

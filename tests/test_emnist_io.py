@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from model_tools.datasets import DEFAULT_DATA_DIR
-from model_tools.emnist_io import (
+from model_tools.data.datasets import DEFAULT_DATA_DIR
+from model_tools.data.emnist_io import (
     EmnistPart,
     load_idx_split,
     load_mat_split,

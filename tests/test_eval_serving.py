@@ -11,14 +11,19 @@ from conftest import SERVED_MODEL, served_version_dir
 from live_server import dead_url, live_app
 
 from model_tools.__main__ import main as cli
-from model_tools.datasets import to_model_input
-from model_tools.eval_serving import (
+from model_tools.client.eval_serving import (
     MAX_CONSECUTIVE_CONNECTION_ERRORS,
     choose_images,
     evaluate_endpoint,
     summarize,
 )
-from model_tools.serving_client import EndpointError, parse_endpoint, parse_endpoints, predicted_classes
+from model_tools.client.serving_client import (
+    EndpointError,
+    parse_endpoint,
+    parse_endpoints,
+    predicted_classes,
+)
+from model_tools.data.datasets import to_model_input
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,18 @@ import pytest
 import torch
 from scipy.io import savemat
 
-from model_tools import emnist_io
 from model_tools.__main__ import main
-from model_tools.checkpoint import load_checkpoint
-from model_tools.datasets import load_split, to_model_input
-from model_tools.evaluate import (
+from model_tools.data import emnist_io
+from model_tools.data.datasets import load_split, to_model_input
+from model_tools.labels import NUM_CLASSES, char_to_label
+from model_tools.training.checkpoint import load_checkpoint
+from model_tools.training.evaluate import (
     CheckpointPredictor,
     evaluate_predictor,
     load_images,
     load_predictor,
 )
-from model_tools.labels import NUM_CLASSES, char_to_label
-from model_tools.metrics import case_insensitive_accuracy, classification_report, confusion_matrix
+from model_tools.training.metrics import case_insensitive_accuracy, classification_report, confusion_matrix
 
 REPO = Path(__file__).resolve().parent.parent
 BEST = REPO / "runs" / "cnn" / "checkpoint.pt"

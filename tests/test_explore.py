@@ -7,9 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from model_tools.datasets import DEFAULT_DATA_DIR
-from model_tools.emnist_io import read_idx_labels
-from model_tools.explore import FIGURES, explore, group_shares, letter_imbalance, lookalike_uppercase_shares
+from model_tools.data.datasets import DEFAULT_DATA_DIR
+from model_tools.data.emnist_io import read_idx_labels
+from model_tools.data.explore import (
+    FIGURES,
+    explore,
+    group_shares,
+    letter_imbalance,
+    lookalike_uppercase_shares,
+)
 from model_tools.labels import NUM_CLASSES
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model_tools.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, NUM_PIXELS
-from model_tools.models import ARCHITECTURES, WithSoftmax, build_model
+from model_tools.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from model_tools.training.networks import ARCHITECTURES, WithSoftmax, build_model
 
 ARCHS = ("linear", "dnn", "cnn")
 

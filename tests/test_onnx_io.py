@@ -10,14 +10,14 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from model_tools.__main__ import main
-from model_tools.checkpoint import file_sha256
-from model_tools.labels import BYCLASS_LABELS
-from model_tools.onnx_io import (
+from model_tools.export.onnx_import import (
     ModelRefusedError,
     export_checkpoint,
     import_onnx_classifier,
     onnxruntime_scores,
 )
+from model_tools.labels import BYCLASS_LABELS
+from model_tools.training.checkpoint import file_sha256
 from tests.translation_fixtures import REFERENCE_ONNX, build, real_images
 
 pytestmark = pytest.mark.slow
@@ -51,8 +51,8 @@ def test_export_has_the_contract_interface_and_metadata(built):
 def test_export_runs_any_batch_size_and_matches_pytorch(built):
     import torch
 
-    from model_tools.checkpoint import load_checkpoint
-    from model_tools.models import WithSoftmax
+    from model_tools.training.checkpoint import load_checkpoint
+    from model_tools.training.networks import WithSoftmax
 
     model = WithSoftmax(load_checkpoint(built.checkpoint).model).eval()
     images, _ = real_images(37)
@@ -66,7 +66,7 @@ def test_export_runs_any_batch_size_and_matches_pytorch(built):
 
 
 def test_export_failing_parity_writes_nothing(built, tmp_path, monkeypatch):
-    import model_tools.onnx_io as onnx_io
+    import model_tools.export.onnx_import as onnx_io
 
     real = onnx_io.onnxruntime_scores
     monkeypatch.setattr(onnx_io, "onnxruntime_scores", lambda model, images: real(model, images) + 1e-3)

@@ -12,8 +12,8 @@ from conftest import SERVED_MODEL
 from live_server import dead_url, live_app
 
 from model_tools.__main__ import main as cli
-from model_tools.serving_client import EndpointError, encode_payload, parse_endpoint, predicted_classes
-from model_tools.throughput import measure, parse_int_list
+from model_tools.client.serving_client import EndpointError, encode_payload, parse_endpoint, predicted_classes
+from model_tools.client.throughput import measure, parse_int_list
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.checkpoint import file_sha256
+from model_tools.training.checkpoint import file_sha256
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_ONNX = REPO / "models" / "reference" / "dnn_model_pt.onnx"
@@ -41,9 +41,9 @@ def train_small_dnn(path: Path, steps: int = 300, seed: int = 0) -> Path:
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    from model_tools.checkpoint import Checkpoint, save_checkpoint
-    from model_tools.datasets import load_split, to_model_input
-    from model_tools.models import build_model
+    from model_tools.data.datasets import load_split, to_model_input
+    from model_tools.training.checkpoint import Checkpoint, save_checkpoint
+    from model_tools.training.networks import build_model
 
     images, labels = load_split("validation")
     x = torch.from_numpy(to_model_input(images[:3000]))
@@ -65,8 +65,8 @@ def train_small_dnn(path: Path, steps: int = 300, seed: int = 0) -> Path:
 @functools.cache
 def build() -> Built:
     """Train, export, convert (ours and the reference); the folder lives for the whole session."""
-    from model_tools.convert import convert_onnx
-    from model_tools.onnx_io import export_checkpoint
+    from model_tools.export.convert import convert_onnx
+    from model_tools.export.onnx_import import export_checkpoint
 
     root = Path(tempfile.mkdtemp(prefix="translation-tests-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
@@ -87,7 +87,7 @@ def build() -> Built:
 
 def real_images(count: int = 64, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """Model inputs float32 [N, 784] and labels of real images the models were not trained on."""
-    from model_tools.datasets import load_split, to_model_input
+    from model_tools.data.datasets import load_split, to_model_input
 
     images, labels = load_split(split)
     return to_model_input(images[:count]), labels[:count]

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from model_tools.atomic_io import atomic_output
-from model_tools.emnist_io import (
+from model_tools.common.atomic_io import atomic_output
+from model_tools.data.emnist_io import (
     PARTS,
     SPLITS,
     idx_file_name,

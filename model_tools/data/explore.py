@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.atomic_io import atomic_output, write_text_atomic
-from model_tools.datasets import DEFAULT_DATA_DIR, load_split
-from model_tools.emnist_io import read_idx_labels, read_split_mapping
+from model_tools.common.atomic_io import atomic_output, write_text_atomic
+from model_tools.data.datasets import DEFAULT_DATA_DIR, load_split
+from model_tools.data.emnist_io import read_idx_labels, read_split_mapping
 from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, char_to_label
 
 log = logging.getLogger(__name__)

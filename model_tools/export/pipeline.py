@@ -32,8 +32,8 @@ def resolve_checkpoint(source: str | Path) -> Path:
 def run_pipeline(source: str | Path, name: str, *, version: int | None = None, base: str | Path = "models",
                  limit: int | None = None) -> Path:
     """Export, convert and verify; returns the new version folder."""
-    from model_tools.convert import convert_onnx
-    from model_tools.onnx_io import export_checkpoint
+    from model_tools.export.convert import convert_onnx
+    from model_tools.export.onnx_import import export_checkpoint
 
     checkpoint = resolve_checkpoint(source)
     with tempfile.TemporaryDirectory(prefix="pipeline-") as work:

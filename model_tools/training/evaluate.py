@@ -1,7 +1,7 @@
 """``evaluate``: score any of the pipeline's model forms on EMNIST images.
 
 A model is a training checkpoint (``.pt``), an ONNX file (run in onnxruntime, brought to the
-``images`` -> ``scores`` contract by :func:`model_tools.onnx_io.import_onnx_classifier`, which also
+``images`` -> ``scores`` contract by :func:`model_tools.export.onnx_import.import_onnx_classifier`, which also
 upgrades old opsets such as the reference model's) or a TensorFlow SavedModel folder (signature
 ``serving_default``, input ``images``). All three hide behind :class:`Predictor`, so the scores of
 every stage are measured the same way on the same images.
@@ -55,8 +55,8 @@ class CheckpointPredictor:
     kind = "checkpoint"
 
     def __init__(self, path: Path) -> None:
-        from model_tools.checkpoint import load_checkpoint
-        from model_tools.models import WithSoftmax
+        from model_tools.training.checkpoint import load_checkpoint
+        from model_tools.training.networks import WithSoftmax
 
         self.source = path
         self.checkpoint = load_checkpoint(path)
@@ -83,7 +83,7 @@ class OnnxPredictor:
     def __init__(self, path: Path) -> None:
         import onnxruntime as ort
 
-        from model_tools.onnx_io import INPUT_NAME, OUTPUT_NAME, import_onnx_classifier
+        from model_tools.export.onnx_import import INPUT_NAME, OUTPUT_NAME, import_onnx_classifier
 
         self.source = path
         imported = import_onnx_classifier(path)
@@ -205,12 +205,12 @@ def load_images(split: str = "validation", data: str | Path | None = None, part:
     """A shipped split, or any file the loaders read: a NIST idx images file (its labels file and
     mapping beside it), a NIST ``emnist-<split>.mat`` (``part`` train/test), or an ``.npz`` with
     ``images`` uint8 [N, 28, 28] upright and ByClass ``labels``."""
-    from model_tools.datasets import load_split
+    from model_tools.data.datasets import load_split
 
     if data is None:
         images, labels = load_split(split, data_dir)
         return LabelledImages(images, labels, f"shipped {split} split")
-    from model_tools import emnist_io
+    from model_tools.data import emnist_io
 
     path = Path(data)
     if not path.exists():
@@ -248,9 +248,9 @@ def load_images(split: str = "validation", data: str | Path | None = None, part:
 
 
 def evaluate_predictor(predictor: Predictor, data: LabelledImages) -> dict[str, Any]:
-    """The classification report (see :func:`model_tools.metrics.classification_report`) plus provenance."""
-    from model_tools.datasets import to_model_input
-    from model_tools.metrics import byclass_frequencies, classification_report
+    """The classification report (:func:`~model_tools.training.metrics.classification_report`), provenance."""
+    from model_tools.data.datasets import to_model_input
+    from model_tools.training.metrics import byclass_frequencies, classification_report
 
     if len(data.labels) == 0:
         raise ValueError(f"{data.description}: no images to evaluate")
@@ -265,7 +265,7 @@ def _fmt(value: float | None) -> str:
 
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable tables: summary, per-class precision/recall, top mistakes, confusion matrix."""
-    from model_tools.metrics import top_confusions
+    from model_tools.training.metrics import top_confusions
 
     lines = [
         f"model     {report['model']} ({report['model_kind']})",
@@ -306,7 +306,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model_tools.train import write_json
+    from model_tools.training.train import write_json
 
     predictor = load_predictor(args.model)
     data = load_images(args.split, args.data, args.part, args.data_dir)

@@ -21,9 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from model_tools.atomic_io import write_text_atomic
-from model_tools.eval_serving import add_endpoint_arguments, choose_images
-from model_tools.serving_client import (
+from model_tools.client.eval_serving import add_endpoint_arguments, choose_images
+from model_tools.client.serving_client import (
     ACCEPT_TYPES,
     ANSWERS,
     PAYLOADS,
@@ -36,6 +35,7 @@ from model_tools.serving_client import (
     parse_endpoints,
     predicted_classes,
 )
+from model_tools.common.atomic_io import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def markdown_table(cells: list[dict[str, Any]], payload: str) -> str:
 
 def write_report(out_dir: Path, cells: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Path]:
     """throughput.json, throughput.md, throughput_bars.png and throughput_latency_quantiles.png."""
-    from model_tools.serving_plots import latency_quantile_plot, throughput_bar_plot
+    from model_tools.client.serving_plots import latency_quantile_plot, throughput_bar_plot
 
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = settings["payload"]

@@ -3,7 +3,7 @@
 Adam on mini-batches, evaluation on the validation split every N steps, the best checkpoint (by
 validation accuracy) kept. One seed gives bit-identical runs: every random draw (initialisation,
 dropout, shuffling, augmentation) comes from seeded generators, torch runs its deterministic CPU
-kernels, and the thread count is fixed. Plots are drawn by :mod:`model_tools.plots`, not here.
+kernels, and the thread count is fixed. Plots are drawn by :mod:`model_tools.training.plots`, not here.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class TrainConfig:
     augment_params: dict[str, float] = field(default_factory=dict)
 
     def validate(self) -> None:
-        from model_tools.models import ARCHITECTURES
+        from model_tools.training.networks import ARCHITECTURES
 
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose one of {sorted(ARCHITECTURES)}")
@@ -139,7 +139,7 @@ def predict_logits(model: Any, images: Any, batch_size: int = EVAL_BATCH) -> Any
 def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[Any, Any]:
     import torch
 
-    from model_tools.datasets import to_model_input
+    from model_tools.data.datasets import to_model_input
 
     return torch.from_numpy(to_model_input(images)), torch.from_numpy(np.asarray(labels, dtype=np.int64))
 
@@ -161,10 +161,14 @@ def train(
     import torch.nn.functional as F  # noqa: N812
     from tqdm import tqdm
 
-    from model_tools.augment import AugmentConfig, augment_batch
-    from model_tools.checkpoint import Checkpoint, save_checkpoint
-    from model_tools.metrics import byclass_frequencies, classification_report, prior_weighted_accuracy
-    from model_tools.models import build_model
+    from model_tools.training.augment import AugmentConfig, augment_batch
+    from model_tools.training.checkpoint import Checkpoint, save_checkpoint
+    from model_tools.training.metrics import (
+        byclass_frequencies,
+        classification_report,
+        prior_weighted_accuracy,
+    )
+    from model_tools.training.networks import build_model
 
     config.validate()
     out_dir = Path(out_dir)
@@ -323,8 +327,8 @@ def write_json(path: Path, content: dict[str, Any]) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model_tools.datasets import load_split
-    from model_tools.plots import plot_confusion_matrix, plot_learning_curves
+    from model_tools.data.datasets import load_split
+    from model_tools.training.plots import plot_confusion_matrix, plot_learning_curves
 
     config = TrainConfig(
         arch=args.arch,

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model_tools.atomic_io import write_bytes_atomic
-from model_tools.checkpoint import PREPROCESSING, file_sha256
+from model_tools.common.atomic_io import write_bytes_atomic
 from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, NUM_PIXELS
+from model_tools.training.checkpoint import PREPROCESSING, file_sha256
 
 if TYPE_CHECKING:
     import onnx
@@ -91,7 +91,7 @@ def onnxruntime_scores(model: onnx.ModelProto | str | Path, images: np.ndarray,
 
 def validation_inputs(limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Real validation images as the model tensor (float32 [N, 784]) and their labels."""
-    from model_tools.datasets import load_split, to_model_input
+    from model_tools.data.datasets import load_split, to_model_input
 
     images, labels = load_split("validation")
     if limit is not None:
@@ -140,8 +140,8 @@ def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path, *, over
     import onnx
     import torch
 
-    from model_tools.checkpoint import load_checkpoint
-    from model_tools.models import WithSoftmax
+    from model_tools.training.checkpoint import load_checkpoint
+    from model_tools.training.networks import WithSoftmax
 
     out_path = Path(out_path)
     if out_path.exists() and not overwrite:
@@ -191,7 +191,7 @@ def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path, *, over
     set_metadata(model, metadata)
     model.doc_string = (f"EMNIST ByClass {checkpoint.arch} classifier exported from "
                         f"{Path(checkpoint_path).name}")
-    model.producer_name = "model_tools.onnx_io"
+    model.producer_name = "model_tools.export.onnx_import"
     onnx.checker.check_model(model, full_check=True)
     save_atomically(model, out_path)
     log.info("exported %s: %s; validation accuracy %.4f", out_path, parity.describe(), accuracy)

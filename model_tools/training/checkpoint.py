@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from model_tools.atomic_io import atomic_output
+from model_tools.common.atomic_io import atomic_output
 from model_tools.labels import BYCLASS_LABELS
-from model_tools.models import build_model
+from model_tools.training.networks import build_model
 
 PREPROCESSING = "upright 28x28 greyscale, ink high, pixels/255, flattened row-major to 784 floats"
 

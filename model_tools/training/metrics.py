@@ -54,8 +54,8 @@ def byclass_frequencies(data_dir: str | Path | None = None) -> np.ndarray:
     Read from the shipped ``data/nist/emnist-byclass-train-labels-idx1-ubyte.gz``: the class mix the
     reference model was trained on and NIST's test set follows (about half digits).
     """
-    from model_tools.datasets import DEFAULT_DATA_DIR
-    from model_tools.emnist_io import read_idx_labels
+    from model_tools.data.datasets import DEFAULT_DATA_DIR
+    from model_tools.data.emnist_io import read_idx_labels
 
     folder = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
     counts = np.bincount(

@@ -22,8 +22,8 @@ def _shape_text(shape: list[int] | None) -> str:
 
 def summarize_saved_model(version_dir: str | Path) -> dict[str, Any]:
     """Signatures and the files TF Serving reads, as a JSON-ready dict."""
-    from model_tools.serving_signatures import LABELS_FILE, describe_signatures
-    from model_tools.serving_warmup import WARMUP_DIR, WARMUP_FILE, read_warmup_requests
+    from model_tools.export.signatures import LABELS_FILE, describe_signatures
+    from model_tools.export.warmup_writer import WARMUP_DIR, WARMUP_FILE, read_warmup_requests
 
     version_dir = Path(version_dir)
     summary: dict[str, Any] = {"path": str(version_dir), "meta_graphs": describe_signatures(version_dir)}

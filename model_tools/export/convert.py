@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.checkpoint import file_sha256
+from model_tools.export.onnx_import import import_onnx_classifier, save_atomically, validation_inputs
+from model_tools.export.signatures import LABELS_FILE
 from model_tools.labels import BYCLASS_LABELS
-from model_tools.onnx_io import import_onnx_classifier, save_atomically, validation_inputs
-from model_tools.serving_signatures import LABELS_FILE
+from model_tools.training.checkpoint import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ def write_saved_model(keras_model, version_dir: Path, model_name: str, warmup_im
     """Save the wrapped network with its signatures, labels asset and warmup records into ``version_dir``."""
     import tensorflow as tf
 
-    from model_tools.serving_signatures import build_serving_module, set_classify_method_name
-    from model_tools.serving_warmup import write_warmup_requests
+    from model_tools.export.signatures import build_serving_module, set_classify_method_name
+    from model_tools.export.warmup_writer import write_warmup_requests
 
     with tempfile.TemporaryDirectory(prefix="labels-") as labels_dir:
         labels_path = Path(labels_dir) / LABELS_FILE
@@ -90,7 +90,7 @@ def convert_onnx(onnx_path: str | Path, name: str, *, version: int | None = None
                  checkpoint_path: str | Path | None = None, verify: bool = True,
                  limit: int | None = None) -> Path:
     """Convert an ONNX classifier into ``<base>/<name>/<version>/``, verified, atomically; returns it."""
-    from model_tools.verify import verify_version
+    from model_tools.export.verify import verify_version
 
     if not _NAME_PATTERN.match(name):
         raise ValueError(f"model name {name!r}: use letters, digits, '_', '-', '.' (not starting with '.')")

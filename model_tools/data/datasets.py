@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.emnist_io import read_idx_images, read_idx_labels
+from model_tools.data.emnist_io import read_idx_images, read_idx_labels
 from model_tools.labels import NUM_CLASSES
 
 #: ``data/`` at the repository root.
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 #: Split name -> file inside ``data/`` (npz with ``images`` and ``labels``, or NIST idx for "test").
 NPZ_SPLITS: dict[str, str] = {

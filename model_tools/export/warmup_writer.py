@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.serving_signatures import (
+from model_tools.export.signatures import (
     CLASSIFY_SIGNATURE,
     EXAMPLE_FEATURE,
     INPUT_KEY,

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, NUM_PIXELS
-from model_tools.onnx_io import (
+from model_tools.export.onnx_import import (
     Parity,
     compare_scores,
     import_onnx_classifier,
     onnxruntime_scores,
     validation_inputs,
 )
-from model_tools.serving_signatures import (
+from model_tools.export.signatures import (
     CLASSES_KEY,
     CLASSIFY_INPUT_KEY,
     CLASSIFY_METHOD,
@@ -36,6 +35,7 @@ from model_tools.serving_signatures import (
     TAG,
     describe_signatures,
 )
+from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, NUM_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class VerifyReport:
 
 def check_interface(version_dir: Path) -> list[str]:
     """Contract checks that need no graph: signatures, labels, warmup records, ONNX file."""
-    from model_tools.serving_warmup import read_warmup_requests
+    from model_tools.export.warmup_writer import read_warmup_requests
 
     failures: list[str] = []
     described = describe_signatures(version_dir).get(TAG)
@@ -118,7 +118,7 @@ def saved_model_scores(version_dir: Path, images: np.ndarray) -> dict[str, np.nd
     """Scores (and classes) of every signature of a SavedModel on ``images`` (classify on the first few)."""
     import tensorflow as tf
 
-    from model_tools.serving_warmup import image_example
+    from model_tools.export.warmup_writer import image_example
 
     loaded = tf.saved_model.load(str(version_dir), tags=[TAG])
     results: dict[str, np.ndarray] = {}
@@ -140,8 +140,8 @@ def saved_model_scores(version_dir: Path, images: np.ndarray) -> dict[str, np.nd
 def torch_scores(checkpoint_path: str | Path, images: np.ndarray) -> np.ndarray:
     import torch
 
-    from model_tools.checkpoint import load_checkpoint
-    from model_tools.models import WithSoftmax
+    from model_tools.training.checkpoint import load_checkpoint
+    from model_tools.training.networks import WithSoftmax
 
     model = WithSoftmax(load_checkpoint(checkpoint_path).model).eval()
     with torch.no_grad():

@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from model_tools.atomic_io import write_text_atomic
-from model_tools.serving_client import (
+from model_tools.client.serving_client import (
     FORMATS,
     Connection,
     Endpoint,
@@ -30,6 +29,7 @@ from model_tools.serving_client import (
     parse_endpoints,
     predicted_classes,
 )
+from model_tools.common.atomic_io import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class RequestRecord:
 def choose_images(split: str, count: int, seed: int, data_dir: Path | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indices, uint8 images [N,28,28], labels) of ``count`` images drawn without replacement."""
-    from model_tools.datasets import load_split
+    from model_tools.data.datasets import load_split
 
     images, labels = load_split(split, data_dir)
     if count < 1:
@@ -151,7 +151,7 @@ def markdown_table(summaries: list[dict[str, Any]]) -> str:
 def write_report(out_dir: Path, summaries: list[dict[str, Any]], records: list[RequestRecord],
                  settings: dict[str, Any]) -> dict[str, Path]:
     """eval_serving.json (+ every record), eval_serving.md and the two latency PNGs."""
-    from model_tools.serving_plots import latency_box_plot, latency_quantile_plot
+    from model_tools.client.serving_plots import latency_box_plot, latency_quantile_plot
 
     out_dir.mkdir(parents=True, exist_ok=True)
     latencies = {s["endpoint"]: [r.latency_ms for r in records

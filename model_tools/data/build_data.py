@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.atomic_io import atomic_output, write_text_atomic
-from model_tools.emnist_io import read_idx_images, read_idx_labels
+from model_tools.common.atomic_io import atomic_output, write_text_atomic
+from model_tools.data.datasets import DEFAULT_DATA_DIR
+from model_tools.data.emnist_io import read_idx_images, read_idx_labels
 from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, class_group
 
 log = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ def render_readme(out: Path, summary: dict[str, object]) -> str:
         "",
         "Built by `python -m model_tools build-data --shared ../shared --out data` from",
         "`../shared/data/emnist` (the build is byte-for-byte reproducible; the sha256 below let you",
-        "check). Read it with `model_tools.datasets.load_split(split)`: images uint8 [N, 28, 28]",
+        "check). Read it with `model_tools.data.datasets.load_split(split)`: images uint8 [N, 28, 28]",
         "**upright**, ink high;",
         "labels int64 in EMNIST ByClass order ('0'-'9' = 0-9, 'A'-'Z' = 10-35, 'a'-'z' = 36-61).",
         "",
@@ -329,7 +330,7 @@ def readme_hashes(data_dir: Path) -> dict[str, str]:
 
 def run_info(args: argparse.Namespace) -> int:
     """Print each shipped split's size and group counts, and check every file against its README hash."""
-    from model_tools.datasets import SPLITS, load_split
+    from model_tools.data.datasets import SPLITS, load_split
 
     data_dir = Path(args.data_dir)
     print(f"{'split':<11} {'images':>7} {'digits':>7} {'upper':>7} {'lower':>7} {'classes':>7}")
@@ -362,6 +363,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     info = subparsers.add_parser("data-info", description=run_info.__doc__,
                                  help="sizes of the shipped splits; check the files against README hashes")
-    info.add_argument("--data-dir", default=str(Path(__file__).resolve().parent.parent / "data"),
+    info.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR),
                       help="the shipped data folder")
     info.set_defaults(func=run_info)
