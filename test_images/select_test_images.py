@@ -1,6 +1,6 @@
 """Write one real EMNIST validation PNG per class that the given model reads correctly.
 
-    .venv/bin/python test_images/select_test_images.py [--model models/emnist/1] [--per-class 1]
+    .venv/bin/python -m test_images.select_test_images [--model models/emnist/1] [--per-class 1]
 
 File names say the label, case-safe on case-insensitive file systems: ``A_upper_0.png``,
 ``a_lower_0.png``, ``7_digit_0.png``. Classes absent from the shipped data (j q x y z, J Q X Y Z) are
@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from emnist_contract.labels import BYCLASS_LABELS, class_group
+from emnist_contract.tensors import NUM_PIXELS
+from model_tools.data.datasets import load_split
+from webapp.engine import load_engine
 
-from model_tools.data.datasets import load_split  # noqa: E402
-from model_tools.labels import BYCLASS_LABELS, NUM_PIXELS, class_group  # noqa: E402
-from webapp.engine import load_engine  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 GROUP_SUFFIX = {"digit": "digit", "uppercase": "upper", "lowercase": "lower"}
 log = logging.getLogger("select_test_images")

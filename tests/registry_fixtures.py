@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, NUM_PIXELS
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from emnist_contract.tensors import NUM_PIXELS
 from webapp.warmup import WARMUP_FILE, prediction_log_class, write_tfrecords
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emnist_contract.labels import BYCLASS_LABELS
 from model_tools.__main__ import main
+from model_tools.common.hashing import file_sha256
 from model_tools.export.convert import VERSION_ENTRIES, convert_onnx, next_version
-from model_tools.export.onnx_import import onnxruntime_scores
+from model_tools.export.onnx_model import onnxruntime_scores
 from model_tools.export.signatures import describe_signatures
 from model_tools.export.verify import VerificationError
-from model_tools.labels import BYCLASS_LABELS
-from model_tools.training.checkpoint import file_sha256
 from tests.translation_fixtures import CHECK_IMAGES, build, real_images
 
 pytestmark = pytest.mark.slow

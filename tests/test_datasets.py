@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from model_tools.data.build_data import VALIDATION_FRACTION, build, deduplicate_pool, stratified_split
 from model_tools.data.datasets import DEFAULT_DATA_DIR, load_split, to_model_input
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES
 
 EMPTY_CLASSES = set("JQXYZjqxyz")
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
+from emnist_contract.labels import BYCLASS_LABELS
 from model_tools.data.datasets import DEFAULT_DATA_DIR
 from model_tools.data.emnist_io import (
     EmnistPart,
@@ -22,7 +23,6 @@ from model_tools.data.emnist_io import (
     write_idx,
     write_mat_split,
 )
-from model_tools.labels import BYCLASS_LABELS
 
 NIST = DEFAULT_DATA_DIR / "nist"
 TEST_IMAGES = NIST / "emnist-mnist-test-images-idx3-ubyte.gz"

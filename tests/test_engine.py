@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import served_version_dir
 
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, NUM_PIXELS
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from emnist_contract.tensors import NUM_PIXELS
 from webapp.engine import EngineError, SignatureError, load_engine
 from webapp.signatures import read_signature_defs
 

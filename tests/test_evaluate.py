@@ -12,18 +12,16 @@ import pytest
 import torch
 from scipy.io import savemat
 
+from emnist_contract.labels import NUM_CLASSES, char_to_label
 from model_tools.__main__ import main
 from model_tools.data import emnist_io
 from model_tools.data.datasets import load_split, to_model_input
-from model_tools.labels import NUM_CLASSES, char_to_label
+from model_tools.data.image_sources import load_images
+from model_tools.export.model_forms import load_predictor
 from model_tools.training.checkpoint import load_checkpoint
-from model_tools.training.evaluate import (
-    CheckpointPredictor,
-    evaluate_predictor,
-    load_images,
-    load_predictor,
-)
+from model_tools.training.evaluate import CheckpointPredictor, evaluate_predictor
 from model_tools.training.metrics import case_insensitive_accuracy, classification_report, confusion_matrix
+from model_tools.training.networks import WithSoftmax
 
 REPO = Path(__file__).resolve().parent.parent
 BEST = REPO / "runs" / "cnn" / "checkpoint.pt"
@@ -82,7 +80,8 @@ def test_shipped_checkpoint_scores_its_recorded_accuracy(validation) -> None:
 def test_onnx_file_scores_like_its_checkpoint(tmp_path, validation) -> None:
     checkpoint_predictor = CheckpointPredictor(LINEAR)
     onnx_path = tmp_path / "linear.onnx"
-    torch.onnx.export(checkpoint_predictor.model, (torch.zeros(1, 784),), str(onnx_path), dynamo=False,
+    torch.onnx.export(WithSoftmax(checkpoint_predictor.model).eval(), (torch.zeros(1, 784),), str(onnx_path),
+                      dynamo=False,
                       input_names=["images"], output_names=["scores"],
                       dynamic_axes={"images": {0: "batch"}, "scores": {0: "batch"}})
     predictor = load_predictor(onnx_path)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from emnist_contract.labels import NUM_CLASSES
 from model_tools.data.datasets import DEFAULT_DATA_DIR
 from model_tools.data.emnist_io import read_idx_labels
 from model_tools.data.explore import (
@@ -16,7 +17,6 @@ from model_tools.data.explore import (
     letter_imbalance,
     lookalike_uppercase_shares,
 )
-from model_tools.labels import NUM_CLASSES
 
 
 @pytest.fixture(scope="module")

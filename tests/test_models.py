@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, NUM_PIXELS
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from emnist_contract.tensors import NUM_PIXELS
 from model_tools.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model_tools.training.networks import ARCHITECTURES, WithSoftmax, build_model
 

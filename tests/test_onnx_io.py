@@ -9,15 +9,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from emnist_contract.labels import BYCLASS_LABELS
 from model_tools.__main__ import main
-from model_tools.export.onnx_import import (
-    ModelRefusedError,
-    export_checkpoint,
-    import_onnx_classifier,
-    onnxruntime_scores,
-)
-from model_tools.labels import BYCLASS_LABELS
-from model_tools.training.checkpoint import file_sha256
+from model_tools.common.hashing import file_sha256
+from model_tools.export.onnx_export import export_checkpoint
+from model_tools.export.onnx_import import import_onnx_classifier
+from model_tools.export.onnx_model import ModelRefusedError, onnxruntime_scores
 from tests.translation_fixtures import REFERENCE_ONNX, build, real_images
 
 pytestmark = pytest.mark.slow
@@ -66,7 +63,7 @@ def test_export_runs_any_batch_size_and_matches_pytorch(built):
 
 
 def test_export_failing_parity_writes_nothing(built, tmp_path, monkeypatch):
-    import model_tools.export.onnx_import as onnx_io
+    import model_tools.export.onnx_export as onnx_io
 
     real = onnx_io.onnxruntime_scores
     monkeypatch.setattr(onnx_io, "onnxruntime_scores", lambda model, images: real(model, images) + 1e-3)

@@ -17,7 +17,8 @@ from conftest import (
     served_version_dir,
 )
 
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, NUM_PIXELS
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from emnist_contract.tensors import NUM_PIXELS
 
 
 def upload(client, files: list[tuple[str, bytes, str]], query: str = ""):

@@ -12,7 +12,8 @@ from conftest import encode_image, labelled_test_images, served_version_dir
 from photo_synth import pen_photo
 from PIL import Image
 
-from model_tools.labels import BYCLASS_LABELS, NUM_PIXELS
+from emnist_contract.labels import BYCLASS_LABELS
+from emnist_contract.tensors import NUM_PIXELS
 from webapp.engine import load_engine
 from webapp.preprocessing import (
     EmptyImageError,

@@ -11,7 +11,8 @@ import pytest
 from conftest import SERVED_MODEL, encode_image, labelled_test_images
 from PIL import Image
 
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, NUM_PIXELS
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from emnist_contract.tensors import NUM_PIXELS
 
 PREDICT = f"/v1/models/{SERVED_MODEL}:predict"
 

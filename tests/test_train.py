@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from model_tools.__main__ import main
 from model_tools.data.datasets import load_split
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES
 from model_tools.training.augment import AugmentConfig, augment_batch
 from model_tools.training.checkpoint import load_checkpoint
-from model_tools.training.train import TrainConfig, byclass_mix_weights, inverse_frequency_weights, train
+from model_tools.training.class_weights import byclass_mix_weights, inverse_frequency_weights
+from model_tools.training.train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.training.checkpoint import file_sha256
+from model_tools.common.hashing import file_sha256
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_ONNX = REPO / "models" / "reference" / "dnn_model_pt.onnx"
@@ -66,7 +66,7 @@ def train_small_dnn(path: Path, steps: int = 300, seed: int = 0) -> Path:
 def build() -> Built:
     """Train, export, convert (ours and the reference); the folder lives for the whole session."""
     from model_tools.export.convert import convert_onnx
-    from model_tools.export.onnx_import import export_checkpoint
+    from model_tools.export.onnx_export import export_checkpoint
 
     root = Path(tempfile.mkdtemp(prefix="translation-tests-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)

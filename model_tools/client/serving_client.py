@@ -4,8 +4,8 @@ Shared by ``eval-serving`` (accuracy and latency, one image per request) and ``t
 loop load). It speaks TF Serving's REST predict contract (``POST .../v1/models/<name>:predict`` with
 ``{"instances": ...}``) and this app's ``POST /predict``, so the same run can compare this app, a real
 TF Serving and any other server that accepts the same JSON. ``http.client`` rather than ``requests``:
-one persistent connection per worker with ~5x less client CPU per request, which matters when client
-and server share two cores.
+one persistent connection per worker and much less client CPU per request, which matters when client
+and server share the machine's cores.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import numpy as np
+
+from emnist_contract.signatures import CLASSES_KEY, SCORES_KEY
+from emnist_contract.tensors import PIXEL_MAX
 
 #: Request body kinds: the blog's JSON of pixels/255, TF Serving's ``{"b64": ...}`` of raw uint8
 #: pixels (one per instance), and an ``application/octet-stream`` ``.npy`` body of uint8 images.
@@ -97,7 +100,7 @@ def encode_payload(images: np.ndarray, payload: str) -> tuple[bytes, str]:
     rows = images.reshape(len(images), -1)
     if payload == "json":
         # The blog's client: pixels/255 as Python floats, ``json.dumps({"instances": x.tolist()})``.
-        body = json.dumps({"instances": (rows / 255.0).tolist()}).encode()
+        body = json.dumps({"instances": (rows / PIXEL_MAX).tolist()}).encode()  # float64, as the blog's
     elif payload == "b64":
         instances = [{"b64": base64.b64encode(row.tobytes()).decode("ascii")} for row in rows]
         body = json.dumps({"instances": instances}).encode()
@@ -130,16 +133,16 @@ def predicted_classes(body: bytes, fmt: str, count: int) -> np.ndarray:
             return np.array([int(r["class_id"]) for r in results], dtype=np.int64)
     rows = answer.get("predictions", answer.get("outputs"))
     if isinstance(rows, dict):  # columnar answer with named outputs
-        rows = rows.get("scores", rows.get("probabilities"))
+        rows = rows.get(SCORES_KEY, rows.get("probabilities"))
     if not isinstance(rows, list) or len(rows) != count:
         raise EndpointError(f"answer has no {count} predictions: {body[:160]!r}")
     if rows and isinstance(rows[0], dict):
         first = rows[0]
-        key = next((k for k in ("scores", "probabilities", "predictions") if k in first), None)
+        key = next((k for k in (SCORES_KEY, "probabilities", "predictions") if k in first), None)
         if key is not None:
             rows = [row[key] for row in rows]
-        elif "classes" in first:
-            return np.array([int(row["classes"]) for row in rows], dtype=np.int64)
+        elif CLASSES_KEY in first:
+            return np.array([int(row[CLASSES_KEY]) for row in rows], dtype=np.int64)
         else:
             raise EndpointError(f"prediction rows have no scores: keys {sorted(first)}")
     try:

@@ -1,7 +1,7 @@
 """The blog's deployment comparison figures: latency box plot, latency quantile curve, throughput bars.
 
-matplotlib with the Agg backend (files only, no display); each function writes one PNG and returns its
-path. Inputs are plain dicts/lists so both ``eval-serving`` and ``throughput`` (and ``bench/``) use them.
+Each function writes one PNG (``model_tools.common.figures``: Agg backend, atomic) and returns its path.
+Inputs are plain dicts/lists so ``eval-serving`` and ``throughput`` share them.
 """
 
 from __future__ import annotations
@@ -12,14 +12,7 @@ from typing import Any
 
 import numpy as np
 
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from model_tools.common.figures import pyplot, save_figure
 
 
 def _plain_log_axis(axis: Any) -> None:
@@ -31,19 +24,9 @@ def _plain_log_axis(axis: Any) -> None:
         lambda value, _: f"{value:g}" if str(f"{value:g}")[0] in "25" else ""))
 
 
-def _save(figure: Any, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp.png")
-    figure.savefig(temporary, dpi=110, bbox_inches="tight")
-    temporary.replace(path)  # never a half-written figure
-    _pyplot().close(figure)
-    return path
-
-
 def latency_box_plot(latencies_ms: Mapping[str, Sequence[float]], path: Path, title: str) -> Path:
     """One box per deployment (whiskers 5th-95th percentile, outliers hidden), log latency axis."""
-    plt = _pyplot()
+    plt = pyplot()
     names = [name for name, values in latencies_ms.items() if len(values)]
     figure, axes = plt.subplots(figsize=(max(5.0, 1.4 * len(names) + 2), 4.2))
     if names:
@@ -57,12 +40,12 @@ def latency_box_plot(latencies_ms: Mapping[str, Sequence[float]], path: Path, ti
     axes.set_title(title)
     axes.grid(axis="y", which="both", alpha=0.3)
     plt.setp(axes.get_xticklabels(), rotation=15, ha="right")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def latency_quantile_plot(latencies_ms: Mapping[str, Sequence[float]], path: Path, title: str) -> Path:
     """Latency at each percentile (0-100) per deployment, log latency axis: tails show on the right."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(7.0, 4.2))
     percentiles = np.linspace(0, 100, 201)
     plotted = 0
@@ -80,7 +63,7 @@ def latency_quantile_plot(latencies_ms: Mapping[str, Sequence[float]], path: Pat
     axes.set_ylabel("latency (ms, log scale)")
     axes.set_title(title)
     axes.grid(which="both", alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def throughput_bar_plot(rows: Sequence[Mapping[str, Any]], path: Path, title: str,
@@ -89,7 +72,7 @@ def throughput_bar_plot(rows: Sequence[Mapping[str, Any]], path: Path, title: st
 
     ``rows``: dicts with ``endpoint``, ``batch_size`` and ``value`` (images/s by default).
     """
-    plt = _pyplot()
+    plt = pyplot()
     endpoints = list(dict.fromkeys(row["endpoint"] for row in rows))
     batch_sizes = sorted({int(row["batch_size"]) for row in rows})
     lookup = {(row["endpoint"], int(row["batch_size"])): float(row[value]) for row in rows}
@@ -110,4 +93,4 @@ def throughput_bar_plot(rows: Sequence[Mapping[str, Any]], path: Path, title: st
     axes.set_title(title)
     axes.legend(fontsize="small")
     axes.grid(axis="y", which="both", alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -6,11 +6,13 @@ beside the target, renames it over the target only when writing succeeded, and r
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -36,3 +38,9 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write bytes atomically."""
     with atomic_output(path) as temporary:
         temporary.write_bytes(data)
+
+
+def write_json_atomic(path: str | Path, content: dict[str, Any]) -> Path:
+    """Write a JSON document (indent 1, final newline) atomically; returns the path."""
+    write_text_atomic(path, json.dumps(content, indent=1) + "\n")
+    return Path(path)

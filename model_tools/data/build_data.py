@@ -10,7 +10,6 @@ stratified 15 % of the pool is the validation split, the rest is train. Original
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import logging
 import shutil
@@ -20,10 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from emnist_contract.labels import BYCLASS_LABELS, CLASS_GROUP_RANGES, NUM_CLASSES, class_group
+from emnist_contract.tensors import IMAGE_SIZE
 from model_tools.common.atomic_io import atomic_output, write_text_atomic
-from model_tools.data.datasets import DEFAULT_DATA_DIR
+from model_tools.common.hashing import file_sha256
+from model_tools.data.datasets import DEFAULT_DATA_DIR, SPLITS, load_split
 from model_tools.data.emnist_io import read_idx_images, read_idx_labels
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, class_group
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise FileNotFoundError(f"{path}: missing shared source file")
     with np.load(path) as content:
         images, labels = content["images"], content["labels"].astype(np.int64)
-    if images.dtype != np.uint8 or images.shape[1:] != (28, 28) or len(images) != len(labels):
-        raise ValueError(f"{path}: expected uint8 N x 28 x 28 images with N labels")
+    if images.dtype != np.uint8 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or len(images) != len(labels):
+        raise ValueError(f"{path}: expected uint8 N x {IMAGE_SIZE} x {IMAGE_SIZE} images with N labels")
     return images, labels
 
 
@@ -132,14 +133,6 @@ def save_npz_reproducibly(path: Path, **arrays: np.ndarray) -> None:
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, buffer.getvalue(), compresslevel=6)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build(shared: Path, out: Path) -> dict[str, object]:
@@ -289,7 +282,7 @@ def render_readme(out: Path, summary: dict[str, object]) -> str:
     for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != "README.md"
                        and not p.name.endswith(".tmp")):
         name = path.relative_to(out).as_posix()
-        lines.append(f"| {name} | {path.stat().st_size:,} | `{sha256_of(path)}` |")
+        lines.append(f"| {name} | {path.stat().st_size:,} | `{file_sha256(path)}` |")
     lines += [
         "",
         "## Per-class counts",
@@ -305,7 +298,7 @@ def render_readme(out: Path, summary: dict[str, object]) -> str:
     lines.append("")
     lines.append("| group | train | validation | test | mnist |")
     lines.append("|---|---|---|---|---|")
-    for group, span in (("digit", range(0, 10)), ("uppercase", range(10, 36)), ("lowercase", range(36, 62))):
+    for group, span in CLASS_GROUP_RANGES.items():
         sums = [str(int(counts[s][list(span)].sum())) for s in ("train", "validation", "test", "mnist")]
         lines.append(f"| {group} | " + " | ".join(sums) + " |")
     return "\n".join(lines) + "\n"
@@ -330,20 +323,19 @@ def readme_hashes(data_dir: Path) -> dict[str, str]:
 
 def run_info(args: argparse.Namespace) -> int:
     """Print each shipped split's size and group counts, and check every file against its README hash."""
-    from model_tools.data.datasets import SPLITS, load_split
-
     data_dir = Path(args.data_dir)
     print(f"{'split':<11} {'images':>7} {'digits':>7} {'upper':>7} {'lower':>7} {'classes':>7}")
     for split in SPLITS:
         _, labels = load_split(split, data_dir)
         counts = np.bincount(labels, minlength=NUM_CLASSES)
-        print(f"{split:<11} {len(labels):>7,} {counts[:10].sum():>7,} {counts[10:36].sum():>7,} "
-              f"{counts[36:].sum():>7,} {np.count_nonzero(counts):>7}")
+        groups = (int(counts[list(span)].sum()) for span in CLASS_GROUP_RANGES.values())
+        print(f"{split:<11} {len(labels):>7,} " + " ".join(f"{n:>7,}" for n in groups)
+              + f" {np.count_nonzero(counts):>7}")
     hashes = readme_hashes(data_dir)
     if not hashes:
         raise ValueError(f"{data_dir / 'README.md'}: no sha256 table found")
     bad = [name for name, digest in hashes.items()
-           if not (data_dir / name).is_file() or sha256_of(data_dir / name) != digest]
+           if not (data_dir / name).is_file() or file_sha256(data_dir / name) != digest]
     for name in bad:
         print(f"MISMATCH {name}: differs from the sha256 in README.md (or is missing)")
     print(f"{len(hashes) - len(bad)}/{len(hashes)} files match data/README.md")

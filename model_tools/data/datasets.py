@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from emnist_contract.labels import NUM_CLASSES
+from emnist_contract.tensors import IMAGE_SIZE, NUM_PIXELS, pixels_to_unit
 from model_tools.data.emnist_io import read_idx_images, read_idx_labels
-from model_tools.labels import NUM_CLASSES
 
 #: ``data/`` at the repository root.
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -25,6 +26,9 @@ NPZ_SPLITS: dict[str, str] = {
 }
 TEST_IMAGES = "nist/emnist-mnist-test-images-idx3-ubyte.gz"
 TEST_LABELS = "nist/emnist-mnist-test-labels-idx1-ubyte.gz"
+#: NIST's full ByClass label files (no images): the class mix of the whole data set.
+BYCLASS_TRAIN_LABELS = "nist/emnist-byclass-train-labels-idx1-ubyte.gz"
+BYCLASS_TEST_LABELS = "nist/emnist-byclass-test-labels-idx1-ubyte.gz"
 SPLITS: tuple[str, ...] = ("train", "validation", "test", "mnist")
 
 
@@ -43,9 +47,9 @@ def load_split(split: str, data_dir: str | Path | None = None) -> tuple[np.ndarr
             images, labels = content["images"], content["labels"].astype(np.int64)
     else:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
-        raise ValueError(f"split {split!r}: expected uint8 images N x 28 x 28, found {images.dtype} "
-                         f"{images.shape}")
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or images.dtype != np.uint8:
+        raise ValueError(f"split {split!r}: expected uint8 images N x {IMAGE_SIZE} x {IMAGE_SIZE}, found "
+                         f"{images.dtype} {images.shape}")
     if len(images) != len(labels) or (labels.size and not 0 <= labels.min() <= labels.max() < NUM_CLASSES):
         raise ValueError(f"split {split!r}: {len(images)} images, {len(labels)} labels, labels must be "
                          f"0-{NUM_CLASSES - 1}")
@@ -54,4 +58,16 @@ def load_split(split: str, data_dir: str | Path | None = None) -> tuple[np.ndarr
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """uint8 [N, 28, 28] upright -> float32 [N, 784] pixels/255: the tensor every model takes."""
-    return (np.asarray(images, dtype=np.float32) / 255.0).reshape(len(images), -1)
+    images = np.asarray(images)
+    return pixels_to_unit(images).reshape(len(images), NUM_PIXELS)
+
+
+def validation_inputs(limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped validation images as the model tensor (float32 [N, 784]) and their labels.
+
+    The real images every parity check of the translation stage runs on.
+    """
+    images, labels = load_split("validation")
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return to_model_input(images), labels

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_SIDE = 28
+from emnist_contract.labels import NUM_CLASSES
+from emnist_contract.tensors import IMAGE_SIZE, NUM_PIXELS, PIXEL_MAX
 
 #: idx dtype codes (third byte of the magic number) -> numpy big-endian dtype.
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -41,7 +42,7 @@ class SplitInfo:
 
 #: The six EMNIST splits (Cohen et al. 2017, table II).
 SPLITS: dict[str, SplitInfo] = {
-    "byclass": SplitInfo("byclass", 62, 697_932, 116_323),
+    "byclass": SplitInfo("byclass", NUM_CLASSES, 697_932, 116_323),
     "bymerge": SplitInfo("bymerge", 47, 697_932, 116_323),
     "balanced": SplitInfo("balanced", 47, 112_800, 18_800),
     "letters": SplitInfo("letters", 26, 124_800, 20_800, first_label=1),
@@ -146,9 +147,10 @@ def read_idx(path: str | Path) -> np.ndarray:
 def read_idx_images(path: str | Path) -> np.ndarray:
     """NIST idx images as uint8 [N, 28, 28] UPRIGHT (the file stores each image transposed)."""
     array = read_idx(path)
-    if array.ndim != 3 or array.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE) or array.dtype != np.uint8:
+    if array.ndim != 3 or array.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or array.dtype != np.uint8:
         raise ValueError(
-            f"{path}: expected uint8 images N x 28 x 28 (idx3), found {array.dtype} {array.shape}"
+            f"{path}: expected uint8 images N x {IMAGE_SIZE} x {IMAGE_SIZE} (idx3), "
+            f"found {array.dtype} {array.shape}"
         )
     return np.ascontiguousarray(array.transpose(0, 2, 1))
 
@@ -263,20 +265,20 @@ def load_idx_split(directory: str | Path, split: str, part: str) -> EmnistPart:
 def mat_rows_to_images(rows: np.ndarray, source: str) -> np.ndarray:
     """NIST ``.mat`` image rows (N x 784, column-major per image) -> uint8 [N, 28, 28] upright."""
     rows = np.asarray(rows)
-    if rows.ndim != 2 or rows.shape[1] != IMAGE_SIDE * IMAGE_SIDE:
-        raise ValueError(f"{source}: images must be N x 784, found shape {rows.shape}")
+    if rows.ndim != 2 or rows.shape[1] != NUM_PIXELS:
+        raise ValueError(f"{source}: images must be N x {NUM_PIXELS}, found shape {rows.shape}")
     if rows.dtype != np.uint8:
-        if rows.size and (rows.min() < 0 or rows.max() > 255):
+        if rows.size and (rows.min() < 0 or rows.max() > PIXEL_MAX):
             raise ValueError(f"{source}: pixel values outside 0-255")
         rows = rows.astype(np.uint8)
     # Each row holds the same byte sequence as an idx record (the image transposed), so a
     # column-major reshape gives the upright image.
-    return np.ascontiguousarray(rows.reshape(-1, IMAGE_SIDE, IMAGE_SIDE).transpose(0, 2, 1))
+    return np.ascontiguousarray(rows.reshape(-1, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 1))
 
 
 def images_to_mat_rows(images: np.ndarray) -> np.ndarray:
     """The inverse of :func:`mat_rows_to_images` (upright [N,28,28] -> NIST ``.mat`` rows)."""
-    return np.ascontiguousarray(np.asarray(images, dtype=np.uint8).transpose(0, 2, 1).reshape(-1, 784))
+    return np.ascontiguousarray(np.asarray(images, dtype=np.uint8).transpose(0, 2, 1).reshape(-1, NUM_PIXELS))
 
 
 def _field(struct_array: np.ndarray, name: str, source: str) -> np.ndarray:

@@ -14,16 +14,25 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.common.atomic_io import atomic_output, write_text_atomic
-from model_tools.data.datasets import DEFAULT_DATA_DIR, load_split
+from emnist_contract.labels import BYCLASS_LABELS, CLASS_GROUP_RANGES, NUM_CLASSES, char_to_label
+from emnist_contract.tensors import IMAGE_SIZE
+from model_tools.common.atomic_io import write_text_atomic
+from model_tools.common.figures import pyplot, save_figure
+from model_tools.data.datasets import (
+    BYCLASS_TEST_LABELS,
+    BYCLASS_TRAIN_LABELS,
+    DEFAULT_DATA_DIR,
+    load_split,
+)
 from model_tools.data.emnist_io import read_idx_labels, read_split_mapping
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, char_to_label
 
 log = logging.getLogger(__name__)
 
-BYCLASS_TRAIN_LABELS = "nist/emnist-byclass-train-labels-idx1-ubyte.gz"
-BYCLASS_TEST_LABELS = "nist/emnist-byclass-test-labels-idx1-ubyte.gz"
-GROUPS: dict[str, slice] = {"digits": slice(0, 10), "uppercase": slice(10, 36), "lowercase": slice(36, 62)}
+#: The report's names of the contract's three class groups, and their class indices.
+GROUPS: dict[str, slice] = {
+    name: slice(CLASS_GROUP_RANGES[group].start, CLASS_GROUP_RANGES[group].stop)
+    for name, group in (("digits", "digit"), ("uppercase", "uppercase"), ("lowercase", "lowercase"))
+}
 GROUP_COLOURS = {"digits": "#4c72b0", "uppercase": "#dd8452", "lowercase": "#55a868"}
 FIGURES = {
     "class_distribution": "class_distribution.png",
@@ -56,7 +65,7 @@ def group_shares(counts: np.ndarray) -> dict[str, float]:
 
 def letter_imbalance(counts: np.ndarray) -> dict[str, object]:
     """How unequal the 52 letter classes are: max/min ratio and the most and least frequent letters."""
-    letters = np.arange(10, NUM_CLASSES)
+    letters = np.arange(GROUPS["uppercase"].start, NUM_CLASSES)
     order = letters[np.argsort(-counts[letters], kind="stable")]
     result: dict[str, object] = {
         "max_min_ratio": float(counts[order[0]] / counts[order[-1]]),
@@ -79,13 +88,8 @@ def collect_stats(data_dir: Path) -> ClassStats:
     return ClassStats(train, test, shipped)
 
 
-def _save(fig, path: Path) -> None:  # noqa: ANN001 - matplotlib Figure, imported lazily
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-
-
 def plot_class_distribution(stats: ClassStats, path: Path) -> None:
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.patches import Patch
 
     fig, axes = plt.subplots(2, 1, figsize=(14, 7), sharex=True)
@@ -94,16 +98,15 @@ def plot_class_distribution(stats: ClassStats, path: Path) -> None:
         ax.bar(x, counts, color=class_colours())
         ax.set_yscale("log")
         ax.set_ylabel("images (log scale)")
-        ax.set_title(f"EMNIST ByClass {name}: {counts.sum():,} images in 62 classes")
+        ax.set_title(f"EMNIST ByClass {name}: {counts.sum():,} images in {NUM_CLASSES} classes")
         ax.grid(axis="y", alpha=0.3)
     axes[1].set_xticks(x, BYCLASS_LABELS)
     axes[0].legend(handles=[Patch(color=c, label=g) for g, c in GROUP_COLOURS.items()], loc="upper right")
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_group_shares(stats: ClassStats, path: Path) -> None:
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4))
     sets = {"ByClass train": stats.train, "ByClass test": stats.test,
@@ -122,13 +125,12 @@ def plot_group_shares(stats: ClassStats, path: Path) -> None:
     ax.set_xlabel("share of images (%)")
     ax.set_title("Digits vs uppercase vs lowercase")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, -0.3), ncol=3)
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_train_test_shares(stats: ClassStats, path: Path) -> None:
     """Each class's share of test minus its share of train, in percentage points."""
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.patches import Patch
 
     train_share = stats.train / stats.train.sum() * 100
@@ -150,17 +152,16 @@ def plot_train_test_shares(stats: ClassStats, path: Path) -> None:
     bottom.set_title(f"Difference: at most {np.abs(difference).max():.2f} points; {verdict}")
     bottom.grid(axis="y", alpha=0.3)
     bottom.set_xticks(x, BYCLASS_LABELS)
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_letter_imbalance(stats: ClassStats, path: Path) -> None:
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.patches import Patch
 
-    letters = np.arange(10, NUM_CLASSES)
+    letters = np.arange(GROUPS["uppercase"].start, NUM_CLASSES)
     order = letters[np.argsort(-stats.train[letters], kind="stable")]
-    colours = [GROUP_COLOURS["uppercase" if i < 36 else "lowercase"] for i in order]
+    colours = [GROUP_COLOURS["uppercase" if i < GROUPS["lowercase"].start else "lowercase"] for i in order]
     fig, ax = plt.subplots(figsize=(14, 4.5))
     ax.bar(np.arange(len(order)), stats.train[order], color=colours)
     ax.set_xticks(np.arange(len(order)), [BYCLASS_LABELS[i] for i in order])
@@ -170,12 +171,11 @@ def plot_letter_imbalance(stats: ClassStats, path: Path) -> None:
                  f"images of '{BYCLASS_LABELS[order[-1]]}'")
     ax.legend(handles=[Patch(color=GROUP_COLOURS[g], label=g) for g in ("uppercase", "lowercase")])
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_shipped_distribution(stats: ClassStats, path: Path) -> None:
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(14, 4))
     x = np.arange(NUM_CLASSES)
@@ -188,36 +188,35 @@ def plot_shipped_distribution(stats: ClassStats, path: Path) -> None:
     ax.set_title("Shipped data per class (train and stratified validation); 'none' = no real examples")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_sample_grid(images: np.ndarray, labels: np.ndarray, path: Path, per_class: int,
                      seed: int) -> None:
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rng = np.random.default_rng(seed)
-    columns = 4  # groups of classes side by side, so the figure is not 62 rows tall
+    side, gap = IMAGE_SIZE, 2  # one image, and the space between rows
+    columns = 4  # groups of classes side by side, so the figure is not a class per row
     rows = int(np.ceil(NUM_CLASSES / columns))
-    tile = np.zeros((rows * 30, columns * (per_class * 28 + 30)), dtype=np.uint8)
+    tile = np.zeros((rows * (side + gap), columns * (per_class * side + side + gap)), dtype=np.uint8)
     fig, ax = plt.subplots(figsize=(columns * (per_class * 0.42 + 0.45), rows * 0.45))
     for label in range(NUM_CLASSES):
         row, column = label % rows, label // rows
-        top, left = row * 30, column * (per_class * 28 + 30) + 28
+        top, left = row * (side + gap), column * (per_class * side + side + gap) + side
         members = np.flatnonzero(labels == label)
         chosen = rng.choice(members, size=min(per_class, members.size), replace=False)
         for k, index in enumerate(chosen):
-            tile[top:top + 28, left + k * 28:left + (k + 1) * 28] = images[index]
-        ax.text(left - 14, top + 14, BYCLASS_LABELS[label], ha="center", va="center", fontsize=11,
-                color="white", fontweight="bold")
+            tile[top:top + side, left + k * side:left + (k + 1) * side] = images[index]
+        ax.text(left - side // 2, top + side // 2, BYCLASS_LABELS[label], ha="center", va="center",
+                fontsize=11, color="white", fontweight="bold")
         if members.size == 0:
-            ax.text(left + per_class * 14, top + 14, "no examples", ha="center", va="center",
+            ax.text(left + per_class * side // 2, top + side // 2, "no examples", ha="center", va="center",
                     fontsize=10, color="#ff6060")
     ax.imshow(tile, cmap="gray", interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(f"{per_class} random shipped training images per class (upright, as the models see them)")
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -344,9 +343,6 @@ def render_summary(stats: ClassStats, merged: list[str]) -> tuple[str, dict[str,
 
 def explore(data_dir: Path, out: Path, per_class: int = 8, seed: int = 0) -> dict[str, object]:
     """Write the plots, ``summary.md`` and ``stats.json`` into ``out``; return the figures."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from tqdm import tqdm
 
     stats = collect_stats(data_dir)

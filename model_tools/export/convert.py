@@ -17,18 +17,19 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from model_tools.export.onnx_import import import_onnx_classifier, save_atomically, validation_inputs
-from model_tools.export.signatures import LABELS_FILE
-from model_tools.labels import BYCLASS_LABELS
-from model_tools.training.checkpoint import file_sha256
+from emnist_contract.labels import BYCLASS_LABELS
+from emnist_contract.layout import LABELS_FILE, ONNX_FILE, VERSION_ENTRIES, is_version_name
+from model_tools.common.hashing import file_sha256
+from model_tools.data.datasets import validation_inputs
+from model_tools.export.onnx_import import import_onnx_classifier
+from model_tools.export.onnx_model import save_atomically
 
 log = logging.getLogger(__name__)
 
-#: What a finished version folder holds; anything else (onnx2tf debris) is an error.
-VERSION_ENTRIES = {"saved_model.pb", "fingerprint.pb", "variables", "assets", "assets.extra", "model.onnx"}
 #: Images on which a normalized foreign model is compared with its original file.
 IMPORT_CHECK_IMAGES = 1000
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -38,7 +39,8 @@ def existing_versions(model_dir: Path) -> list[int]:
     """Numeric version folders, as TF Serving sees them (dot-prefixed temporary folders are not)."""
     if not model_dir.is_dir():
         return []
-    return sorted(int(entry.name) for entry in model_dir.iterdir() if entry.is_dir() and entry.name.isdigit())
+    return sorted(int(entry.name) for entry in model_dir.iterdir()
+                  if entry.is_dir() and is_version_name(entry.name))
 
 
 def next_version(model_dir: Path) -> int:
@@ -46,8 +48,11 @@ def next_version(model_dir: Path) -> int:
     return versions[-1] + 1 if versions else 1
 
 
-def onnx_to_keras(onnx_model_path: Path, work_dir: Path):  # noqa: ANN201 - tf_keras.Model, imported lazily
-    """Run onnx2tf on a private copy, without onnxsim/renaming and without writing any model files."""
+def onnx_to_keras(onnx_model_path: Path, work_dir: Path) -> Any:
+    """Run onnx2tf on a private copy, without onnxsim/renaming and without writing any model files.
+
+    Returns the tf_keras model (onnx2tf's import is slow, so it happens here, not at module import).
+    """
     import onnx2tf
 
     private_copy = work_dir / "onnx2tf_input.onnx"
@@ -69,7 +74,8 @@ def onnx_to_keras(onnx_model_path: Path, work_dir: Path):  # noqa: ANN201 - tf_k
     return keras_model
 
 
-def write_saved_model(keras_model, version_dir: Path, model_name: str, warmup_images: np.ndarray) -> None:  # noqa: ANN001
+def write_saved_model(keras_model: Any, version_dir: Path, model_name: str,
+                      warmup_images: np.ndarray) -> None:
     """Save the wrapped network with its signatures, labels asset and warmup records into ``version_dir``."""
     import tensorflow as tf
 
@@ -77,7 +83,7 @@ def write_saved_model(keras_model, version_dir: Path, model_name: str, warmup_im
     from model_tools.export.warmup_writer import write_warmup_requests
 
     with tempfile.TemporaryDirectory(prefix="labels-") as labels_dir:
-        labels_path = Path(labels_dir) / LABELS_FILE
+        labels_path = Path(labels_dir) / LABELS_FILE.name  # saved as an asset: assets/labels.txt
         labels_path.write_text("\n".join(BYCLASS_LABELS) + "\n")
         module, signatures = build_serving_module(keras_model, labels_path)
         tf.saved_model.save(module, str(version_dir), signatures=signatures,
@@ -112,11 +118,12 @@ def convert_onnx(onnx_path: str | Path, name: str, *, version: int | None = None
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir))
     try:
         with tempfile.TemporaryDirectory(prefix="onnx2tf-") as work:
-            normalized = Path(work) / "model.onnx"
+            normalized = Path(work) / ONNX_FILE
             save_atomically(imported.model, normalized)
             keras_model = onnx_to_keras(normalized, Path(work))
             write_saved_model(keras_model, staging, name, images[:32])
-            shutil.copyfile(normalized, staging / "model.onnx")
+            shutil.copyfile(normalized, staging / ONNX_FILE)
+        # Anything else than the contract's entries (onnx2tf debris) is an error.
         debris = sorted(entry.name for entry in staging.iterdir() if entry.name not in VERSION_ENTRIES)
         if debris:
             raise RuntimeError(f"unexpected files in the version folder: {debris}")

@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from emnist_contract.layout import LABELS_FILE, ONNX_FILE, WARMUP_FILE
+
 
 def _shape_text(shape: list[int] | None) -> str:
     if shape is None:
@@ -22,14 +24,14 @@ def _shape_text(shape: list[int] | None) -> str:
 
 def summarize_saved_model(version_dir: str | Path) -> dict[str, Any]:
     """Signatures and the files TF Serving reads, as a JSON-ready dict."""
-    from model_tools.export.signatures import LABELS_FILE, describe_signatures
-    from model_tools.export.warmup_writer import WARMUP_DIR, WARMUP_FILE, read_warmup_requests
+    from model_tools.export.signatures import describe_signatures
+    from model_tools.export.warmup_writer import read_warmup_requests
 
     version_dir = Path(version_dir)
     summary: dict[str, Any] = {"path": str(version_dir), "meta_graphs": describe_signatures(version_dir)}
-    labels_path = version_dir / "assets" / LABELS_FILE
+    labels_path = version_dir / LABELS_FILE
     summary["labels"] = labels_path.read_text().splitlines() if labels_path.is_file() else None
-    warmup_path = version_dir / WARMUP_DIR / WARMUP_FILE
+    warmup_path = version_dir / WARMUP_FILE
     if warmup_path.is_file():
         summary["warmup_requests"] = [
             f"{record.WhichOneof('log_type')} {_request_signature(record)}"
@@ -37,7 +39,7 @@ def summarize_saved_model(version_dir: str | Path) -> dict[str, Any]:
         ]
     else:
         summary["warmup_requests"] = None
-    onnx_path = version_dir / "model.onnx"
+    onnx_path = version_dir / ONNX_FILE
     summary["onnx"] = summarize_onnx(onnx_path) if onnx_path.is_file() else None
     summary["size_bytes"] = sum(p.stat().st_size for p in version_dir.rglob("*") if p.is_file())
     return summary
@@ -112,17 +114,18 @@ def format_saved_model(summary: dict[str, Any]) -> str:
             lines.append(f"  Method name is: {signature['method_name']}")
     lines.append("")
     labels = summary["labels"]
-    lines.append(f"assets/labels.txt: {len(labels)} labels ({''.join(labels)})" if labels is not None
-                 else "assets/labels.txt: missing")
+    labels_name, warmup_name = LABELS_FILE.as_posix(), WARMUP_FILE.as_posix()
+    lines.append(f"{labels_name}: {len(labels)} labels ({''.join(labels)})" if labels is not None
+                 else f"{labels_name}: missing")
     warmup = summary["warmup_requests"]
     if warmup is None:
-        lines.append("assets.extra/tf_serving_warmup_requests: missing")
+        lines.append(f"{warmup_name}: missing")
     else:
-        lines.append(f"assets.extra/tf_serving_warmup_requests: {len(warmup)} records")
+        lines.append(f"{warmup_name}: {len(warmup)} records")
         lines += [f"  {record}" for record in warmup]
     lines.append(f"size on disk: {summary['size_bytes'] / 1e6:.2f} MB")
     if summary["onnx"] is not None:
-        lines += ["", "model.onnx:", format_onnx(summary["onnx"], indent="  ")]
+        lines += ["", f"{ONNX_FILE}:", format_onnx(summary["onnx"], indent="  ")]
     return "\n".join(lines)
 
 

@@ -1,233 +1,42 @@
-"""ONNX in and out of the project: export a training checkpoint, import (normalize) a foreign classifier.
+"""``import-onnx``: any ONNX 784 -> 62 classifier brought to the contract's interface, the file untouched.
 
-Every ONNX file that reaches conversion has the same face: input ``images`` float32 [N, 784], output
-``scores`` float32 [N, 62] (softmax), a symbolic batch dimension, opset >= 13, and metadata saying where
-it came from. Exports are checked against PyTorch, imports against the original graph, on real images.
+Every ONNX file that reaches conversion goes through :func:`import_onnx_classifier`: old opsets are
+upgraded, the batch made symbolic, input and output renamed, a Softmax appended to a logits model, and
+the result compared with the original graph (onnx's reference evaluator, which runs every opset) on
+real images. Anything that cannot be served this way is refused with the reason.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model_tools.common.atomic_io import write_bytes_atomic
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, NUM_PIXELS
-from model_tools.training.checkpoint import PREPROCESSING, file_sha256
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from emnist_contract.signatures import INPUT_KEY, SCORES_KEY
+from emnist_contract.tensors import NUM_PIXELS
+from model_tools.common.hashing import file_sha256
+from model_tools.data.datasets import validation_inputs
+from model_tools.export.onnx_model import (
+    BATCH_DIM,
+    PREPROCESSING,
+    ModelRefusedError,
+    onnxruntime_scores,
+    read_metadata,
+    save_atomically,
+    set_metadata,
+)
+from model_tools.export.parity import Parity, compare_scores
 
 if TYPE_CHECKING:
     import onnx
 
-log = logging.getLogger(__name__)
-
-INPUT_NAME = "images"
-OUTPUT_NAME = "scores"
-BATCH_DIM = "batch"
-#: Opset of our own exports (torch's dynamo exporter implements 18 and newer).
-EXPORT_OPSET = 18
 #: Foreign models older than this are upgraded to it (the oldest opset with today's Softmax semantics).
 MIN_OPSET = 13
-#: Parity threshold between two implementations of the same model (probabilities, absolute).
-PARITY_ATOL = 1e-5
-
-
-class ModelRefusedError(ValueError):
-    """The ONNX file is not a model this project can serve (not a 784 -> 62 classifier, unreadable...)."""
-
-
-@dataclass
-class Parity:
-    """How far two implementations of one model are apart on the same images."""
-
-    reference: str
-    candidate: str
-    images: int
-    max_abs_diff: float
-    argmax_mismatches: int
-
-    @property
-    def ok(self) -> bool:
-        return self.max_abs_diff <= PARITY_ATOL and self.argmax_mismatches == 0
-
-    def describe(self) -> str:
-        return (f"{self.candidate} vs {self.reference} on {self.images} images: max |diff| "
-                f"{self.max_abs_diff:.3g} (limit {PARITY_ATOL:g}), "
-                f"argmax mismatches {self.argmax_mismatches}")
-
-
-def compare_scores(reference: np.ndarray, candidate: np.ndarray, *, reference_name: str,
-                   candidate_name: str) -> Parity:
-    """Parity of two [N, 62] score arrays."""
-    if reference.shape != candidate.shape:
-        raise ValueError(f"{candidate_name} gave shape {candidate.shape}, {reference_name} {reference.shape}")
-    return Parity(
-        reference=reference_name,
-        candidate=candidate_name,
-        images=int(reference.shape[0]),
-        max_abs_diff=float(np.max(np.abs(reference.astype(np.float64) - candidate.astype(np.float64)))),
-        argmax_mismatches=int(np.sum(reference.argmax(axis=1) != candidate.argmax(axis=1))),
-    )
-
-
-def onnxruntime_scores(model: onnx.ModelProto | str | Path, images: np.ndarray,
-                       batch_size: int = 1024) -> np.ndarray:
-    """Run a normalized model (``images`` -> ``scores``) in onnxruntime, batch by batch."""
-    import onnxruntime as ort
-
-    source = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-    outputs = [session.run([OUTPUT_NAME], {INPUT_NAME: images[i:i + batch_size]})[0]
-               for i in range(0, len(images), batch_size)]
-    return np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES), np.float32)
-
-
-def validation_inputs(limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Real validation images as the model tensor (float32 [N, 784]) and their labels."""
-    from model_tools.data.datasets import load_split, to_model_input
-
-    images, labels = load_split("validation")
-    if limit is not None:
-        images, labels = images[:limit], labels[:limit]
-    return to_model_input(images), labels
-
-
-def read_metadata(model: onnx.ModelProto) -> dict[str, str]:
-    return {prop.key: prop.value for prop in model.metadata_props}
-
-
-def set_metadata(model: onnx.ModelProto, values: dict[str, Any]) -> None:
-    """Add or replace metadata_props (non-strings are stored as JSON)."""
-    current = read_metadata(model)
-    current.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()})
-    del model.metadata_props[:]
-    for key, value in current.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-
-
-def save_atomically(model: onnx.ModelProto, path: Path) -> None:
-    """Write next to the target, then rename, so nobody ever reads half a file."""
-    write_bytes_atomic(path, model.SerializeToString())
-
-
-# ---------------------------------------------------------------------------------------------- export
-
-
-@dataclass
-class ExportReport:
-    path: Path
-    opset: int
-    parity: Parity
-    validation_accuracy: float
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-def export_checkpoint(checkpoint_path: str | Path, out_path: str | Path, *, overwrite: bool = False,
-                      limit: int | None = None) -> ExportReport:
-    """Export a training checkpoint to ONNX (softmax scores, dynamic batch), proven against PyTorch.
-
-    The file appears only if the ONNX model matches PyTorch on the real validation images
-    (max |diff| <= 1e-5, identical argmax); otherwise nothing is written.
-    """
-    import onnx
-    import torch
-
-    from model_tools.training.checkpoint import load_checkpoint
-    from model_tools.training.networks import WithSoftmax
-
-    out_path = Path(out_path)
-    if out_path.exists() and not overwrite:
-        raise ValueError(f"{out_path} already exists; choose another --out or pass --overwrite")
-    checkpoint = load_checkpoint(checkpoint_path)
-    if tuple(checkpoint.labels) != BYCLASS_LABELS:
-        raise ModelRefusedError(f"{checkpoint_path}: labels are not the 62 EMNIST ByClass labels in order")
-    wrapped = WithSoftmax(checkpoint.model).eval()
-    example = torch.zeros(2, NUM_PIXELS, dtype=torch.float32)
-    with tempfile.TemporaryDirectory(prefix="export-onnx-") as work:
-        raw_path = Path(work) / "model.onnx"
-        # The dynamo exporter (torch.export) gives clean graphs (constants as initializers, batch norm
-        # folded) that onnx2tf converts; the legacy TorchScript exporter's Reshape+Conv graphs it does not.
-        with _quiet_torch_export():
-            torch.onnx.export(
-                wrapped, (example,), str(raw_path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                opset_version=EXPORT_OPSET, dynamo=True, external_data=False, verbose=False,
-                dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
-            )
-        model = onnx.load(str(raw_path))
-    _rename_batch_dims(model)
-    images, labels = validation_inputs(limit)
-    with torch.no_grad():
-        torch_scores = np.concatenate([
-            wrapped(torch.from_numpy(images[i:i + 4096])).numpy() for i in range(0, len(images), 4096)
-        ])
-    onnx_scores = onnxruntime_scores(model, images)
-    parity = compare_scores(torch_scores, onnx_scores, reference_name="PyTorch", candidate_name="ONNX")
-    if not parity.ok:
-        raise RuntimeError(f"export refused, the ONNX model does not match PyTorch: {parity.describe()}")
-    accuracy = float(np.mean(onnx_scores.argmax(axis=1) == labels))
-    metadata = {
-        "labels": list(BYCLASS_LABELS),
-        "preprocessing": PREPROCESSING,
-        "input": f"{INPUT_NAME} float32 [N, {NUM_PIXELS}]",
-        "output": f"{OUTPUT_NAME} float32 [N, {NUM_CLASSES}] softmax probabilities",
-        "source": "checkpoint",
-        # as given when relative (runs/cnn/checkpoint.pt says which run), else just the file name
-        "source_checkpoint": (Path(checkpoint_path).as_posix() if not Path(checkpoint_path).is_absolute()
-                              else Path(checkpoint_path).name),
-        "source_checkpoint_sha256": file_sha256(checkpoint_path),
-        "arch": checkpoint.arch,
-        "validation_accuracy": f"{accuracy:.6f}",
-        "validation_images": str(len(labels)),
-        "parity_vs_pytorch_max_abs_diff": f"{parity.max_abs_diff:.3g}",
-    }
-    set_metadata(model, metadata)
-    model.doc_string = (f"EMNIST ByClass {checkpoint.arch} classifier exported from "
-                        f"{Path(checkpoint_path).name}")
-    model.producer_name = "model_tools.export.onnx_import"
-    onnx.checker.check_model(model, full_check=True)
-    save_atomically(model, out_path)
-    log.info("exported %s: %s; validation accuracy %.4f", out_path, parity.describe(), accuracy)
-    return ExportReport(out_path, EXPORT_OPSET, parity, accuracy, read_metadata(model))
-
-
-class _quiet_torch_export:  # noqa: N801 - used like a function
-    """torch's exporter prints progress lines to stdout; keep a CLI's output to its report."""
-
-    def __enter__(self) -> None:
-        import contextlib
-        import io
-        import warnings
-
-        self._stack = contextlib.ExitStack()
-        self._stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-        self._stack.enter_context(warnings.catch_warnings())
-        warnings.simplefilter("ignore", FutureWarning)  # torch.export's own deprecations, not ours
-        for name in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "onnx_ir"):
-            logger = logging.getLogger(name)
-            previous = logger.level
-            logger.setLevel(logging.ERROR)
-            self._stack.callback(logger.setLevel, previous)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
-
-
-def _rename_batch_dims(model: onnx.ModelProto) -> None:
-    for value in (*model.graph.input, *model.graph.output):
-        dims = value.type.tensor_type.shape.dim
-        if dims and not dims[0].HasField("dim_value"):
-            dims[0].dim_param = BATCH_DIM
-
-
-# ---------------------------------------------------------------------------------------------- import
 
 
 @dataclass
@@ -338,11 +147,11 @@ def import_onnx_classifier(path: str | Path, *, check_images: np.ndarray | None 
         del graph.value_info[:]
         changes.append("made the batch dimension symbolic")
 
-    if original_input != INPUT_NAME or original_output != OUTPUT_NAME:
-        _rename_value(graph, original_input, INPUT_NAME)
-        _rename_value(graph, original_output, OUTPUT_NAME)
-        changes.append(f"renamed {original_input!r} -> {INPUT_NAME!r}, "
-                       f"{original_output!r} -> {OUTPUT_NAME!r}")
+    if original_input != INPUT_KEY or original_output != SCORES_KEY:
+        _rename_value(graph, original_input, INPUT_KEY)
+        _rename_value(graph, original_output, SCORES_KEY)
+        changes.append(f"renamed {original_input!r} -> {INPUT_KEY!r}, "
+                       f"{original_output!r} -> {SCORES_KEY!r}")
 
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -423,9 +232,9 @@ def _append_softmax(model: onnx.ModelProto) -> None:
     logits = "logits_before_softmax"
     for node in model.graph.node:
         for i, name in enumerate(node.output):
-            if name == OUTPUT_NAME:
+            if name == SCORES_KEY:
                 node.output[i] = logits
-    model.graph.node.append(helper.make_node("Softmax", [logits], [OUTPUT_NAME], axis=-1,
+    model.graph.node.append(helper.make_node("Softmax", [logits], [SCORES_KEY], axis=-1,
                                              name="appended_softmax"))
 
 
@@ -450,18 +259,6 @@ def _parity_with_original(original: onnx.ModelProto, original_input: str, normal
                           candidate_name="normalized ONNX (onnxruntime)")
 
 
-# ------------------------------------------------------------------------------------------------- CLI
-
-
-def _export_command(args: argparse.Namespace) -> int:
-    report = export_checkpoint(args.checkpoint, args.out, overwrite=args.overwrite, limit=args.limit)
-    print(f"wrote {report.path} (opset {report.opset}, dynamic batch)")
-    print(report.parity.describe())
-    print(f"validation accuracy (ONNX, onnxruntime): {report.validation_accuracy:.4f} "
-          f"on {report.parity.images} images")
-    return 0
-
-
 def _import_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -471,8 +268,8 @@ def _import_command(args: argparse.Namespace) -> int:
     images, _ = validation_inputs(args.limit)
     imported = import_onnx_classifier(args.model, check_images=images)
     save_atomically(imported.model, out)
-    print(f"wrote {out}: {imported.original_input!r} -> {INPUT_NAME!r}, {imported.original_output!r} -> "
-          f"{OUTPUT_NAME!r}, opset {imported.original_opset} -> "
+    print(f"wrote {out}: {imported.original_input!r} -> {INPUT_KEY!r}, {imported.original_output!r} -> "
+          f"{SCORES_KEY!r}, opset {imported.original_opset} -> "
           f"{[op.version for op in imported.model.opset_import if op.domain in ('', 'ai.onnx')][0]}")
     for change in imported.changes:
         print(f"  - {change}")
@@ -482,16 +279,6 @@ def _import_command(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    export = subparsers.add_parser(
-        "export-onnx", help="export a training checkpoint to ONNX (dynamic batch), checked against PyTorch",
-        description="Export a checkpoint to ONNX: input images float32 [N,784], output scores float32 "
-                    "[N,62]. Fails, writing nothing, unless ONNX matches PyTorch on the validation images.")
-    export.add_argument("checkpoint", help="checkpoint file (.pt) written by training")
-    export.add_argument("--out", required=True, help="ONNX file to write")
-    export.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    export.add_argument("--limit", type=int, default=None, help="check parity on the first N images only")
-    export.set_defaults(func=_export_command)
-
     imp = subparsers.add_parser(
         "import-onnx", help="normalize a foreign ONNX 784->62 classifier to our contract (file untouched)",
         description="Upgrade the opset, make the batch symbolic, rename input/output to images/scores, "

@@ -11,6 +11,8 @@ import logging
 import tempfile
 from pathlib import Path
 
+from emnist_contract.layout import ONNX_FILE
+
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -33,11 +35,11 @@ def run_pipeline(source: str | Path, name: str, *, version: int | None = None, b
                  limit: int | None = None) -> Path:
     """Export, convert and verify; returns the new version folder."""
     from model_tools.export.convert import convert_onnx
-    from model_tools.export.onnx_import import export_checkpoint
+    from model_tools.export.onnx_export import export_checkpoint
 
     checkpoint = resolve_checkpoint(source)
     with tempfile.TemporaryDirectory(prefix="pipeline-") as work:
-        onnx_path = Path(work) / "model.onnx"
+        onnx_path = Path(work) / ONNX_FILE
         report = export_checkpoint(checkpoint, onnx_path, limit=limit)
         log.info("ONNX export: %s", report.parity.describe())
         return convert_onnx(onnx_path, name, version=version, base=base, checkpoint_path=checkpoint,

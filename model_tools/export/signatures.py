@@ -1,4 +1,5 @@
-"""The SavedModel's serving interface: the signatures TF Serving and our app call, and reading them back.
+"""The SavedModel's serving interface in TensorFlow: building the signatures of ``emnist_contract.signatures``
+around a converted network, setting the classify method name, and reading the signature defs back.
 
 ``serving_default`` (Predict API): ``images`` float32 [-1, 784] -> ``scores`` float32 [-1, 62] only. One
 output, because TF Serving answers a one-output signature with plain rows (``{"predictions": [[62
@@ -14,25 +15,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from model_tools.labels import NUM_CLASSES, NUM_PIXELS
-
-TAG = "serve"
-DEFAULT_SIGNATURE = "serving_default"
-PREDICT_IMAGES_SIGNATURE = "predict_images"
-PREDICT_SIGNATURES = (DEFAULT_SIGNATURE, PREDICT_IMAGES_SIGNATURE)
-CLASSIFY_SIGNATURE = "classify"
-PREDICT_METHOD = "tensorflow/serving/predict"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-INPUT_KEY = "images"
-#: TF Serving's Classification API requires exactly these keys (signature_constants.CLASSIFY_*).
-CLASSIFY_INPUT_KEY = "inputs"
-SCORES_KEY = "scores"
-CLASSES_KEY = "classes"
-#: Name of the float feature holding the 784 pixels in a classify tf.Example.
-EXAMPLE_FEATURE = "images"
-LABELS_FILE = "labels.txt"
-#: The outputs of each Predict signature, in the order TF Serving lists them (sorted by key).
-PREDICT_OUTPUTS = {DEFAULT_SIGNATURE: (SCORES_KEY,), PREDICT_IMAGES_SIGNATURE: (CLASSES_KEY, SCORES_KEY)}
+from emnist_contract.labels import NUM_CLASSES
+from emnist_contract.layout import SAVED_MODEL_FILE
+from emnist_contract.signatures import (
+    CLASSES_KEY,
+    CLASSIFY_INPUT_KEY,
+    CLASSIFY_METHOD,
+    CLASSIFY_SIGNATURE,
+    DEFAULT_SIGNATURE,
+    EXAMPLE_FEATURE,
+    INPUT_KEY,
+    PREDICT_IMAGES_SIGNATURE,
+    SCORES_KEY,
+)
+from emnist_contract.tensors import NUM_PIXELS
 
 
 def build_serving_module(keras_model: Any, labels_path: str | Path) -> tuple[Any, dict[str, Any]]:
@@ -92,7 +88,7 @@ def set_classify_method_name(export_dir: str | Path) -> None:
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow.python.saved_model import fingerprinting_utils
 
-    pb_path = Path(export_dir) / "saved_model.pb"
+    pb_path = Path(export_dir) / SAVED_MODEL_FILE
     saved_model = saved_model_pb2.SavedModel()
     saved_model.ParseFromString(pb_path.read_bytes())
     for meta_graph in saved_model.meta_graphs:
@@ -106,29 +102,15 @@ def read_saved_model_proto(export_dir: str | Path) -> Any:
     """The SavedModel protobuf of a version folder (no graph is loaded)."""
     from tensorflow.core.protobuf import saved_model_pb2
 
-    pb_path = Path(export_dir) / "saved_model.pb"
+    pb_path = Path(export_dir) / SAVED_MODEL_FILE
     if not pb_path.is_file():
-        raise FileNotFoundError(f"{export_dir} is not a SavedModel folder (no saved_model.pb)")
+        raise FileNotFoundError(f"{export_dir} is not a SavedModel folder (no {SAVED_MODEL_FILE})")
     saved_model = saved_model_pb2.SavedModel()
     try:
         saved_model.ParseFromString(pb_path.read_bytes())
     except Exception as exc:  # protobuf DecodeError
         raise ValueError(f"{pb_path} is not a SavedModel protobuf: {exc}") from exc
     return saved_model
-
-
-def signature_def_map(export_dir: str | Path, tag: str = TAG) -> dict[str, Any]:
-    """Signature defs of the ``serve`` graph as TF Serving's REST metadata prints them
-    (``{"signature_def": {name: {"inputs": ..., "outputs": ..., "method_name": ...}}}``)."""
-    from google.protobuf import json_format
-
-    for meta_graph in read_saved_model_proto(export_dir).meta_graphs:
-        if tag in meta_graph.meta_info_def.tags:
-            return {"signature_def": {
-                name: json_format.MessageToDict(signature, preserving_proto_field_name=True)
-                for name, signature in sorted(meta_graph.signature_def.items())
-            }}
-    raise ValueError(f"{export_dir}: no MetaGraph tagged {tag!r}")
 
 
 def describe_signatures(export_dir: str | Path) -> dict[str, dict[str, Any]]:

@@ -14,28 +14,26 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.export.onnx_import import (
-    Parity,
-    compare_scores,
-    import_onnx_classifier,
-    onnxruntime_scores,
-    validation_inputs,
-)
-from model_tools.export.signatures import (
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from emnist_contract.layout import LABELS_FILE, ONNX_FILE, SAVED_MODEL_FILE
+from emnist_contract.signatures import (
     CLASSES_KEY,
     CLASSIFY_INPUT_KEY,
     CLASSIFY_METHOD,
     CLASSIFY_SIGNATURE,
     INPUT_KEY,
-    LABELS_FILE,
     PREDICT_METHOD,
     PREDICT_OUTPUTS,
     PREDICT_SIGNATURES,
     SCORES_KEY,
     TAG,
-    describe_signatures,
 )
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, NUM_PIXELS
+from emnist_contract.tensors import NUM_PIXELS
+from model_tools.data.datasets import validation_inputs
+from model_tools.export.onnx_import import import_onnx_classifier
+from model_tools.export.onnx_model import onnxruntime_scores
+from model_tools.export.parity import Parity, compare_scores
+from model_tools.export.signatures import describe_signatures
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +99,7 @@ def check_interface(version_dir: Path) -> list[str]:
             found = {key: (info["dtype"], info["shape"]) for key, info in signature[side].items()}
             if found != tensors:
                 failures.append(f"signature {name!r} {side}: {found}, expected {tensors}")
-    labels_path = version_dir / "assets" / LABELS_FILE
+    labels_path = version_dir / LABELS_FILE
     if not labels_path.is_file():
         failures.append(f"{labels_path} missing")
     elif tuple(labels_path.read_text().splitlines()) != BYCLASS_LABELS:
@@ -138,15 +136,11 @@ def saved_model_scores(version_dir: Path, images: np.ndarray) -> dict[str, np.nd
 
 
 def torch_scores(checkpoint_path: str | Path, images: np.ndarray) -> np.ndarray:
-    import torch
-
+    """Softmax scores of a PyTorch checkpoint on ``images``."""
     from model_tools.training.checkpoint import load_checkpoint
-    from model_tools.training.networks import WithSoftmax
+    from model_tools.training.networks import softmax_scores
 
-    model = WithSoftmax(load_checkpoint(checkpoint_path).model).eval()
-    with torch.no_grad():
-        return np.concatenate([model(torch.from_numpy(images[i:i + 4096])).numpy()
-                               for i in range(0, len(images), 4096)])
+    return softmax_scores(load_checkpoint(checkpoint_path).model, images)
 
 
 def verify_version(version_dir: str | Path, *, onnx_path: str | Path | None = None,
@@ -155,9 +149,9 @@ def verify_version(version_dir: str | Path, *, onnx_path: str | Path | None = No
                    raise_on_failure: bool = True) -> VerifyReport:
     """Check a version folder against its ONNX file (default: its own ``model.onnx``) and checkpoint."""
     version_dir = Path(version_dir)
-    if not (version_dir / "saved_model.pb").is_file():
-        raise FileNotFoundError(f"{version_dir} is not a SavedModel version folder (no saved_model.pb)")
-    onnx_path = Path(onnx_path) if onnx_path else version_dir / "model.onnx"
+    if not (version_dir / SAVED_MODEL_FILE).is_file():
+        raise FileNotFoundError(f"{version_dir} is not a SavedModel version folder (no {SAVED_MODEL_FILE})")
+    onnx_path = Path(onnx_path) if onnx_path else version_dir / ONNX_FILE
     if not onnx_path.is_file():
         raise FileNotFoundError(f"no ONNX file to verify against at {onnx_path}")
     if images is None:
@@ -167,7 +161,7 @@ def verify_version(version_dir: str | Path, *, onnx_path: str | Path | None = No
 
     tf_results = saved_model_scores(version_dir, images)
     onnx_model = onnx_path
-    if onnx_path.resolve() != (version_dir / "model.onnx").resolve():
+    if onnx_path.resolve() != (version_dir / ONNX_FILE).resolve():
         # Any ONNX file, even one onnxruntime cannot run (old opsets), after the same normalization as
         # `convert`, itself checked against the original graph.
         imported = import_onnx_classifier(onnx_path, check_images=images[:IMPORT_CHECK_IMAGES])

@@ -1,4 +1,5 @@
-"""TF Serving warmup records (``assets.extra/tf_serving_warmup_requests``).
+"""Writes a version's TF Serving warmup records (``assets.extra/tf_serving_warmup_requests``), and reads
+them back for ``verify`` and ``inspect``.
 
 TF Serving replays these requests when it loads a version, before marking it AVAILABLE, so the first
 real request does not pay for graph initialization. The file is a TFRecord of ``PredictionLog`` protos
@@ -11,15 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.export.signatures import (
+from emnist_contract.layout import WARMUP_FILE
+from emnist_contract.signatures import (
     CLASSIFY_SIGNATURE,
+    DEFAULT_SIGNATURE,
     EXAMPLE_FEATURE,
     INPUT_KEY,
-    PREDICT_SIGNATURES,
 )
-
-WARMUP_DIR = "assets.extra"
-WARMUP_FILE = "tf_serving_warmup_requests"
 
 
 def image_example(pixels: np.ndarray) -> bytes:
@@ -45,12 +44,12 @@ def write_warmup_requests(version_dir: str | Path, model_name: str, images: np.n
 
     if len(images) < max(batch_sizes):
         raise ValueError(f"warmup needs at least {max(batch_sizes)} images, got {len(images)}")
-    path = Path(version_dir) / WARMUP_DIR / WARMUP_FILE
+    path = Path(version_dir) / WARMUP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
         for batch in batch_sizes:
             request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=PREDICT_SIGNATURES[0]))
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=DEFAULT_SIGNATURE))
             request.inputs[INPUT_KEY].CopyFrom(tf.make_tensor_proto(images[:batch].astype(np.float32)))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
@@ -68,7 +67,7 @@ def read_warmup_requests(version_dir: str | Path) -> list:
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
-    path = Path(version_dir) / WARMUP_DIR / WARMUP_FILE
+    path = Path(version_dir) / WARMUP_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no warmup records at {path}")
     records = []

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
-IMAGE_SIDE = 28
+from emnist_contract.tensors import IMAGE_SIZE, NUM_PIXELS
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def random_affine_theta(n: int, config: AugmentConfig, generator: torch.Generato
     scale_y = 1.0 + _uniform(n, config.scale, generator)
     shear = _uniform(n, config.shear, generator)
     # 1 pixel is 2/28 in normalised coordinates (align_corners=False).
-    shift = _uniform(2 * n, config.translation_px * 2.0 / IMAGE_SIDE, generator).reshape(n, 2)
+    shift = _uniform(2 * n, config.translation_px * 2.0 / IMAGE_SIZE, generator).reshape(n, 2)
     cos, sin = torch.cos(angle), torch.sin(angle)
     rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
     shearing = torch.zeros(n, 2, 2)
@@ -60,8 +60,8 @@ def random_affine_theta(n: int, config: AugmentConfig, generator: torch.Generato
 def _upsampling_basis(points: int) -> torch.Tensor:
     """[points*points, 28*28]: the bicubic upsampling of each control point, so a field is one matmul."""
     identity = torch.eye(points * points).view(points * points, 1, points, points)
-    basis = F.interpolate(identity, size=(IMAGE_SIDE, IMAGE_SIDE), mode="bicubic", align_corners=True)
-    return basis.view(points * points, IMAGE_SIDE * IMAGE_SIDE)
+    basis = F.interpolate(identity, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bicubic", align_corners=True)
+    return basis.view(points * points, NUM_PIXELS)
 
 
 def random_elastic_field(n: int, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
@@ -71,11 +71,11 @@ def random_elastic_field(n: int, config: AugmentConfig, generator: torch.Generat
     Simard's Gaussian-filtered noise at a fraction of the cost.
     """
     points = config.elastic_grid
-    coarse = torch.randn(n * 2, points * points, generator=generator) * (config.elastic_px * 2.0 / IMAGE_SIDE)
+    coarse = torch.randn(n * 2, points * points, generator=generator) * (config.elastic_px * 2.0 / IMAGE_SIZE)
     applied = (torch.rand(n, generator=generator) < config.elastic_probability).to(coarse.dtype)
     coarse = coarse * applied.repeat_interleave(2).unsqueeze(1)
     field = coarse @ _upsampling_basis(points)
-    return field.view(n, 2, IMAGE_SIDE, IMAGE_SIDE).permute(0, 2, 3, 1)
+    return field.view(n, 2, IMAGE_SIZE, IMAGE_SIZE).permute(0, 2, 3, 1)
 
 
 def augment_batch(
@@ -83,20 +83,20 @@ def augment_batch(
 ) -> torch.Tensor:
     """Distort a batch of flattened images float32 [N, 784] in [0, 1]; same shape and range out."""
     config = config or AugmentConfig()
-    if images.ndim != 2 or images.shape[1] != IMAGE_SIDE * IMAGE_SIDE:
-        raise ValueError(f"expected images of shape [N, {IMAGE_SIDE * IMAGE_SIDE}], got {list(images.shape)}")
+    if images.ndim != 2 or images.shape[1] != NUM_PIXELS:
+        raise ValueError(f"expected images of shape [N, {NUM_PIXELS}], got {list(images.shape)}")
     n = images.shape[0]
     if n == 0:
         return images
     theta = random_affine_theta(n, config, generator)
-    grid = F.affine_grid(theta, [n, 1, IMAGE_SIDE, IMAGE_SIDE], align_corners=False)
+    grid = F.affine_grid(theta, [n, 1, IMAGE_SIZE, IMAGE_SIZE], align_corners=False)
     if config.elastic_px > 0 and config.elastic_probability > 0:
         grid = grid + random_elastic_field(n, config, generator)
     warped = F.grid_sample(
-        images.view(n, 1, IMAGE_SIDE, IMAGE_SIDE),
+        images.view(n, 1, IMAGE_SIZE, IMAGE_SIZE),
         grid,
         mode="bilinear",
         padding_mode="zeros",
         align_corners=False,
     )
-    return warped.clamp_(0.0, 1.0).view(n, IMAGE_SIDE * IMAGE_SIDE)
+    return warped.clamp_(0.0, 1.0).view(n, NUM_PIXELS)

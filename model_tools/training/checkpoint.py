@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,11 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from emnist_contract.labels import BYCLASS_LABELS
 from model_tools.common.atomic_io import atomic_output
-from model_tools.labels import BYCLASS_LABELS
+from model_tools.common.hashing import file_sha256
 from model_tools.training.networks import build_model
-
-PREPROCESSING = "upright 28x28 greyscale, ink high, pixels/255, flattened row-major to 784 floats"
 
 
 @dataclass
@@ -33,14 +31,6 @@ class Checkpoint:
     def sha256(self) -> str | None:
         """Hash of the checkpoint file, recorded in exported models to trace them back."""
         return file_sha256(self.path) if self.path else None
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:

@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES, class_group
+from emnist_contract.labels import BYCLASS_LABELS, CLASS_GROUPS, NUM_CLASSES, class_group
+from model_tools.data.datasets import BYCLASS_TRAIN_LABELS, DEFAULT_DATA_DIR
+from model_tools.data.emnist_io import read_idx_labels
 
 #: For each class index, the index of its case-folded character (e.g. 'C' -> 'c', '3' -> '3'):
 #: predicting 'c' for a 'C' counts as right in the case-insensitive accuracy.
@@ -54,13 +56,9 @@ def byclass_frequencies(data_dir: str | Path | None = None) -> np.ndarray:
     Read from the shipped ``data/nist/emnist-byclass-train-labels-idx1-ubyte.gz``: the class mix the
     reference model was trained on and NIST's test set follows (about half digits).
     """
-    from model_tools.data.datasets import DEFAULT_DATA_DIR
-    from model_tools.data.emnist_io import read_idx_labels
-
     folder = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
-    counts = np.bincount(
-        read_idx_labels(folder / "nist" / "emnist-byclass-train-labels-idx1-ubyte.gz"), minlength=NUM_CLASSES
-    ).astype(np.float64)
+    labels = read_idx_labels(folder / BYCLASS_TRAIN_LABELS)
+    counts = np.bincount(labels, minlength=NUM_CLASSES).astype(np.float64)
     if counts.shape != (NUM_CLASSES,) or counts.sum() == 0:
         raise ValueError("the ByClass label file does not hold 62-class labels")
     return counts / counts.sum()
@@ -102,7 +100,7 @@ def classification_report(
     correct = np.diag(matrix)
     labels = np.asarray(labels, dtype=np.int64)
     groups: dict[str, dict[str, Any]] = {}
-    for group in ("digit", "uppercase", "lowercase"):
+    for group in CLASS_GROUPS:
         members = np.array([class_group(int(c)) == group for c in labels], dtype=bool)
         if members.any():
             groups[group] = {

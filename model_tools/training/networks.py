@@ -7,10 +7,12 @@ the numerically stable ``cross_entropy`` on logits.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from model_tools.labels import NUM_CLASSES, NUM_PIXELS
+from emnist_contract.labels import NUM_CLASSES
+from emnist_contract.tensors import IMAGE_SIZE, NUM_PIXELS
 
 
 class LinearClassifier(nn.Module):
@@ -67,14 +69,14 @@ class CNNClassifier(nn.Module):
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(dropout),
-            nn.Linear(64 * 7 * 7, 256),
+            nn.Linear(64 * (IMAGE_SIZE // 4) ** 2, 256),  # two 2x2 poolings
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(256, NUM_CLASSES),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x.reshape(-1, 1, 28, 28)))
+        return self.head(self.features(x.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)))
 
 
 class WithSoftmax(nn.Module):
@@ -86,6 +88,18 @@ class WithSoftmax(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.model(x), dim=-1)
+
+
+def softmax_scores(model: nn.Module, images: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Softmax scores float32 [N, 62] of a logits model on float32 [N, 784], batch by batch.
+
+    How every stage runs a PyTorch model it compares with or scores: eval mode, no gradients.
+    """
+    wrapped = WithSoftmax(model).eval()
+    with torch.inference_mode():
+        parts = [wrapped(torch.from_numpy(images[i : i + batch_size])).numpy()
+                 for i in range(0, len(images), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, NUM_CLASSES), np.float32)
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {

@@ -1,6 +1,6 @@
 """PNG figures of training runs: learning curves (one or several runs) and confusion matrices.
 
-Kept apart from the training loop so training never needs matplotlib; Agg backend, no display.
+Kept apart from the training loop so training never needs matplotlib (``model_tools.common.figures``).
 """
 
 from __future__ import annotations
@@ -11,27 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from model_tools.labels import BYCLASS_LABELS
-
-
-def _pyplot():  # noqa: ANN202 - matplotlib's module type
-    """Import pyplot with the file-only backend (lazily: importing matplotlib costs ~0.5 s)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: str | Path) -> Path:
-    """Write the figure atomically so a crash never leaves half a PNG."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    tmp.replace(path)
-    return path
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from model_tools.common.figures import pyplot, save_figure
 
 
 def plot_learning_curves(runs: Mapping[str, Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
@@ -42,7 +23,7 @@ def plot_learning_curves(runs: Mapping[str, Mapping[str, Any]], path: str | Path
     """
     if not runs:
         raise ValueError("no runs to plot")
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
     for index, (name, metrics) in enumerate(runs.items()):
         curves = metrics.get("curves")
@@ -74,36 +55,30 @@ def plot_learning_curves(runs: Mapping[str, Mapping[str, Any]], path: str | Path
     ax_acc.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)
 
 
 def plot_confusion_matrix(matrix: Sequence[Sequence[int]], path: str | Path, title: str = "") -> Path:
     """62x62 confusion matrix, rows normalised to the share of each true class (log colour scale)."""
     from matplotlib.colors import LogNorm
 
-    plt = _pyplot()
+    plt = pyplot()
     counts = np.asarray(matrix, dtype=np.float64)
-    if counts.shape != (len(BYCLASS_LABELS), len(BYCLASS_LABELS)):
-        raise ValueError(f"expected a {len(BYCLASS_LABELS)}x{len(BYCLASS_LABELS)} matrix, got {counts.shape}")
+    if counts.shape != (NUM_CLASSES, NUM_CLASSES):
+        raise ValueError(f"expected a {NUM_CLASSES}x{NUM_CLASSES} matrix, got {counts.shape}")
     rows = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     shown = np.where(shares > 0, shares, np.nan)
     fig, ax = plt.subplots(figsize=(11, 10))
     image = ax.imshow(shown, cmap="viridis", norm=LogNorm(vmin=1e-3, vmax=1.0), interpolation="nearest")
-    ticks = np.arange(len(BYCLASS_LABELS))
+    ticks = np.arange(NUM_CLASSES)
     ax.set_xticks(ticks, BYCLASS_LABELS, fontsize=6)
     ax.set_yticks(ticks, BYCLASS_LABELS, fontsize=6)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class (empty rows: no images of that class)")
     ax.set_title(title or "confusion matrix (share of each true class)")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------------------------- CLI

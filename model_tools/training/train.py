@@ -3,7 +3,8 @@
 Adam on mini-batches, evaluation on the validation split every N steps, the best checkpoint (by
 validation accuracy) kept. One seed gives bit-identical runs: every random draw (initialisation,
 dropout, shuffling, augmentation) comes from seeded generators, torch runs its deterministic CPU
-kernels, and the thread count is fixed. Plots are drawn by :mod:`model_tools.training.plots`, not here.
+kernels, and the thread count is fixed. Plots are drawn by :mod:`model_tools.training.plots`, class
+weights come from :mod:`model_tools.training.class_weights`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from model_tools.labels import BYCLASS_LABELS, NUM_CLASSES
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from model_tools.common.atomic_io import write_json_atomic
+from model_tools.data.datasets import load_split, to_model_input
+from model_tools.training.class_weights import CLASS_WEIGHTS, byclass_mix_weights, inverse_frequency_weights
 
 log = logging.getLogger(__name__)
 
-CLASS_WEIGHTS = ("none", "inverse-frequency", "byclass-mix")
 LR_SCHEDULES = ("constant", "cosine")
 EVAL_BATCH = 1024
 
@@ -79,34 +82,6 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
-def byclass_mix_weights(labels: np.ndarray, byclass: np.ndarray) -> np.ndarray:
-    """Per-class loss weights share_byclass(c) / share_train(c): training then fits NIST's ByClass class
-    mix (half digits) instead of the shipped pool's (lowercase-heavy). 0 for classes with no images."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=NUM_CLASSES).astype(np.float64)
-    present = counts > 0
-    if not present.any():
-        raise ValueError("no training labels")
-    weights = np.zeros(NUM_CLASSES, dtype=np.float64)
-    weights[present] = np.asarray(byclass, dtype=np.float64)[present] / (counts[present] / counts.sum())
-    weights /= np.sum(weights[present] * counts[present]) / counts.sum()  # mean weight per image = 1
-    return weights.astype(np.float32)
-
-
-def inverse_frequency_weights(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """Per-class loss weights n / (k * n_c) over the k classes present; 0 for classes with no images.
-
-    A class without images never appears as a target, so its weight never enters the loss: 0 only
-    keeps the vector finite (1/0 would be inf and poison the weighted mean).
-    """
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).astype(np.float64)
-    present = counts > 0
-    if not present.any():
-        raise ValueError("no training labels")
-    weights = np.zeros(num_classes, dtype=np.float64)
-    weights[present] = counts.sum() / (present.sum() * counts[present])
-    return weights.astype(np.float32)
-
-
 @contextlib.contextmanager
 def deterministic_torch(threads: int) -> Iterator[None]:
     """Deterministic CPU kernels and a fixed thread count for the run, restored afterwards."""
@@ -138,8 +113,6 @@ def predict_logits(model: Any, images: Any, batch_size: int = EVAL_BATCH) -> Any
 
 def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[Any, Any]:
     import torch
-
-    from model_tools.data.datasets import to_model_input
 
     return torch.from_numpy(to_model_input(images)), torch.from_numpy(np.asarray(labels, dtype=np.int64))
 
@@ -310,24 +283,14 @@ def train(
     checkpoint = Checkpoint(arch=config.arch, model=model, metrics=summary, config=config_dict)
     checkpoint_path = save_checkpoint(checkpoint, out_dir / "checkpoint.pt")
     metrics["checkpoint_sha256"] = checkpoint.sha256
-    metrics_path = write_json(out_dir / "metrics.json", metrics)
+    metrics_path = write_json_atomic(out_dir / "metrics.json", metrics)
     return TrainResult(checkpoint_path=checkpoint_path, metrics_path=metrics_path, metrics=metrics)
-
-
-def write_json(path: Path, content: dict[str, Any]) -> Path:
-    """Write JSON atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content, indent=1) + "\n")
-    tmp.replace(path)
-    return path
 
 
 # --------------------------------------------------------------------------------------------- CLI
 
 
 def run(args: argparse.Namespace) -> int:
-    from model_tools.data.datasets import load_split
     from model_tools.training.plots import plot_confusion_matrix, plot_learning_curves
 
     config = TrainConfig(
