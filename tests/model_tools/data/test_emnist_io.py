@@ -35,11 +35,6 @@ UPRIGHT_SHA256 = {
 }
 
 
-@pytest.fixture(scope="module")
-def mnist_test() -> tuple[np.ndarray, np.ndarray]:
-    return read_idx_images(TEST_IMAGES), read_idx_labels(TEST_LABELS)
-
-
 def test_idx_files_read_with_their_headers(mnist_test):
     images, labels = mnist_test
     assert images.shape == (9990, 28, 28) and images.dtype == np.uint8
@@ -217,9 +212,13 @@ def test_mat_errors_are_clear(tmp_path, mnist_test):
 # ------------------------------------------------------------------------------------ mapping
 
 
-def test_byclass_mapping_is_the_shared_label_order():
+def test_byclass_mapping_is_the_contracts_label_order():
+    """NIST's own byclass mapping file gives the order of the 62 outputs: digits, uppercase, lowercase."""
     mapping = read_split_mapping(NIST / "emnist-byclass-mapping.txt", "byclass")
     assert tuple(mapping[i] for i in range(62)) == BYCLASS_LABELS
+    assert "".join(BYCLASS_LABELS[:10]) == "0123456789"
+    assert BYCLASS_LABELS[10] == "A" and BYCLASS_LABELS[35] == "Z"
+    assert BYCLASS_LABELS[36] == "a" and BYCLASS_LABELS[61] == "z"
 
 
 def test_other_mappings_parse():

@@ -1,94 +1,27 @@
-"""ONNX export of checkpoints and import of foreign classifiers (the shipped reference model)."""
+"""``import-onnx``: foreign classifiers (the shipped reference) brought to the contract, files untouched."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from emnist_contract.labels import BYCLASS_LABELS
 from model_tools.__main__ import main
 from model_tools.common.hashing import file_sha256
-from model_tools.export.onnx_export import export_checkpoint
 from model_tools.export.onnx_import import import_onnx_classifier
 from model_tools.export.onnx_model import ModelRefusedError, onnxruntime_scores
-from tests.translation_fixtures import REFERENCE_ONNX, build, real_images
-
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def built():
-    return build()
 
 
 def _dims(value: onnx.ValueInfoProto) -> list:
     return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in value.type.tensor_type.shape.dim]
 
 
-def test_export_has_the_contract_interface_and_metadata(built):
-    model = onnx.load(str(built.onnx))
-    onnx.checker.check_model(model, full_check=True)
-    opset = [op.version for op in model.opset_import if op.domain in ("", "ai.onnx")][0]
-    assert opset >= 13
-    assert [v.name for v in model.graph.input] == ["images"]
-    assert [v.name for v in model.graph.output] == ["scores"]
-    assert _dims(model.graph.input[0])[1] == 784 and isinstance(_dims(model.graph.input[0])[0], str)
-    assert _dims(model.graph.output[0])[1] == 62 and isinstance(_dims(model.graph.output[0])[0], str)
-    meta = {p.key: p.value for p in model.metadata_props}
-    assert json.loads(meta["labels"]) == list(BYCLASS_LABELS)
-    assert "pixels/255" in meta["preprocessing"]
-    assert meta["source_checkpoint_sha256"] == file_sha256(built.checkpoint)
-    assert 0.05 < float(meta["validation_accuracy"]) <= 1.0  # 300 steps beat chance (1/62) clearly
-
-
-def test_export_runs_any_batch_size_and_matches_pytorch(built):
-    import torch
-
-    from model_tools.training.checkpoint import load_checkpoint
-    from model_tools.training.networks import WithSoftmax
-
-    model = WithSoftmax(load_checkpoint(built.checkpoint).model).eval()
-    images, _ = real_images(37)
-    for batch in (1, 7, 37):
-        scores = onnxruntime_scores(built.onnx, images[:batch])
-        with torch.no_grad():
-            expected = model(torch.from_numpy(images[:batch])).numpy()
-        assert scores.shape == (batch, 62)
-        assert np.abs(scores - expected).max() <= 1e-5
-        assert np.array_equal(scores.argmax(1), expected.argmax(1))
-
-
-def test_export_failing_parity_writes_nothing(built, tmp_path, monkeypatch):
-    import model_tools.export.onnx_export as onnx_io
-
-    real = onnx_io.onnxruntime_scores
-    monkeypatch.setattr(onnx_io, "onnxruntime_scores", lambda model, images: real(model, images) + 1e-3)
-    out = tmp_path / "model.onnx"
-    with pytest.raises(RuntimeError, match="does not match PyTorch"):
-        export_checkpoint(built.checkpoint, out, limit=200)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_export_refuses_to_overwrite(built, capsys):
-    assert main(["export-onnx", str(built.checkpoint), "--out", str(built.onnx)]) == 2
-    assert file_sha256(built.onnx) == built.onnx_sha_before
-
-
-def test_export_of_missing_checkpoint_is_a_clear_error(tmp_path, caplog):
-    assert main(["export-onnx", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "m.onnx")]) == 2
-    assert "no checkpoint at" in caplog.text
-    assert not (tmp_path / "m.onnx").exists()
-
-
-def test_reference_model_is_normalized_and_unchanged_on_disk(tmp_path):
+def test_reference_model_is_normalized_and_unchanged_on_disk(tmp_path, reference_onnx, real_inputs):
     user_file = tmp_path / "dnn_model_pt.onnx"
-    user_file.write_bytes(REFERENCE_ONNX.read_bytes())
+    user_file.write_bytes(reference_onnx.read_bytes())
     before = file_sha256(user_file)
-    images, _ = real_images(300, split="validation")
+    images, _ = real_inputs(300, split="validation")
     imported = import_onnx_classifier(user_file, check_images=images)
     assert file_sha256(user_file) == before
     model = imported.model
@@ -105,6 +38,28 @@ def test_reference_model_is_normalized_and_unchanged_on_disk(tmp_path):
     scores = onnxruntime_scores(model, images[:5])  # the original (Gemm-6, batch 1) runs in no onnxruntime
     assert scores.shape == (5, 62)
     assert np.allclose(scores.sum(1), 1.0, atol=1e-5)
+
+
+def _reference_in_numpy(path, images: np.ndarray) -> np.ndarray:
+    """The reference network computed from its file's weights: Gemm(transB)-ELU-Gemm-ELU-Gemm-Softmax."""
+    weights = {init.name: numpy_helper.to_array(init).astype(np.float64)
+               for init in onnx.load(str(path)).graph.initializer}
+    x = images.astype(np.float64)
+    for layer in (1, 2, 3):
+        x = x @ weights[f"weight_{layer}"].T + weights[f"bias_{layer}"]
+        if layer < 3:
+            x = np.where(x > 0, x, np.expm1(x))
+    shifted = np.exp(x - x.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def test_normalized_reference_computes_the_original_network(reference_onnx, real_inputs):
+    images, _ = real_inputs(200, split="validation")
+    imported = import_onnx_classifier(reference_onnx)
+    scores = onnxruntime_scores(imported.model, images)
+    expected = _reference_in_numpy(reference_onnx, images)
+    assert np.abs(scores - expected).max() <= 1e-5
+    assert np.array_equal(scores.argmax(1), expected.argmax(1))
 
 
 def _gemm_model(n_in: int, n_out: int, softmax: bool, path, seed: int = 0) -> None:
@@ -139,10 +94,10 @@ def test_a_file_that_is_not_onnx_is_refused(tmp_path):
     assert path.read_text() == "not a model"
 
 
-def test_a_logits_model_gets_a_softmax(tmp_path):
+def test_a_logits_model_gets_a_softmax(tmp_path, real_inputs):
     path = tmp_path / "logits.onnx"
     _gemm_model(784, 62, softmax=False, path=path)
-    images, _ = real_images(50, split="validation")
+    images, _ = real_inputs(50, split="validation")
     imported = import_onnx_classifier(path, check_images=images)
     assert any("Softmax" in change for change in imported.changes)
     scores = onnxruntime_scores(imported.model, images)
@@ -150,12 +105,12 @@ def test_a_logits_model_gets_a_softmax(tmp_path):
     assert imported.parity.ok  # against softmax(original logits)
 
 
-def test_import_cli_writes_normalized_copy(tmp_path, capsys):
+def test_import_cli_writes_normalized_copy(tmp_path, capsys, reference_onnx):
     user_file = tmp_path / "dnn_model_pt.onnx"
-    user_file.write_bytes(REFERENCE_ONNX.read_bytes())
+    user_file.write_bytes(reference_onnx.read_bytes())
     out = tmp_path / "normalized.onnx"
     assert main(["import-onnx", str(user_file), "--out", str(out), "--limit", "200"]) == 0
     assert "'flattened_rescaled_img_28x28' -> 'images'" in capsys.readouterr().out
-    assert user_file.read_bytes() == REFERENCE_ONNX.read_bytes()
+    assert user_file.read_bytes() == reference_onnx.read_bytes()
     assert main(["import-onnx", str(user_file), "--out", str(user_file), "--overwrite"]) == 2
-    assert user_file.read_bytes() == REFERENCE_ONNX.read_bytes()
+    assert user_file.read_bytes() == reference_onnx.read_bytes()

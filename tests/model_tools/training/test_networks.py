@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
-from emnist_contract.tensors import NUM_PIXELS
-from model_tools.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from model_tools.training.networks import ARCHITECTURES, WithSoftmax, build_model
+from model_tools.training.networks import ARCHITECTURES, WithSoftmax, build_model, softmax_scores
 
 ARCHS = ("linear", "dnn", "cnn")
-
-
-def test_byclass_order_is_digits_then_uppercase_then_lowercase() -> None:
-    assert len(BYCLASS_LABELS) == NUM_CLASSES == 62
-    assert BYCLASS_LABELS[:10] == tuple("0123456789")
-    assert BYCLASS_LABELS[10] == "A" and BYCLASS_LABELS[35] == "Z"
-    assert BYCLASS_LABELS[36] == "a" and BYCLASS_LABELS[61] == "z"
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_output_shape_and_softmax(arch: str) -> None:
     torch.manual_seed(0)
     model = build_model(arch).eval()
-    images = torch.rand(5, NUM_PIXELS)
+    images = torch.rand(5, 784)
     with torch.no_grad():
         logits = model(images)
         scores = WithSoftmax(model)(images)
-    assert logits.shape == (5, NUM_CLASSES)
-    assert scores.shape == (5, NUM_CLASSES)
+    assert logits.shape == (5, 62)
+    assert scores.shape == (5, 62)
     torch.testing.assert_close(scores.sum(dim=1), torch.ones(5))
     assert bool((scores >= 0).all())
     # Different images give different scores: the model looks at its input.
@@ -40,11 +31,36 @@ def test_output_shape_and_softmax(arch: str) -> None:
 def test_batch_of_one_matches_batch(arch: str) -> None:
     torch.manual_seed(0)
     model = build_model(arch).eval()
-    images = torch.rand(4, NUM_PIXELS)
+    images = torch.rand(4, 784)
     with torch.no_grad():
         together = model(images)
         alone = torch.cat([model(images[i : i + 1]) for i in range(4)])
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_cnn_reads_the_flat_row_as_an_upright_image() -> None:
+    """[N, 784] is each image read row by row: the CNN must see the same 28x28 picture, not its transpose."""
+    torch.manual_seed(0)
+    model = build_model("cnn").eval()
+    upright = torch.rand(2, 1, 28, 28)
+    flat = torch.tensor([[upright[n, 0, row, col].item() for row in range(28) for col in range(28)]
+                         for n in range(2)])
+    with torch.no_grad():
+        torch.testing.assert_close(model(flat), model.head(model.features(upright)))
+        assert not torch.allclose(model(flat), model.head(model.features(upright.transpose(2, 3))))
+
+
+def test_softmax_scores_are_the_softmax_of_the_logits_in_any_batching() -> None:
+    torch.manual_seed(2)
+    model = build_model("dnn").eval()
+    images = np.random.default_rng(0).random((37, 784), dtype=np.float32)
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(images)), dim=1).numpy()
+    for batch_size in (1, 8, 4096):
+        scores = softmax_scores(model, images, batch_size)
+        assert scores.dtype == np.float32 and scores.shape == (37, 62)
+        np.testing.assert_allclose(scores, expected, atol=1e-6)
+    assert softmax_scores(model, images[:0]).shape == (0, 62)
 
 
 def test_known_parameter_counts() -> None:
@@ -58,18 +74,3 @@ def test_unknown_architecture_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown architecture"):
         build_model("transformer")
     assert set(ARCHS) == set(ARCHITECTURES)
-
-
-@pytest.mark.parametrize("arch", ARCHS)
-def test_checkpoint_round_trip_keeps_outputs_and_labels(arch: str, tmp_path) -> None:
-    torch.manual_seed(1)
-    model = build_model(arch).eval()
-    path = save_checkpoint(Checkpoint(arch=arch, model=model, metrics={"val_accuracy": 0.5}),
-                           tmp_path / "c.pt")
-    loaded = load_checkpoint(path)
-    images = torch.rand(3, NUM_PIXELS)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded.model(images), model(images))
-    assert loaded.labels == BYCLASS_LABELS
-    assert loaded.arch == arch and loaded.metrics == {"val_accuracy": 0.5}
-    assert not loaded.model.training

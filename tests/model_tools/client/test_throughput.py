@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from conftest import SERVED_MODEL
-from live_server import dead_url, live_app
 
 from model_tools.__main__ import main as cli
-from model_tools.client.serving_client import EndpointError, encode_payload, parse_endpoint, predicted_classes
+from model_tools.client.serving_client import encode_payload, parse_endpoint
 from model_tools.client.throughput import measure, parse_int_list
 
 
 @pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with live_app() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def images(validation_images: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    return validation_images[0][:8]
+def images(validation_split) -> np.ndarray:
+    return validation_split[0][:8]
 
 
 @pytest.mark.parametrize("payload", ["json", "b64", "npy"])
-def test_every_payload_kind_is_served(base_url: str, images: np.ndarray, payload: str) -> None:
-    endpoint = parse_endpoint(f"app={base_url}/v1/models/{SERVED_MODEL}:predict")
+def test_every_payload_kind_is_served(predict_url, images, payload) -> None:
+    endpoint = parse_endpoint(f"app={predict_url}")
     body, content_type = encode_payload(images, payload)
     cell = measure(endpoint, body, content_type, batch_size=8, concurrency=2, duration=0.4, warmup=0)
     assert cell["errors"] == 0, cell["error_kinds"]
@@ -40,8 +30,8 @@ def test_every_payload_kind_is_served(base_url: str, images: np.ndarray, payload
 
 
 @pytest.mark.parametrize("payload", ["json", "npy"])
-def test_npy_answers_are_read_and_checked(base_url: str, images: np.ndarray, payload: str) -> None:
-    endpoint = parse_endpoint(f"app={base_url}/v1/models/{SERVED_MODEL}:predict")
+def test_npy_answers_are_read_and_checked(predict_url, images, payload) -> None:
+    endpoint = parse_endpoint(f"app={predict_url}")
     body, content_type = encode_payload(images, payload)
     cell = measure(endpoint, body, content_type, 8, 1, 0.3, warmup=0, accept="application/x-npy")
     assert cell["errors"] == 0 and cell["requests"] > 0, cell["error_kinds"]
@@ -50,18 +40,9 @@ def test_npy_answers_are_read_and_checked(base_url: str, images: np.ndarray, pay
     assert all("expected [5, classes]" in message for message in wrong["error_kinds"])
 
 
-def test_predicted_classes_of_a_npy_answer() -> None:
-    scores = np.eye(62, dtype=np.float32)[[3, 40, 7]]
-    buffer = io.BytesIO()
-    np.save(buffer, scores)
-    assert predicted_classes(buffer.getvalue(), "tfserving", 3).tolist() == [3, 40, 7]
-    with pytest.raises(EndpointError, match="not a readable"):
-        predicted_classes(buffer.getvalue()[:-4], "tfserving", 3)
-
-
-def test_failing_endpoints_count_errors(base_url: str, images: np.ndarray) -> None:
+def test_failing_endpoints_count_errors(base_url, predict_url, dead_url, images) -> None:
     body, content_type = encode_payload(images[:1], "json")
-    dead = measure(parse_endpoint(f"dead={dead_url()}"), body, content_type, 1, 2, 0.3, warmup=0)
+    dead = measure(parse_endpoint(f"dead={dead_url}"), body, content_type, 1, 2, 0.3, warmup=0)
     assert dead["requests"] == 0 and dead["errors"] > 0
     assert all("cannot reach dead" in message for message in dead["error_kinds"])
     missing = parse_endpoint(f"missing={base_url}/v1/models/nope:predict")
@@ -69,17 +50,16 @@ def test_failing_endpoints_count_errors(base_url: str, images: np.ndarray) -> No
     assert cell["requests"] == 0 and cell["errors"] > 0
     assert all(message.startswith("HTTP 404") for message in cell["error_kinds"])
     # A server answering something other than the batch asked for is an error, not a success.
-    wrong = measure(parse_endpoint(f"wrong={base_url}/v1/models/{SERVED_MODEL}:predict"),
-                    body, content_type, batch_size=5, concurrency=1, duration=0.3, warmup=0)
+    wrong = measure(parse_endpoint(f"wrong={predict_url}"), body, content_type, batch_size=5, concurrency=1,
+                    duration=0.3, warmup=0)
     assert wrong["requests"] == 0 and wrong["errors"] > 0
 
 
-def test_cli_writes_tables_and_figures(base_url: str, tmp_path) -> None:
+def test_cli_writes_tables_and_figures(base_url, predict_url, tmp_path) -> None:
     out = tmp_path / "tp"
-    code = cli(["throughput", "--endpoint", f"app={base_url}/v1/models/{SERVED_MODEL}:predict",
-                "--endpoint", f"own={base_url}/predict", "--duration", "0.3", "--warmup", "0",
-                "--batch-sizes", "1,16", "--concurrency", "1,2", "--payload", "npy", "--answer", "npy",
-                "--out", str(out), "--no-progress"])
+    code = cli(["throughput", "--endpoint", f"app={predict_url}", "--endpoint", f"own={base_url}/predict",
+                "--duration", "0.3", "--warmup", "0", "--batch-sizes", "1,16", "--concurrency", "1,2",
+                "--payload", "npy", "--answer", "npy", "--out", str(out), "--no-progress"])
     assert code == 0
     report = json.loads((out / "throughput.json").read_text())
     cells = {(c["endpoint"], c["batch_size"], c["concurrency"]) for c in report["cells"]}
@@ -95,5 +75,3 @@ def test_option_parsing() -> None:
     for bad in ("", "0", "a,b", "-1"):
         with pytest.raises(ValueError):
             parse_int_list(bad, "--batch-sizes")
-    with pytest.raises(ValueError, match="payload"):
-        encode_payload(np.zeros((1, 28, 28), np.uint8), "xml")

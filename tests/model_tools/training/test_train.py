@@ -11,25 +11,8 @@ import torch
 
 from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from model_tools.__main__ import main
-from model_tools.data.datasets import load_split
-from model_tools.training.augment import AugmentConfig, augment_batch
 from model_tools.training.checkpoint import load_checkpoint
-from model_tools.training.class_weights import byclass_mix_weights, inverse_frequency_weights
 from model_tools.training.train import TrainConfig, train
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def train_slice() -> tuple[np.ndarray, np.ndarray]:
-    images, labels = load_split("train")
-    return images[:1024], labels[:1024]
-
-
-@pytest.fixture(scope="module")
-def validation_slice() -> tuple[np.ndarray, np.ndarray]:
-    images, labels = load_split("validation")
-    return images[:512], labels[:512]
 
 
 def test_short_training_lowers_the_loss(train_slice, validation_slice, tmp_path) -> None:
@@ -85,29 +68,6 @@ def test_metrics_json_describes_the_run(train_slice, validation_slice, tmp_path)
     assert load_checkpoint(tmp_path / "checkpoint.pt").metrics == metrics["summary"]
 
 
-def test_inverse_frequency_weights_skip_classes_without_images() -> None:
-    labels = np.array([0, 0, 0, 1, 2, 2])
-    weights = inverse_frequency_weights(labels)
-    assert weights.shape == (NUM_CLASSES,)
-    assert np.all(np.isfinite(weights))
-    np.testing.assert_allclose(weights[:3], [6 / (3 * 3), 6 / (3 * 1), 6 / (3 * 2)], rtol=1e-6)
-    assert np.all(weights[3:] == 0)
-    with pytest.raises(ValueError):
-        inverse_frequency_weights(np.array([], dtype=np.int64))
-
-
-def test_byclass_mix_weights_move_the_training_mix_to_nist_shares() -> None:
-    labels = np.array([0, 36, 36, 36])  # one '0', three 'a'
-    byclass = np.zeros(NUM_CLASSES)
-    byclass[0], byclass[36], byclass[1] = 0.5, 0.25, 0.25  # '1' has no training image
-    weights = byclass_mix_weights(labels, byclass)
-    assert np.all(np.isfinite(weights)) and weights[1] == 0
-    # Weighted, the training images carry the ByClass proportions of the classes present: 2 : 1.
-    mass = np.bincount(labels, weights=weights[labels], minlength=NUM_CLASSES)
-    assert mass[0] / mass[36] == pytest.approx(2.0)
-    assert weights[labels].mean() == pytest.approx(1.0)
-
-
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -122,34 +82,6 @@ def test_bad_config_is_refused(change, message, train_slice, validation_slice, t
     with pytest.raises(ValueError, match=message):
         train(config, train_slice, validation_slice, tmp_path, progress=False)
     assert not (tmp_path / "checkpoint.pt").exists()
-
-
-def test_augmentation_keeps_shape_range_and_is_seeded() -> None:
-    images, _ = load_split("validation")
-    batch = torch.from_numpy(images[:64].reshape(64, -1).astype(np.float32) / 255.0)
-    first = augment_batch(batch, torch.Generator().manual_seed(0))
-    again = augment_batch(batch, torch.Generator().manual_seed(0))
-    other = augment_batch(batch, torch.Generator().manual_seed(1))
-    assert first.shape == batch.shape and first.dtype == torch.float32
-    assert float(first.min()) >= 0.0 and float(first.max()) <= 1.0
-    assert torch.equal(first, again)
-    assert not torch.equal(first, other)
-    # Small distortions: the images change, but the ink stays about as much ink.
-    assert float((first - batch).abs().mean()) > 0.01
-    ink_ratio = first.sum(dim=1) / batch.sum(dim=1)
-    assert float(ink_ratio.min()) > 0.6 and float(ink_ratio.max()) < 1.5
-
-
-def test_augmentation_with_zero_ranges_is_the_identity() -> None:
-    batch = torch.rand(8, 784)
-    none = AugmentConfig(rotation_degrees=0, scale=0, shear=0, translation_px=0, elastic_px=0)
-    out = augment_batch(batch, torch.Generator().manual_seed(0), none)
-    torch.testing.assert_close(out, batch, atol=1e-5, rtol=0)
-
-
-def test_augmentation_refuses_wrong_shape() -> None:
-    with pytest.raises(ValueError, match="784"):
-        augment_batch(torch.rand(2, 28, 28), torch.Generator())
 
 
 def test_train_command_writes_the_run_folder(tmp_path, capsys) -> None:
@@ -172,12 +104,3 @@ def test_train_command_rejects_bad_options(tmp_path) -> None:
     assert main(["train", "--arch", "linear", "--out", str(not_a_folder)]) == 2
     with pytest.raises(SystemExit):
         main(["train", "--arch", "svm", "--out", str(tmp_path / "y")])
-
-
-def test_plot_runs_draws_the_bundled_runs(tmp_path) -> None:
-    runs = [str(REPO / "runs" / name) for name in ("linear", "dnn", "cnn")]
-    out = tmp_path / "curves.png"
-    assert main(["plot-runs", *runs, "--out", str(out)]) == 0
-    assert out.read_bytes()[:4] == b"\x89PNG"
-    assert main(["plot-runs", str(tmp_path / "missing"), "--out", str(tmp_path / "x.png")]) == 2
-    assert not (tmp_path / "x.png").exists()

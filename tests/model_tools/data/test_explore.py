@@ -10,24 +10,11 @@ import pytest
 from emnist_contract.labels import NUM_CLASSES
 from model_tools.data.datasets import DEFAULT_DATA_DIR
 from model_tools.data.emnist_io import read_idx_labels
-from model_tools.data.explore import (
-    FIGURES,
-    explore,
-    group_shares,
-    letter_imbalance,
-    lookalike_uppercase_shares,
-)
+from model_tools.data.explore import FIGURES, group_shares, letter_imbalance, lookalike_uppercase_shares
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("explore")
-    figures = explore(DEFAULT_DATA_DIR, out, per_class=2, seed=0)
-    return out, figures
-
-
-def test_report_files_are_written(report):
-    out, _ = report
+def test_report_files_are_written(explore_report):
+    out, _ = explore_report
     for name in FIGURES.values():
         data = (out / name).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5_000, name
@@ -37,8 +24,8 @@ def test_report_files_are_written(report):
         assert f"]({name})" in summary
 
 
-def test_report_figures_come_from_nist_label_files(report):
-    out, figures = report
+def test_report_figures_come_from_nist_label_files(explore_report):
+    out, figures = explore_report
     train = np.bincount(read_idx_labels(DEFAULT_DATA_DIR / "nist/emnist-byclass-train-labels-idx1-ubyte.gz"),
                         minlength=NUM_CLASSES)
     stats = json.loads((out / "stats.json").read_text())

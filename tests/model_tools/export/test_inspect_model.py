@@ -8,18 +8,12 @@ import onnx
 import pytest
 
 from model_tools.__main__ import main
-from tests.translation_fixtures import REFERENCE_ONNX, build
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def built():
-    return build()
-
-
-def test_inspect_saved_model_prints_signatures_like_saved_model_cli(built, capsys):
-    assert main(["inspect", str(built.version_dir)]) == 0
+def test_inspect_saved_model_prints_signatures_like_saved_model_cli(translation, capsys):
+    assert main(["inspect", str(translation.version_dir)]) == 0
     out = capsys.readouterr().out
     assert "MetaGraphDef with tag-set: 'serve' contains the following SignatureDefs:" in out
     assert "signature_def['classify']:" in out
@@ -30,8 +24,8 @@ def test_inspect_saved_model_prints_signatures_like_saved_model_cli(built, capsy
     assert "input images: FLOAT ['batch', 784]" in out
 
 
-def test_inspect_saved_model_json(built, capsys):
-    assert main(["inspect", str(built.version_dir), "--json"]) == 0
+def test_inspect_saved_model_json(translation, capsys):
+    assert main(["inspect", str(translation.version_dir), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     signatures = summary["meta_graphs"]["serve"]
     predict = signatures["predict_images"]
@@ -45,12 +39,12 @@ def test_inspect_saved_model_json(built, capsys):
     assert summary["onnx"]["inputs"][0]["name"] == "images"
 
 
-def test_inspect_onnx_summarizes_the_graph(capsys):
-    assert main(["inspect", str(REFERENCE_ONNX), "--json"]) == 0
+def test_inspect_onnx_summarizes_the_graph(capsys, reference_onnx):
+    assert main(["inspect", str(reference_onnx), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["opsets"] == {"ai.onnx": 6}
     assert summary["op_counts"] == {"Elu": 2, "Gemm": 3, "Softmax": 1}
-    weights = onnx.load(str(REFERENCE_ONNX)).graph.initializer
+    weights = onnx.load(str(reference_onnx)).graph.initializer
     assert summary["parameters"] == sum(int(onnx.numpy_helper.to_array(w).size) for w in weights)
     assert summary["parameters"] == 784 * 512 + 512 + 512 * 256 + 256 + 256 * 62 + 62
     assert summary["inputs"] == [

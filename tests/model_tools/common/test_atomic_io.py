@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_tools.common.atomic_io import atomic_output, write_text_atomic
+from model_tools.common.atomic_io import atomic_output, write_json_atomic, write_text_atomic
 
 
 def test_success_replaces_the_target_and_leaves_no_temporary(tmp_path):
@@ -32,3 +32,9 @@ def test_temporary_is_hidden_beside_the_target(tmp_path):
         assert not temporary.name.endswith(".png")
         temporary.write_bytes(b"png")
     assert (tmp_path / "plot.png").read_bytes() == b"png"
+
+
+def test_json_document_has_a_final_newline_and_reads_back(tmp_path):
+    target = tmp_path / "metrics.json"
+    assert write_json_atomic(target, {"accuracy": 0.5, "labels": ["0", "A"]}) == target
+    assert target.read_text() == '{\n "accuracy": 0.5,\n "labels": [\n  "0",\n  "A"\n ]\n}\n'
