@@ -45,6 +45,8 @@ FAILURE_PAUSE_S = 0.05
 
 @dataclass
 class WorkerResult:
+    """One worker's latencies and errors, merged into the cell's figures after the run."""
+
     latencies_ms: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
 

@@ -81,6 +81,7 @@ def letter_imbalance(counts: np.ndarray) -> dict[str, object]:
 
 
 def collect_stats(data_dir: Path) -> ClassStats:
+    """Per-class counts from NIST's full label files and from the shipped splits."""
     train = np.bincount(read_idx_labels(data_dir / BYCLASS_TRAIN_LABELS), minlength=NUM_CLASSES)
     test = np.bincount(read_idx_labels(data_dir / BYCLASS_TEST_LABELS), minlength=NUM_CLASSES)
     shipped = {split: np.bincount(load_split(split, data_dir)[1], minlength=NUM_CLASSES)

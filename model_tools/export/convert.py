@@ -44,6 +44,7 @@ def existing_versions(model_dir: Path) -> list[int]:
 
 
 def next_version(model_dir: Path) -> int:
+    """The number a new version gets: one above the highest, so TF Serving's latest policy serves it."""
     versions = existing_versions(model_dir)
     return versions[-1] + 1 if versions else 1
 

@@ -98,6 +98,7 @@ def summarize_onnx(path: str | Path) -> dict[str, Any]:
 
 
 def format_saved_model(summary: dict[str, Any]) -> str:
+    """The summary as ``saved_model_cli show --all`` prints it, so the two can be compared line by line."""
     lines: list[str] = []
     for tags, signatures in summary["meta_graphs"].items():
         lines.append(f"MetaGraphDef with tag-set: '{tags}' contains the following SignatureDefs:")
@@ -130,6 +131,7 @@ def format_saved_model(summary: dict[str, Any]) -> str:
 
 
 def format_onnx(summary: dict[str, Any], indent: str = "") -> str:
+    """An ONNX summary as text (indented when it describes the model.onnx inside a version)."""
     lines = [
         f"ONNX {summary['path']}: IR {summary['ir_version']}, opsets {summary['opsets']}, "
         f"producer {summary['producer'] or '?'}",

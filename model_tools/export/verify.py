@@ -50,6 +50,8 @@ class VerificationError(RuntimeError):
 
 @dataclass
 class VerifyReport:
+    """Every parity and contract check of one version; a version is published only when ``ok``."""
+
     version_dir: Path
     images: int
     parities: list[Parity] = field(default_factory=list)
