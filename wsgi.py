@@ -1,12 +1,12 @@
 """gunicorn's entry point: ``gunicorn --config gunicorn.conf.py wsgi:app``.
 
-Settings come from ``EMNIST_*`` environment variables (see ``webapp/config.py``). Each gunicorn worker
-imports this module after the fork (``preload_app`` is off), so each has its own model registry.
+Settings come from ``EMNIST_*`` environment variables (``webapp/settings.py``). Each gunicorn worker
+imports this module after the fork (``preload_app`` is off), so each has its own serving core.
 """
 
 import logging
 
-from webapp import create_app
+from webapp.http.app import create_app
 
 logging.basicConfig(
     level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"

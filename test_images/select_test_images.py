@@ -5,9 +5,9 @@
 File names say the label, case-safe on case-insensitive file systems: ``A_upper_0.png``,
 ``a_lower_0.png``, ``7_digit_0.png``. Classes absent from the shipped data (j q x y z, J Q X Y Z) are
 skipped. A class the model knows but never reads exactly (lowercase c o s u: it answers their uppercase
-twins, see the README on class weights) gets one image in ``test_images/case_twins/`` that the model reads
-as the other case of the same letter, so the tests can pin that behaviour too. The images are unchanged
-EMNIST pixels (upright, white ink on black, 28x28).
+twins, see docs/training.md on class weights) gets one image in ``test_images/case_twins/`` that the
+model reads as the other case of the same letter, so the tests can pin that behaviour too. The images are
+unchanged EMNIST pixels (upright, white ink on black, 28x28).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import numpy as np
 from PIL import Image
 
 from emnist_contract.labels import BYCLASS_LABELS, class_group
-from emnist_contract.tensors import NUM_PIXELS
-from model_tools.data.datasets import load_split
-from webapp.engine import load_engine
+from emnist_contract.layout import ONNX_FILE
+from model_tools.data.datasets import load_split, to_model_input
+from model_tools.export.model_forms import OnnxPredictor
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,8 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     images, labels = load_split("validation")
-    engine = load_engine("onnxruntime", args.model)
-    scores = engine.predict(images.reshape(-1, NUM_PIXELS).astype(np.float32) / 255.0)
+    scores = OnnxPredictor(args.model / ONNX_FILE).predict(to_model_input(images))  # the served scores
     twins_dir = args.out / "case_twins"
     twins_dir.mkdir(exist_ok=True)
     for old in [*args.out.glob("*_*_*.png"), *twins_dir.glob("*_*_*.png")]:

@@ -1,115 +1,143 @@
-"""Shared fixtures. ``app`` (pytest-flask's fixture) is the deployment app serving the bundled model.
+"""Fixtures shared by the whole suite: the app on the bundled model, extra apps, a live HTTP server.
 
-The bundled best model is ``models/emnist``; until it is committed the converted reference model
-(``models/reference``) stands in, so every route test runs against a real SavedModel either way.
+Helpers that are not fixtures (paths, test images, model version writers) are in ``tests/support``.
 """
 
 from __future__ import annotations
 
-import io
+import socket
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from flask import Flask
-from PIL import Image
 
-from webapp import create_app
-
-REPO = Path(__file__).resolve().parent.parent
-MODELS = REPO / "models"
-TEST_IMAGES = REPO / "test_images"
-
-
-def _has_versions(name: str) -> bool:
-    folder = MODELS / name
-    return folder.is_dir() and any(
-        p.name.isdigit() and (p / "saved_model.pb").is_file() for p in folder.iterdir()
-    )
-
-
-#: The model the app tests serve: the bundled best model when it is there.
-SERVED_MODEL = "emnist" if _has_versions("emnist") else "reference"
-
-
-def served_version_dir() -> Path:
-    versions = [p for p in (MODELS / SERVED_MODEL).iterdir() if p.name.isdigit()]
-    return max(versions, key=lambda p: int(p.name))
-
-
-def app_config(**overrides: Any) -> dict[str, Any]:
-    """Test settings: the repo's models, no background polling, no SIGHUP handler."""
-    config = {
-        "TESTING": True,
-        "MODEL_BASE_PATH": str(MODELS),
-        "MODEL_NAME": SERVED_MODEL,
-        "ENGINE": "onnxruntime",
-        "FILE_SYSTEM_POLL_SECONDS": 0,
-        "MODEL_RELOAD_ON_SIGHUP": False,
-    }
-    config.update(overrides)
-    return config
+from tests.support.apps import build_app, stop_app
+from tests.support.model_versions import RecordingFactory
+from tests.support.paths import REPO, SERVED_MODEL
+from webapp.settings import load_settings
 
 
 @pytest.fixture(scope="session")
 def app() -> Iterator[Flask]:
     """The app on the bundled model with the light onnxruntime engine (shared by the session)."""
-    application = create_app(app_config())
+    application = build_app()
     yield application
-    application.extensions["model_registry"].stop()
+    stop_app(application)
 
 
 @pytest.fixture(scope="session")
 def tf_app() -> Iterator[Flask]:
     """The same app with the TensorFlow engine (the default in production)."""
-    application = create_app(app_config(ENGINE="tensorflow"))
+    application = build_app(ENGINE="tensorflow")
     yield application
-    application.extensions["model_registry"].stop()
+    stop_app(application)
 
 
-@pytest.fixture
-def make_app() -> Iterator[Callable[..., Flask]]:
-    """Build extra apps with other settings (``make_app(MAX_INSTANCES=2)``); registries stop afterwards."""
+def _app_factory() -> Iterator[Callable[..., Flask]]:
     made: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
-        application = create_app(app_config(**overrides))
+        application = build_app(**overrides)
         made.append(application)
         return application
 
     yield build
     for application in made:
-        application.extensions["model_registry"].stop()
+        stop_app(application)
 
 
-def labelled_test_images() -> list[tuple[Path, str]]:
-    """(PNG path, expected character) for every file in test_images/ (``A_upper_0.png`` -> "A")."""
-    return [(path, path.name.split("_")[0]) for path in sorted(TEST_IMAGES.glob("*_*_*.png"))]
+@pytest.fixture
+def make_app() -> Iterator[Callable[..., Flask]]:
+    """Build extra apps with other settings (``make_app(MAX_INSTANCES=2)``); their cores stop afterwards."""
+    yield from _app_factory()
 
 
-def case_twin_test_images() -> list[tuple[Path, str]]:
-    """(PNG path, character the model answers) for the letters it knows but reads as the other case.
+@pytest.fixture(scope="module")
+def make_module_app() -> Iterator[Callable[..., Flask]]:
+    """``make_app`` for apps a whole test module shares."""
+    yield from _app_factory()
 
-    ``test_images/case_twins/c_lower_0.png`` is a real lowercase c that the bundled model (trained with
-    ByClass-mix class weights) reads as "C"; see ``test_images/select_test_images.py``.
-    """
-    return [(path, path.name.split("_")[0].swapcase())
-            for path in sorted((TEST_IMAGES / "case_twins").glob("*_*_*.png"))]
+
+@pytest.fixture
+def live_app() -> Iterator[Callable[..., Any]]:
+    """``live_app(**overrides)``: a context manager serving the app over real HTTP on 127.0.0.1 (its URL)."""
+    from werkzeug.serving import make_server
+
+    @contextmanager
+    def serve(**overrides: Any) -> Iterator[str]:
+        application = build_app(**overrides)
+        server = make_server("127.0.0.1", 0, application, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            thread.join(10)
+            stop_app(application)
+
+    yield serve
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback predict URL where nothing listens (a port just freed): connections are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1/models/{SERVED_MODEL}:predict"
 
 
 @pytest.fixture(scope="session")
 def validation_images() -> tuple[np.ndarray, np.ndarray]:
     """The first 512 shipped validation images (uint8 [N,28,28]) and labels."""
-    from model_tools.data.datasets import load_split
-
-    images, labels = load_split("validation")
-    return images[:512], labels[:512]
+    with np.load(REPO / "data" / "validation.npz") as data:
+        return data["images"][:512], data["labels"][:512].astype(np.int64)
 
 
-def encode_image(pixels: np.ndarray, image_format: str = "PNG", **options: Any) -> bytes:
-    """An array (uint8 [H,W] or [H,W,C]) as image file bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format=image_format, **options)
-    return buffer.getvalue()
+@pytest.fixture
+def factory() -> RecordingFactory:
+    """An engine factory that records every engine the lifecycle opens (and whether it closed it)."""
+    return RecordingFactory()
+
+
+@pytest.fixture
+def make_core() -> Iterator[Callable[..., Any]]:
+    """``make_core(base_path, factory, **settings)``: an unstarted ServerCore for one model (or a config
+    file), built from the server's settings (onnxruntime, no polling, no SIGHUP unless overridden); every
+    core made is stopped afterwards."""
+    from serving_core.server_core import ServerCore
+
+    made: list[Any] = []
+
+    def build(base_path: Path | None = None, engine_factory: Any = None, **overrides: Any) -> Any:
+        config = {"ENGINE": "onnxruntime", "FILE_SYSTEM_POLL_SECONDS": 0, "MODEL_RELOAD_ON_SIGHUP": False}
+        if base_path is not None:
+            config.update(MODEL_BASE_PATH=str(base_path), MODEL_NAME=Path(base_path).name)
+        config.update(overrides)
+        settings, _ = load_settings(config, environ={})
+        core = ServerCore(settings.core_options(), engine_factory=engine_factory)
+        made.append(core)
+        return core
+
+    yield build
+    for core in made:
+        core.stop()
+
+
+@pytest.fixture(scope="session")
+def onnx_reference() -> Callable[[np.ndarray], np.ndarray]:
+    """The served version's scores computed independently: onnxruntime straight on its model.onnx."""
+    import onnxruntime
+
+    from tests.support.paths import served_version_dir
+
+    session = onnxruntime.InferenceSession(str(served_version_dir() / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    (model_input,) = session.get_inputs()
+    return lambda images: session.run(None, {model_input.name: np.asarray(images, np.float32)})[0]

@@ -1,0 +1,77 @@
+"""Bytes -> images: ``.npy`` arrays, raw uint8 or float32 pixels, and image files (through preprocessing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from emnist_contract.tensors import NUM_PIXELS, RAW_FLOAT32_BYTES, pixels_to_unit
+from serving_core.errors import InvalidArgumentError
+from serving_core.payloads.codecs import NPY_MAGIC, load_npy
+from serving_core.payloads.limits import RequestLimits
+from serving_core.preprocessing import PreprocessingError, image_mime_type, preprocess_image
+
+
+def as_float32(value: Any) -> np.ndarray:
+    """Nested lists of numbers -> float32 array; out-of-range numbers become inf (refused by finite())."""
+    with np.errstate(over="ignore"):
+        return np.array(value, dtype=np.float32)
+
+
+def finite(images: np.ndarray) -> np.ndarray:
+    """``images`` unchanged, or the refusal of NaN and infinite values."""
+    if not np.isfinite(images).all():
+        raise InvalidArgumentError("inputs contain NaN or infinite values")
+    return images
+
+
+def npy_to_images(data: bytes, where: str = "body") -> np.ndarray:
+    """A .npy array of N images ([N,784], [N,28,28] or one [784]/[28,28]); uint8 is divided by 255."""
+    try:
+        array = load_npy(data)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{where}: not a readable .npy array: {exc}") from None
+    if array.dtype == np.uint8:
+        array = pixels_to_unit(array)
+    elif array.dtype.kind not in "fiu":
+        raise InvalidArgumentError(f"{where}: .npy dtype {array.dtype} is not numeric")
+    if array.size % NUM_PIXELS or array.size == 0:
+        raise InvalidArgumentError(
+            f"{where}: .npy array of shape {list(array.shape)} does not hold 784-pixel images"
+        )
+    return np.ascontiguousarray(array, dtype=np.float32).reshape(-1, NUM_PIXELS)
+
+
+def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestLimits) -> np.ndarray:
+    """Decoded b64 / binary data -> float32 [n,784].
+
+    An image file (PNG, JPEG, GIF, BMP, WebP) goes through preprocessing; a .npy file is read as an
+    array; raw bytes are float32 pixels/255 when their length is a multiple of 3136 (784 x 4), or
+    uint8 pixels (0-255, divided by 255) when exactly 784 bytes.
+    """
+    if data.startswith(NPY_MAGIC):
+        return npy_to_images(data, where)
+    if image_mime_type(data) != "application/octet-stream":
+        try:
+            return preprocess_image(data, limits.max_image_pixels)[np.newaxis]
+        except PreprocessingError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
+        except ValueError as exc:
+            raise InvalidArgumentError(f"{where}: {exc}") from None
+    if len(data) == NUM_PIXELS:
+        return pixels_to_unit(np.frombuffer(data, dtype=np.uint8))[np.newaxis]
+    if len(data) and len(data) % RAW_FLOAT32_BYTES == 0 and (allow_batch or len(data) == RAW_FLOAT32_BYTES):
+        return np.frombuffer(data, dtype="<f4").reshape(-1, NUM_PIXELS)
+    raise InvalidArgumentError(
+        f"{where}: b64 data of {len(data)} bytes is neither an image file (PNG, JPEG, GIF, BMP, WebP), "
+        f"a .npy array, {RAW_FLOAT32_BYTES} bytes of float32 pixels nor {NUM_PIXELS} bytes of uint8 pixels",
+        http_status=415,
+    )
+
+
+def body_to_images(body: bytes, limits: RequestLimits) -> np.ndarray:
+    """A whole binary request body (.npy, raw float32 pixels, or an image file) -> finite float32 [N,784]."""
+    images = bytes_to_images(body, "body", allow_batch=True, limits=limits)
+    limits.check_count(len(images))
+    return finite(images)

@@ -1,0 +1,235 @@
+"""The one inference service every front end calls: predict, classify, metadata, status, by model spec.
+
+TF Serving's PredictionService and ModelService implementations, and MLServer's DataPlane, without a
+transport. It is the only place that pins a version, checks a request against the version's signature
+and chooses between the dynamic batcher and the engine; front ends only translate their protocol into
+these calls and the answers back. Every refusal is a ``ServingError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from emnist_contract.labels import NUM_CLASSES
+from emnist_contract.signatures import (
+    CLASSES_KEY,
+    CLASSIFY_INPUT_KEY,
+    CLASSIFY_METHOD,
+    CLASSIFY_SIGNATURE,
+    DEFAULT_SIGNATURE,
+    SCORES_KEY,
+)
+from emnist_contract.tensors import NUM_PIXELS
+from serving_core.batching import BatcherCache
+from serving_core.engines import SignatureError
+from serving_core.errors import InvalidArgumentError, ServingError
+from serving_core.lifecycle.manager import Servable, ServableManager
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model, which version (a number or a label, or neither for the latest) and which signature."""
+
+    name: str
+    version: int | None = None
+    label: str | None = None
+    #: Empty: the call's default (``serving_default`` for predict, ``classify`` for classify).
+    signature_name: str = ""
+
+
+@dataclass(frozen=True)
+class ServedVersion:
+    """The version that answered: TF Serving's answer ``model_spec``, plus the engine that ran it."""
+
+    name: str
+    version: int
+    engine: str
+
+
+@dataclass(frozen=True)
+class SignatureInput:
+    """The one input of the signature a request runs: its name and TF dtype (``DT_FLOAT``, ``DT_STRING``)."""
+
+    name: str
+    dtype: str
+
+
+class RequestInputs(Protocol):
+    """A request body decoded only once its version is pinned: it names its signature, then its tensor.
+
+    TF Serving's JSON formats need the signature's input (its name, and whether it takes strings) to
+    read the body, so the service asks for the tensor after it has the version in hand.
+    """
+
+    def signature_name(self) -> str:
+        """The signature the request names ("" for the default)."""
+
+    def tensor(self, signature_input: SignatureInput) -> np.ndarray:
+        """The request's tensor for the signature's one input."""
+
+
+#: A request's input: the array itself (for the spec's signature), or a body that decodes itself.
+Inputs = np.ndarray | RequestInputs
+
+
+@dataclass(frozen=True)
+class Prediction:
+    model: ServedVersion
+    signature_name: str
+    outputs: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The default signature's scores [N,62] with the version's own labels."""
+
+    model: ServedVersion
+    scores: np.ndarray
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Classification:
+    """TF Serving's Classify answer: per example every class's label and score (either may be absent)."""
+
+    model: ServedVersion
+    labels: tuple[str, ...] | None
+    scores: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    model: ServedVersion
+    signature_defs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    model: ServedVersion | None = None
+    error: str = ""
+
+
+def _served(pinned: Servable) -> ServedVersion:
+    return ServedVersion(pinned.name, pinned.version, pinned.engine.kind)
+
+
+class InferenceService:
+    """Requests by model spec, answered by the versions the manager holds (see the module doc)."""
+
+    def __init__(self, manager: ServableManager, batchers: BatcherCache | None) -> None:
+        self.manager = manager
+        self.batchers = batchers
+
+    def _acquire(self, spec: ModelSpec) -> Any:
+        return self.manager.acquire(spec.name, version=spec.version, label=spec.label)
+
+    def _scores(self, engine: Any, images: np.ndarray) -> np.ndarray:
+        if self.batchers is not None:
+            return self.batchers.predict(engine, images)
+        return engine.predict(images)
+
+    def predict(self, spec: ModelSpec, inputs: Inputs) -> Prediction:
+        """Every output of the spec's signature (default ``serving_default``) for one input tensor.
+
+        The default signature giving ``scores`` alone is what ``Engine.predict`` computes, so it goes that
+        way (the fast session callable, and the batcher when on); any other runs as the signature itself.
+        """
+        with self._acquire(spec) as pinned:
+            engine = pinned.engine
+            if isinstance(inputs, np.ndarray):
+                signature = spec.signature_name or DEFAULT_SIGNATURE
+                input_name, _ = _single_input(engine, signature)
+                values = inputs
+            else:
+                signature = inputs.signature_name() or spec.signature_name or DEFAULT_SIGNATURE
+                input_name, input_info = _single_input(engine, signature)
+                values = inputs.tensor(SignatureInput(input_name, input_info.get("dtype", "")))
+            if signature == DEFAULT_SIGNATURE and engine.signature_outputs(signature) == [SCORES_KEY]:
+                outputs = {SCORES_KEY: self._scores(engine, values)}
+            else:
+                try:
+                    outputs = engine.run_signature(signature, {input_name: values})
+                except SignatureError as exc:
+                    raise InvalidArgumentError(str(exc)) from None
+            return Prediction(_served(pinned), signature, outputs)
+
+    def scores(self, spec: ModelSpec, images: np.ndarray) -> Scores:
+        """The default signature's scores for images float32 [N,784], with the labels of the version."""
+        with self._acquire(spec) as pinned:
+            scores = self._scores(pinned.engine, images)
+            return Scores(_served(pinned), scores, pinned.engine.labels)
+
+    def classify(self, spec: ModelSpec, images: np.ndarray) -> Classification:
+        """TF Serving's Classification API on images [N,784] (the signature's checks and its outputs)."""
+        signature = spec.signature_name or CLASSIFY_SIGNATURE
+        with self._acquire(spec) as pinned:
+            outputs = _classification_outputs(pinned.engine, signature)
+            scores = self._scores(pinned.engine, images) if SCORES_KEY in outputs else None
+            labels = pinned.engine.labels if CLASSES_KEY in outputs else None
+            return Classification(_served(pinned), labels, scores)
+
+    def metadata(self, spec: ModelSpec) -> ModelMetadata:
+        """The version's SignatureDefs, as TF Serving's GetModelMetadata gives them."""
+        with self._acquire(spec) as pinned:
+            return ModelMetadata(_served(pinned), pinned.engine.signature_defs)
+
+    def status(self, spec: ModelSpec) -> list[dict[str, Any]]:
+        """TF Serving's ``model_version_status`` entries (newest first)."""
+        return self.manager.status(spec.name, version=spec.version, label=spec.label)
+
+    def model_names(self) -> list[str]:
+        return self.manager.model_names()
+
+    def readiness(self, name: str) -> Readiness:
+        """Whether every configured model is loaded and ``name``'s latest version answers a prediction."""
+        if not self.manager.ready():
+            return Readiness(False, error="no model version is AVAILABLE yet")
+        try:
+            with self._acquire(ModelSpec(name)) as pinned:
+                scores = pinned.engine.predict(np.zeros((1, NUM_PIXELS), dtype=np.float32))
+                served = _served(pinned)
+        except ServingError as exc:
+            return Readiness(False, error=str(exc))
+        if scores.shape != (1, NUM_CLASSES) or not np.isfinite(scores).all():
+            return Readiness(False, served, "the model answered malformed scores")
+        return Readiness(True, served)
+
+
+def _single_input(engine: Any, signature: str) -> tuple[str, dict[str, Any]]:
+    """The one input (name, TensorInfo) of a signature; this server feeds signatures with one input."""
+    try:
+        inputs = engine.signature_inputs(signature)
+    except SignatureError as exc:
+        raise InvalidArgumentError(str(exc)) from None
+    if len(inputs) != 1:
+        raise InvalidArgumentError(f"signature {signature} takes {len(inputs)} inputs; this server feeds one")
+    ((input_name, input_info),) = inputs.items()
+    return input_name, input_info
+
+
+def _classification_outputs(engine: Any, signature: str) -> set[str]:
+    """Which of ``classes`` / ``scores`` a classify signature gives, with TF Serving's checks and errors."""
+    definition = engine.signature_defs["signature_def"].get(signature)
+    if definition is None:
+        raise InvalidArgumentError(f"No signature was found with the name: {signature}")
+    method = definition.get("method_name", "")
+    if method != CLASSIFY_METHOD:
+        raise InvalidArgumentError(
+            f"Expected classification signature method_name to be {CLASSIFY_METHOD}. Was: {method}"
+        )
+    inputs = definition.get("inputs", {})
+    if len(inputs) != 1:
+        raise InvalidArgumentError("Expected one input Tensor.")
+    if CLASSIFY_INPUT_KEY not in inputs:
+        raise InvalidArgumentError(f"No classification inputs found in SignatureDef {signature}")
+    outputs = set(definition.get("outputs", {})) & {CLASSES_KEY, SCORES_KEY}
+    if not outputs:
+        raise InvalidArgumentError(
+            f'Expected classification signature outputs to contain at least one of "{CLASSES_KEY}" or '
+            f'"{SCORES_KEY}". Signature was: {signature}'
+        )
+    return outputs

@@ -1,0 +1,78 @@
+"""Every benchmark script runs in its quick mode (figures are printed, never asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import REPO
+
+
+def run(script: str, *args: str, timeout: float = 150) -> subprocess.CompletedProcess:
+    """A bench script of this checkout (PYTHONPATH: its packages, whatever is installed)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+CLIENTS = ["python", "wrk"] if shutil.which("wrk") else ["python"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("client", CLIENTS)
+def test_run_bench_quick(tmp_path: Path, client: str) -> None:
+    out = tmp_path / "bench"
+    result = run("run_bench.py", "--quick", "--client", client, "--out", str(out),
+                 "--markdown", str(tmp_path / "table.md"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "bench.json").read_text())
+    (run_0,) = report["runs"]
+    servers = {s["server"]: s for s in run_0["servers"]}
+    assert set(servers) == {"noop", "onnxruntime"}
+    for server in servers.values():
+        assert "error" not in server, server.get("error")
+        assert all(cell["requests"] > 0 and cell["errors"] == 0 for cell in server["cells"].values())
+        assert len(server["worker_rss_mb"]) == 2  # gunicorn.conf.py's two workers
+    assert "onnxruntime 1 image c=8 / no-op floor" in run_0["ratios"]
+    assert run_0["compute_floor"]["onnxruntime"]["b128_t1_images_per_s"] > 0
+    assert run_0["cold_start"]["onnxruntime"]["total_s"] > 0
+    assert "| app onnxruntime (default) |" in (tmp_path / "table.md").read_text()
+    assert report["settings"]["client"].startswith(client)
+
+
+def test_noop_floor_reads_the_body_and_answers_fixed_json() -> None:
+    from bench.noop_app import FIXED_ANSWER, create_noop_app
+
+    client = create_noop_app().test_client()
+    response = client.post("/v1/models/anything:predict", data=b"x" * 100_000,
+                           content_type="application/json")
+    assert response.status_code == 200 and response.data == FIXED_ANSWER
+    assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("script", ["cold_start.py", "compute_floor.py"])
+def test_helper_scripts_print_json(script: str) -> None:
+    extra = ["--duration", "0.2"] if script == "compute_floor.py" else []
+    result = run(script, "--engine", "onnxruntime", *extra, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["engine"] == "onnxruntime"
+    values = [v for k, v in figures.items() if k.endswith(("_s", "_per_s"))]
+    assert values and all(v > 0 for v in values)
+
+
+def test_bad_arguments_fail_clearly() -> None:
+    result = run("run_bench.py", "--servers", "nginx", timeout=60)
+    assert result.returncode == 2 and "unknown server or cell: nginx" in result.stderr
+
+
+def test_hot_reload_quick() -> None:
+    result = run("hot_reload.py", "--steady", "0.3", "--poll", "0.2", "--threads", "2", timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "0 failed" in result.stdout and "first answer by version 2" in result.stdout

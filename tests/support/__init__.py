@@ -1,0 +1,1 @@
+"""Helpers the tests share that are not fixtures: paths, test images, model versions, photos, load."""

@@ -1,0 +1,51 @@
+"""The application factory: ``create_app()`` builds the Flask app over one serving core.
+
+Nothing happens at import. ``create_app`` reads the settings (``webapp.settings``), builds the serving
+core and, unless ``START_REGISTRY`` is false, starts it: models loaded synchronously, then watched in a
+background thread. Under gunicorn each worker calls it after the fork (no ``preload_app``), so
+TensorFlow's threads and the watcher belong to the worker that uses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from serving_core.server_core import ServerCore
+from webapp.settings import load_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Application factory: defaults < ``EMNIST_*`` environment variables < ``config``."""
+    app = Flask(
+        __name__,
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "static"),
+    )
+    settings, flask_keys = load_settings(config, passthrough=frozenset(app.config))
+    app.config.update(settings)
+    app.config.update(flask_keys)
+    app.json.sort_keys = False
+
+    from webapp.http import fastpath, health, predict_api, tfserving_api, ui
+    from webapp.http.errors import register_error_handlers
+
+    app.url_map.converters["model"] = tfserving_api.ModelNameConverter
+    for module in (ui, tfserving_api, predict_api, health):
+        app.register_blueprint(module.blueprint)
+    register_error_handlers(app)
+
+    core = ServerCore(settings.core_options())
+    app.extensions["settings"] = settings
+    app.extensions["serving_core"] = core
+    app.extensions["inference_service"] = core.service
+    app.extensions["request_limits"] = settings.request_limits()
+    fastpath.install(app)
+    if settings["START_REGISTRY"]:
+        core.start()
+    return app

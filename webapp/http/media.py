@@ -1,0 +1,40 @@
+"""Media types of the HTTP API: which bodies are binary tensors, which are forms, what an answer may be."""
+
+from __future__ import annotations
+
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
+from serving_core.payloads.codecs import NPY_MAGIC
+
+#: Bodies read as a binary tensor (.npy, raw float32 pixels) or an image file, not JSON.
+BINARY_TYPES = ("application/octet-stream", "application/x-npy", "application/npy")
+# Only multipart bodies are refused on the TF Serving routes. ``curl -d`` (TF Serving's own examples)
+# labels a JSON body application/x-www-form-urlencoded, and TF Serving reads it as JSON all the same.
+FORM_TYPES = ("multipart/form-data",)
+#: Media types of a ``.npy`` answer a client may ask for in ``Accept`` (the first is the one we send).
+NPY_MEDIA_TYPES = ("application/x-npy", "application/npy")
+JSON_MEDIA_TYPE = "application/json"
+
+
+def mimetype_of(content_type: str | None) -> str:
+    """The bare, lower-case media type of a Content-Type header."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_binary_body(mimetype: str, body: bytes) -> bool:
+    """A body to read as a tensor or an image file rather than JSON."""
+    return mimetype in BINARY_TYPES or mimetype.startswith("image/") or body.startswith(NPY_MAGIC)
+
+
+def accepts_npy(accept: str | None) -> bool:
+    """True when an ``Accept`` header names a ``.npy`` media type at least as high as JSON.
+
+    Only an explicit ``application/x-npy`` or ``application/npy`` counts: ``*/*`` (browsers, curl) and a
+    missing header keep TF Serving's JSON answer.
+    """
+    if not accept or "npy" not in accept.lower():
+        return False
+    ranges = parse_accept_header(accept, MIMEAccept)
+    npy_quality = max((quality for value, quality in ranges if value.lower() in NPY_MEDIA_TYPES), default=0)
+    return npy_quality > 0 and npy_quality >= ranges.quality(JSON_MEDIA_TYPE)

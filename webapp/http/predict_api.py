@@ -1,0 +1,105 @@
+"""The app's own endpoint, ``POST /predict``: labels and top k, and file uploads, over the inference service.
+
+``/predict`` takes what the TF Serving routes take (JSON rows or columns, ``.npy``/binary bodies) and
+also multipart uploads (``curl -F image=@x.png``, several files allowed) or a bare image body, and
+answers TF Serving's ``predictions`` plus, per image, the label, its probability and the top k.
+Query parameters: ``model``, ``version`` or ``label`` (which servable), ``top_k`` (default 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, Response, current_app, request
+
+from emnist_contract.labels import NUM_CLASSES
+from emnist_contract.signatures import INPUT_KEY
+from serving_core.errors import InvalidArgumentError
+from serving_core.payloads.binary import body_to_images, bytes_to_images
+from serving_core.payloads.json_tensors import parse_json_object, predict_request_images
+from serving_core.service import ModelSpec
+from webapp.http.context import read_body, request_limits, serving
+from webapp.http.media import is_binary_body
+from webapp.http.responses import json_response
+
+blueprint = Blueprint("predict_api", __name__)
+
+
+def query_int(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidArgumentError(f"query parameter {name} must be an integer, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InvalidArgumentError(f"query parameter {name} must be {bound}, got {value}")
+    return value
+
+
+def uploaded_images() -> tuple[np.ndarray, list[str]]:
+    """Every uploaded file of a multipart request (any field name) -> images and file names."""
+    files = [(field, storage) for field, storage in request.files.items(multi=True)]
+    if not files:
+        raise InvalidArgumentError(
+            "multipart request without a file: send the image as a file field (-F image=@x.png)")
+    limits = request_limits()
+    limits.check_count(len(files))
+    images, names = [], []
+    for field, storage in files:
+        name = storage.filename or field
+        data = storage.read()
+        images.append(bytes_to_images(data, f"file {name!r}", False, limits))
+        names.append(name)
+    return np.concatenate(images), names
+
+
+def request_images() -> tuple[np.ndarray, list[str] | None]:
+    """The request's images (multipart files, a binary body, or TF Serving JSON), and file names if any."""
+    if request.mimetype == "multipart/form-data":
+        return uploaded_images()
+    body = read_body()
+    limits = request_limits()
+    if is_binary_body(request.mimetype, body):
+        return body_to_images(body, limits), None
+    images, _ = predict_request_images(parse_json_object(body), INPUT_KEY, limits)
+    return images, None
+
+
+def top_k(scores: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, Any]]:
+    order = np.argsort(-np.asarray(scores), kind="stable")[:k]
+    return [{"label": labels[i], "class_id": int(i), "probability": float(scores[i])} for i in order]
+
+
+@blueprint.route("/predict", methods=["POST"])
+def predict() -> Response:
+    config = current_app.config
+    name = request.args.get("model") or config["MODEL_NAME"]
+    version = query_int("version", None, 0)
+    label = request.args.get("label") or None
+    k = query_int("top_k", int(config["DEFAULT_TOP_K"]), 1, NUM_CLASSES)
+    images, file_names = request_images()
+    result = serving().scores(ModelSpec(name, version, label), images)
+    answer: dict[str, Any] = {
+        "model_spec": {"name": result.model.name, "version": str(result.model.version),
+                       "engine": result.model.engine},
+    }
+    results = []
+    for row, (class_id, row_scores) in enumerate(zip(result.scores.argmax(axis=1).tolist(), result.scores,
+                                                     strict=True)):
+        entry = {
+            "label": result.labels[class_id],
+            "class_id": class_id,
+            "probability": float(row_scores[class_id]),
+            "top_k": top_k(row_scores, result.labels, k),
+        }
+        if file_names is not None:
+            entry["file"] = file_names[row]
+        results.append(entry)
+    answer["predictions"] = result.scores
+    answer["results"] = results
+    return json_response(answer)

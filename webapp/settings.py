@@ -1,0 +1,294 @@
+"""The server's configuration: every setting with its type, default and meaning, in this one table.
+
+Each setting ``KEY`` can be given as the environment variable ``EMNIST_KEY`` (how gunicorn and the
+container set them) or, in code and tests, as ``create_app({"KEY": value})``; later sources win:
+defaults < environment < overrides. Everything is parsed and checked once, at start-up: an unknown
+``EMNIST_*`` variable, an unknown key or a value that does not parse stops the server with the key named.
+``python -m webapp.settings`` prints the table as Markdown (docs/operations.md holds it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from serving_core.batching import BatchingOptions
+from serving_core.engines import ENGINES, EngineOptions
+from serving_core.lifecycle.model_config import parse_version_labels, single_model_source
+from serving_core.lifecycle.policy import parse_version_policy
+from serving_core.payloads.limits import RequestLimits
+from serving_core.server_core import CoreOptions
+
+ENV_PREFIX = "EMNIST_"
+#: The repository's models/ folder: where the bundled models are.
+BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+class SettingsError(ValueError):
+    """A setting that is unknown or does not parse; the message names it."""
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _optional_path(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(Path(str(value) if isinstance(value, Path) else _text(value)).expanduser())
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = _text(value).strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected a boolean (1/0, true/false, yes/no, on/off), got {value!r}")
+
+
+def _bool_or_auto(value: Any) -> bool | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    return _bool(value)
+
+
+def _integer(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"expected an integer, got {value!r}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {value!r}") from None
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise ValueError(f"must be {bounds}, got {number}")
+        return number
+
+    return parse
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a number of seconds, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if number < 0 or math.isnan(number) or math.isinf(number):
+        raise ValueError(f"must be >= 0 seconds, got {value!r}")
+    return number
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _model_name(value: Any) -> str:
+    name = _text(value)
+    if not name or "/" in name or ":" in name:
+        raise ValueError(f"invalid model name {name!r}")
+    return name
+
+
+def _policy(value: Any) -> str:
+    return parse_version_policy(_text(value)).describe()
+
+
+def _labels(value: Any) -> str:
+    labels = parse_version_labels(value)
+    return ",".join(f"{label}={version}" for label, version in labels.items())
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    kind: str  # the type, as the docs table shows it
+    default: Any
+    doc: str
+    parse: Callable[[Any], Any]
+
+    @property
+    def variable(self) -> str:
+        return ENV_PREFIX + self.key
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Which models, from where.
+    Setting("MODEL_BASE_PATH", "path", None, "folder of model folders (or one model's folder); empty: the "
+            "repository's models/", _optional_path),
+    Setting("MODEL_NAME", "string", "emnist", "model served by default (the page, /predict, /readyz)",
+            _model_name),
+    Setting("ENGINE", "choice", "tensorflow", "tensorflow (the SavedModel) or onnxruntime (the version's "
+            "model.onnx)", _choice(*ENGINES)),
+    Setting("MODEL_VERSION_POLICY", "string", "latest", "versions to serve: latest, latest:N, all, "
+            "specific:1,3", _policy),
+    Setting("MODEL_VERSION_LABELS", "string", "", "version labels, e.g. stable=1,canary=2", _labels),
+    Setting("MODEL_CONFIG_FILE", "path", None, "a TF Serving model_config_list file; replaces the four "
+            "settings above", _optional_path),
+    Setting("MODEL_CONFIG_FILE_POLL_SECONDS", "seconds", 0.0, "re-read MODEL_CONFIG_FILE this often "
+            "(0: only at start and on SIGHUP)", _seconds),
+    Setting("FILE_SYSTEM_POLL_SECONDS", "seconds", 2.0, "scan the base paths for new or removed versions "
+            "this often (0: only at start and on SIGHUP)", _seconds),
+    Setting("MODEL_WARMUP", "bool", True, "replay assets.extra/tf_serving_warmup_requests before a version "
+            "is AVAILABLE", _bool),
+    Setting("MODEL_RELOAD_ON_SIGHUP", "bool", True, "SIGHUP re-reads the config file and rescans", _bool),
+    Setting("ALLOW_VERSION_LABELS_FOR_UNAVAILABLE_MODELS", "bool", False, "let a label point at a version "
+            "that is not AVAILABLE yet (TF Serving's flag)", _bool),
+    Setting("START_REGISTRY", "bool", True, "load the models and start watching them when the app is "
+            "created (tests of error handling turn it off)", _bool),
+    Setting("ENABLE_BATCHING", "bool|auto", False, "server-side batching of concurrent requests "
+            "(auto: with the tensorflow engine only)", _bool_or_auto),
+    Setting("BATCHING_MAX_BATCH_SIZE", "int", 32, "most images in one batched model call",
+            _integer(1)),
+    Setting("BATCHING_TIMEOUT_MICROS", "int", 0, "how long a batch that is not full waits for more "
+            "requests", _integer(0)),
+    Setting("BATCHING_MAX_ENQUEUED", "int", 64, "queue bound, in batches of BATCHING_MAX_BATCH_SIZE "
+            "(503 beyond it)", _integer(1)),
+    Setting("BATCHING_NUM_BATCH_THREADS", "int", 1, "batches that may run at once in one process",
+            _integer(1)),
+    Setting("ONNX_INTRA_OP_THREADS", "int", 1, "onnxruntime threads per session", _integer(1)),
+    Setting("TF_INTRA_OP_THREADS", "int", 1, "TensorFlow threads per op (0: one per core)", _integer(0)),
+    Setting("TF_INTER_OP_THREADS", "int", -1, "TensorFlow inter-op threads (negative: run the graph in "
+            "the calling thread; 0: one per core)", _integer()),
+    # Requests.
+    Setting("MAX_CONTENT_LENGTH", "bytes", 16 * 1024 * 1024, "largest request body (413 above it)",
+            _integer(1)),
+    Setting("MAX_INSTANCES", "int", 1024, "most images in one request (400 above it)", _integer(1)),
+    Setting("MAX_IMAGE_PIXELS", "int", 40_000_000, "most pixels of one uploaded image, checked from its "
+            "header before decoding (413 above it)", _integer(1)),
+    Setting("DEFAULT_TOP_K", "int", 5, "entries in top_k of /predict answers (?top_k= asks for others)",
+            _integer(1, 62)),
+    Setting("FAST_PREDICT_PATH", "bool", True, "answer :predict below Flask's request handling (same "
+            "answers, less CPU per request)", _bool),
+)
+_BY_KEY = {setting.key: setting for setting in SETTINGS}
+_BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}
+
+
+class Settings(Mapping[str, Any]):
+    """The parsed settings (read-only), and the core's options built from them."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def model_base_path(self) -> Path:
+        """The model's own folder: a base path not ending in the model's name gets it appended."""
+        base = Path(self["MODEL_BASE_PATH"] or BUNDLED_MODELS)
+        return base if base.name == self["MODEL_NAME"] else base / self["MODEL_NAME"]
+
+    @property
+    def batching_enabled(self) -> bool:
+        enabled = self["ENABLE_BATCHING"]
+        return self["ENGINE"] == "tensorflow" if enabled is None else enabled
+
+    def request_limits(self) -> RequestLimits:
+        return RequestLimits(max_instances=self["MAX_INSTANCES"], max_image_pixels=self["MAX_IMAGE_PIXELS"])
+
+    def core_options(self) -> CoreOptions:
+        config_file = self["MODEL_CONFIG_FILE"]
+        sources = () if config_file else (
+            single_model_source(
+                name=self["MODEL_NAME"],
+                base_path=self.model_base_path,
+                policy=self["MODEL_VERSION_POLICY"],
+                labels=self["MODEL_VERSION_LABELS"],
+            ),
+        )
+        batching = BatchingOptions(
+            max_batch_size=self["BATCHING_MAX_BATCH_SIZE"],
+            batch_timeout_micros=self["BATCHING_TIMEOUT_MICROS"],
+            max_enqueued_batches=self["BATCHING_MAX_ENQUEUED"],
+            num_batch_threads=self["BATCHING_NUM_BATCH_THREADS"],
+        ) if self.batching_enabled else None
+        return CoreOptions(
+            sources=sources,
+            config_file=Path(config_file) if config_file else None,
+            engine=self["ENGINE"],
+            engine_options=EngineOptions(
+                onnx_intra_op_threads=self["ONNX_INTRA_OP_THREADS"],
+                tf_intra_op_threads=self["TF_INTRA_OP_THREADS"],
+                tf_inter_op_threads=self["TF_INTER_OP_THREADS"],
+            ),
+            file_system_poll_seconds=self["FILE_SYSTEM_POLL_SECONDS"],
+            config_file_poll_seconds=self["MODEL_CONFIG_FILE_POLL_SECONDS"],
+            warmup=self["MODEL_WARMUP"],
+            allow_version_labels_for_unavailable_models=self["ALLOW_VERSION_LABELS_FOR_UNAVAILABLE_MODELS"],
+            reload_on_sighup=self["MODEL_RELOAD_ON_SIGHUP"],
+            batching=batching,
+        )
+
+
+def _parse(setting: Setting, value: Any, source: str) -> Any:
+    try:
+        return setting.parse(value)
+    except ValueError as exc:
+        raise SettingsError(f"{source}: {exc}") from None
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    passthrough: frozenset[str] = frozenset(),
+) -> tuple[Settings, dict[str, Any]]:
+    """(the settings, the overrides left for the caller): defaults < ``EMNIST_*`` variables < overrides.
+
+    ``passthrough`` names keys that are not settings of this server but of the framework around it
+    (Flask's own configuration keys); they are handed back untouched. Anything else unknown is refused.
+    """
+    environ = os.environ if environ is None else environ
+    values = {setting.key: setting.default for setting in SETTINGS}
+    for variable, text in environ.items():
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        setting = _BY_VARIABLE.get(variable)
+        if setting is None:
+            raise SettingsError(f"unknown environment variable {variable} (docs/operations.md lists them)")
+        values[setting.key] = _parse(setting, text, f"environment variable {variable}")
+    rest: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        setting = _BY_KEY.get(key)
+        if setting is not None:
+            values[key] = _parse(setting, value, f"setting {key}")
+        elif key in passthrough:
+            rest[key] = value
+        else:
+            raise SettingsError(f"unknown setting {key!r} (docs/operations.md lists them)")
+    return Settings(values), rest
+
+
+def markdown_table() -> str:
+    """The settings as the Markdown table of docs/operations.md."""
+    lines = ["| variable | type | default | meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        default = "–" if setting.default in (None, "") else f"`{setting.default}`"
+        lines.append(f"| `{setting.variable}` | {setting.kind} | {default} | {setting.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
