@@ -148,6 +148,7 @@ class InferenceService:
                 signature = inputs.signature_name() or spec.signature_name or DEFAULT_SIGNATURE
                 input_name, input_info = _single_input(engine, signature)
                 values = inputs.tensor(SignatureInput(input_name, input_info.get("dtype", "")))
+            check_pixels(values)
             if signature == DEFAULT_SIGNATURE and engine.signature_outputs(signature) == [SCORES_KEY]:
                 outputs = {SCORES_KEY: self._scores(engine, values)}
             else:
@@ -158,14 +159,24 @@ class InferenceService:
             return Prediction(_served(pinned), signature, outputs)
 
     def scores(self, spec: ModelSpec, images: np.ndarray) -> Scores:
-        """The default signature's scores for images float32 [N,784], with the labels of the version."""
+        """The default signature's scores for images float32 [N,784], with the labels of the version.
+
+        A request naming another signature is refused: these are ``serving_default``'s scores.
+        """
+        check_pixels(images)
         with self._acquire(spec) as pinned:
+            if spec.signature_name not in ("", DEFAULT_SIGNATURE):
+                _single_input(pinned.engine, spec.signature_name)  # TF Serving's error for an unknown one
+                raise InvalidArgumentError(
+                    f"signature {spec.signature_name} is not answered here: this route gives "
+                    f"{DEFAULT_SIGNATURE}'s scores, labels and top k; use :predict for other signatures")
             scores = self._scores(pinned.engine, images)
             return Scores(_served(pinned), scores, pinned.engine.labels)
 
     def classify(self, spec: ModelSpec, images: np.ndarray) -> Classification:
         """TF Serving's Classification API on images [N,784] (the signature's checks and its outputs)."""
         signature = spec.signature_name or CLASSIFY_SIGNATURE
+        check_pixels(images)
         with self._acquire(spec) as pinned:
             outputs = _classification_outputs(pinned.engine, signature)
             scores = self._scores(pinned.engine, images) if SCORES_KEY in outputs else None
@@ -188,15 +199,32 @@ class InferenceService:
         """Whether every configured model is loaded and ``name``'s latest version answers a prediction."""
         if not self.manager.ready():
             return Readiness(False, error="no model version is AVAILABLE yet")
-        try:
-            with self._acquire(ModelSpec(name)) as pinned:
-                scores = pinned.engine.predict(np.zeros((1, NUM_PIXELS), dtype=np.float32))
-                served = _served(pinned)
+        try:  # through the default signature, as a request would go: its definition is checked too
+            prediction = self.predict(ModelSpec(name), np.zeros((1, NUM_PIXELS), dtype=np.float32))
         except ServingError as exc:
             return Readiness(False, error=str(exc))
-        if scores.shape != (1, NUM_CLASSES) or not np.isfinite(scores).all():
-            return Readiness(False, served, "the model answered malformed scores")
-        return Readiness(True, served)
+        scores = prediction.outputs.get(SCORES_KEY)
+        if scores is None or scores.shape != (1, NUM_CLASSES) or not np.isfinite(scores).all():
+            return Readiness(False, prediction.model, f"{DEFAULT_SIGNATURE} answered no well-formed "
+                             f"{SCORES_KEY} for one image")
+        return Readiness(True, prediction.model)
+
+
+def check_pixels(values: np.ndarray) -> None:
+    """Refuse float inputs that are no pixel intensities: the model reads pixels/255 in [0, 1].
+
+    Finite but huge values (3.4e38) overflow inside the network and would answer ``null`` scores.
+    """
+    if values.dtype.kind != "f" or values.size == 0:
+        return
+    if values.min() >= 0.0 and values.max() <= 1.0:  # NaN fails both comparisons
+        return
+    rows = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(1, -1)
+    outside = ~((rows >= 0.0) & (rows <= 1.0))
+    row = int(np.flatnonzero(outside.any(axis=1))[0])
+    value = float(rows[row][outside[row]][0])
+    raise InvalidArgumentError(
+        f"instance {row}: pixel values must lie in [0, 1] (pixels/255, white ink on black), got {value:g}")
 
 
 def _single_input(engine: Any, signature: str) -> tuple[str, dict[str, Any]]:

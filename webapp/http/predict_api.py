@@ -58,16 +58,21 @@ def uploaded_images() -> tuple[np.ndarray, list[str]]:
     return np.concatenate(images), names
 
 
-def request_images() -> tuple[np.ndarray, list[str] | None]:
-    """The request's images (multipart files, a binary body, or TF Serving JSON), and file names if any."""
+def request_images() -> tuple[np.ndarray, list[str] | None, str]:
+    """The request's images (multipart files, a binary body, or TF Serving JSON), the file names if any,
+    and the signature a JSON body names ("" when none)."""
     if request.mimetype == "multipart/form-data":
-        return uploaded_images()
+        return *uploaded_images(), ""
     body = read_body()
     limits = request_limits()
     if is_binary_body(request.mimetype, body):
-        return body_to_images(body, limits), None
-    images, _ = predict_request_images(parse_json_object(body), INPUT_KEY, limits)
-    return images, None
+        return body_to_images(body, limits), None, ""
+    document = parse_json_object(body)
+    signature = document.get("signature_name") or ""
+    if not isinstance(signature, str):
+        raise InvalidArgumentError("'signature_name' key must be a string value.")
+    images, _ = predict_request_images(document, INPUT_KEY, limits, body)
+    return images, None, signature
 
 
 def top_k(scores: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, Any]]:
@@ -82,8 +87,8 @@ def predict() -> Response:
     version = query_int("version", None, 0)
     label = request.args.get("label") or None
     k = query_int("top_k", int(config["DEFAULT_TOP_K"]), 1, NUM_CLASSES)
-    images, file_names = request_images()
-    result = serving().scores(ModelSpec(name, version, label), images)
+    images, file_names, signature = request_images()
+    result = serving().scores(ModelSpec(name, version, label, signature), images)
     answer: dict[str, Any] = {
         "model_spec": {"name": result.model.name, "version": str(result.model.version),
                        "engine": result.model.engine},

@@ -113,6 +113,14 @@ def cases() -> list[tuple[str, bytes, str | None]]:
         (PATH, b"", "application/json"),
         (PATH, b"x" * (16 * 1024 * 1024 + 1), "application/json"),
         (f"/v1/models/{SERVED_MODEL}:classify", body({"examples": [{"images": floats[0].tolist()}]}), None),
+        # Values the model cannot mean, and bodies that cannot be read.
+        (PATH, body({"instances": [[3.4e38] * 784]}), "application/json"),
+        (PATH, body({"instances": [["0.5"] * 784]}), "application/json"),
+        (PATH, body({"instances": [[True] * 784, [0.0] * 784]}), "application/json"),
+        (PATH, body({"instances": floats.tolist()[:2] + [[0.0] * 783 + [None]]}), "application/json"),
+        (PATH, body({"signature_name": "x\"y", "instances": floats[:2].tolist()}), "application/json"),
+        (PATH, npy(np.full((2, 784), 2.0, np.float32)), "application/x-npy"),
+        (PATH, b"\x93NUMPY\x01\x00\x02\x00{\n", "application/x-npy"),
     ]
 
 
@@ -164,10 +172,12 @@ def test_non_finite_inputs_are_refused_on_both_paths(fast_app: Flask, kind: str)
         "b64-mixed": (json.dumps({"instances": encoded}).encode(), "application/json"),
         "json-overflow": (json.dumps({"instances": [[3.5e38] * 784]}).encode(), "application/json"),
     }[kind]
+    expected = ("Cannot convert JSON value: 3.5e+38 to float without loss of precision." if kind ==
+                "json-overflow" else "inputs contain NaN or infinite values")  # TF Serving's words for JSON
     for wsgi in (fast_app.wsgi_app, fast_app.wsgi_app.wsgi_app):
         status, _, data = call(wsgi, PATH, body, content_type)
         assert status == "400 BAD REQUEST"
-        assert json.loads(data) == {"error": "inputs contain NaN or infinite values"}
+        assert json.loads(data) == {"error": expected}
 
 
 def test_answers_and_errors_are_given_below_flask(fast_app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
