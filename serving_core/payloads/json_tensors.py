@@ -154,10 +154,24 @@ def instances_to_images(
         images = _raw_b64_rows(instances)
         if images is not None:
             return finite(images)
+    limits.check_image_files(count_image_files(instances))
     rows = [instance_to_image(item, i, input_name, limits) for i, item in enumerate(instances)]
     images = np.concatenate(rows)
     limits.check_count(len(images))
     return finite(images)
+
+
+def count_image_files(instances: list) -> int:
+    """How many ``{"b64": ...}`` instances hold an image file (from the first bytes of each, undecoded)."""
+    count = 0
+    for instance in instances:
+        if isinstance(instance, dict) and isinstance(instance.get("b64"), str):
+            try:
+                head = decode_base64(instance["b64"][:16])
+            except ValueError:
+                continue
+            count += image_mime_type(head) != "application/octet-stream"
+    return count
 
 
 def columnar_to_images(inputs: Any, input_name: str, limits: RequestLimits) -> np.ndarray:
@@ -299,4 +313,5 @@ class JsonPredictInputs:
         else:
             values, self.layout = predict_request_images(self.document, signature_input.name, self.limits,
                                                          self.body)
+        self.limits.check("running the model")
         return values

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, g, request
 
+from serving_core.deadline import Deadline
 from serving_core.errors import UnavailableError
 from serving_core.payloads.limits import RequestLimits
 from serving_core.service import InferenceService
+from webapp.http.request_body import ARRIVED
 
 
 def serving() -> InferenceService:
@@ -18,7 +20,18 @@ def serving() -> InferenceService:
 
 
 def request_limits() -> RequestLimits:
-    return current_app.extensions["request_limits"]
+    """This request's limits: the server's, with the request's deadline and its own decode counters."""
+    limits = g.get("request_limits")
+    if limits is None:
+        limits = limits_for_request(current_app.extensions["request_limits"], request.environ,
+                                    current_app.config["REQUEST_DEADLINE_SECONDS"])
+        g.request_limits = limits
+    return limits
+
+
+def limits_for_request(limits: RequestLimits, environ: dict, deadline_seconds: float) -> RequestLimits:
+    """``limits`` for the request of ``environ``, its deadline counted from its arrival."""
+    return limits.for_request(Deadline.after(deadline_seconds, environ.get(ARRIVED)))
 
 
 def read_body() -> bytes:

@@ -22,6 +22,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from serving_core.errors import ServingError
 from serving_core.service import ModelSpec
 from webapp.http import tfserving_rest
+from webapp.http.context import limits_for_request
 from webapp.http.errors import INTERNAL_ERROR
 from webapp.http.media import FORM_TYPES, accepts_npy, mimetype_of
 from webapp.http.request_body import buffer_body
@@ -45,6 +46,7 @@ class FastPredictMiddleware:
         self.service = flask_app.extensions["inference_service"]
         self.limits = flask_app.extensions["request_limits"]
         self.max_content_length = flask_app.config.get("MAX_CONTENT_LENGTH")
+        self.deadline_seconds = flask_app.config["REQUEST_DEADLINE_SECONDS"]
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if buffer_body(environ, self.max_content_length) is not None:
@@ -58,8 +60,11 @@ class FastPredictMiddleware:
         body = environ["wsgi.input"].getvalue()
         name, version, label = match.group("name", "version", "label")
         spec = ModelSpec(name, None if version is None else int(version), label)
+        limits = limits_for_request(self.limits, environ, self.deadline_seconds)
         try:
-            answer = tfserving_rest.predict(self.service, self.limits, spec, mimetype, body,
+            if limits.deadline is not None:
+                limits.deadline.check_start()
+            answer = tfserving_rest.predict(self.service, limits, spec, mimetype, body,
                                             accepts_npy(environ.get("HTTP_ACCEPT")))
         except ServingError as error:
             return _respond(start_response, error.http_status, "application/json", error_bytes(error.message))

@@ -26,11 +26,8 @@ from gevent.threadpool import ThreadPool
 from gunicorn.workers.ggevent import GeventWorker
 
 from serving_core.errors import Code, ServingError
-from webapp.http.request_body import BODY_ERROR, BODY_READY, buffer_body
+from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, buffer_body
 from webapp.settings import load_settings
-
-#: environ key: when the request had fully arrived (``time.monotonic()``); its deadline counts from here.
-ARRIVED = "emnist.arrived"
 
 
 class BodyTimeoutError(ServingError):

@@ -49,12 +49,14 @@ def uploaded_images() -> tuple[np.ndarray, list[str]]:
             "multipart request without a file: send the image as a file field (-F image=@x.png)")
     limits = request_limits()
     limits.check_count(len(files))
+    limits.check_image_files(len(files))
     images, names = [], []
     for field, storage in files:
         name = storage.filename or field
         data = storage.read()
         images.append(bytes_to_images(data, f"file {name!r}", False, limits))
         names.append(name)
+    limits.check("running the model")
     return np.concatenate(images), names
 
 

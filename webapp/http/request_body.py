@@ -15,6 +15,7 @@ own shape (JSON on the API paths, the page for the UI).
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,6 +25,8 @@ from serving_core.errors import InvalidArgumentError, ResourceExhaustedError, Se
 BODY_READY = "emnist.body_ready"
 #: environ key holding the ServingError that refuses the body, when it could not be taken.
 BODY_ERROR = "emnist.body_error"
+#: environ key: when the whole request had arrived (``time.monotonic()``); its deadline counts from here.
+ARRIVED = "emnist.arrived"
 READ_STEP = 1024 * 1024
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -97,6 +100,7 @@ def buffer_body(environ: dict, max_length: int | None) -> ServingError | None:
     environ.pop("HTTP_TRANSFER_ENCODING", None)
     environ.pop("wsgi.input_terminated", None)
     environ[BODY_READY] = True
+    environ.setdefault(ARRIVED, time.monotonic())
     return error
 
 

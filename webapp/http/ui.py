@@ -22,7 +22,7 @@ from serving_core.preprocessing import (
     preprocess_image,
 )
 from serving_core.service import ModelSpec
-from webapp.http.context import serving
+from webapp.http.context import request_limits, serving
 
 blueprint = Blueprint("ui", __name__)
 
@@ -67,9 +67,9 @@ def submitted_image() -> tuple[bytes, str]:
 def result() -> str:
     config = current_app.config
     data, source = submitted_image()
-    max_pixels = int(config["MAX_IMAGE_PIXELS"])
-    pixels = preprocess_image(data, max_pixels)
-    small = max(open_image(data, max_pixels).size) <= 64
+    limits = request_limits()
+    pixels = preprocess_image(data, limits.max_image_pixels, limits)
+    small = max(open_image(data, limits.max_image_pixels).size) <= 64
     name = request.form.get("model") or config["MODEL_NAME"]
     answer = serving().scores(ModelSpec(name), pixels[None])
     scores, labels = answer.scores[0], answer.labels
