@@ -36,6 +36,9 @@ WORK_MAX_SIDE = 512
 #: Longest side kept from the full-size decode (the analysis then resizes it smoothly to WORK_MAX_SIDE).
 REDUCED_MAX_SIDE = 2 * WORK_MAX_SIDE
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+#: How much one decoded pixel counts against the pixel limits, by format: Pillow decodes WebP through
+#: libwebp's own full-size buffers besides its image, about three times a PNG pixel's memory.
+DECODE_WEIGHT = {"WEBP": 3}
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
@@ -115,11 +118,13 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     if width < 1 or height < 1:
         raise NotAnImageError("image has no pixels")
     pixels = plan_decoding(image)
-    if pixels > max_pixels:
+    if decode_cost(image) > max_pixels:
         scaled = "" if image.size == (width, height) else (
             f" (decoded at reduced scale: {image.size[0]}x{image.size[1]} = {pixels} pixels)")
+        weight = DECODE_WEIGHT.get(image.format or "", 1)
+        weighted = "" if weight == 1 else f", each counting {weight} for {image.format}'s decoder,"
         raise ImageTooLargeError(
-            f"image of {width}x{height} = {width * height} pixels{scaled} is over the limit "
+            f"image of {width}x{height} = {width * height} pixels{scaled}{weighted} is over the limit "
             f"MAX_IMAGE_PIXELS={max_pixels}"
         )
     return image
@@ -137,9 +142,9 @@ def plan_decoding(image: Image.Image) -> int:
     return width * height
 
 
-def decoded_pixels(image: Image.Image) -> int:
-    """The pixels an opened image decodes to (after ``open_image`` planned it)."""
-    return image.size[0] * image.size[1]
+def decode_cost(image: Image.Image) -> int:
+    """The pixels an opened image decodes to (after ``plan_decoding``), weighted by its format's memory."""
+    return image.size[0] * image.size[1] * DECODE_WEIGHT.get(image.format or "", 1)
 
 
 def _first_frame(image: Image.Image) -> Image.Image:

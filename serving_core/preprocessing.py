@@ -32,8 +32,8 @@ from serving_core.image_decoding import (  # noqa: F401
     NotAnImageError,
     PixelGate,
     PreprocessingError,
+    decode_cost,
     decode_greyscale,
-    decoded_pixels,
     image_mime_type,
     open_image,
     plan_decoding,
@@ -205,7 +205,7 @@ def preprocess_image(data: bytes, max_pixels: int, bounds: DecodeBounds | None =
     (``serving_core.image_decoding``); without them only ``max_pixels`` applies.
     """
     image = open_image(data, max_pixels)
-    grey = decode_greyscale(image, decoded_pixels(image), bounds)
+    grey = decode_greyscale(image, decode_cost(image), bounds)
     if grey.shape == (IMAGE_SIZE, IMAGE_SIZE):
         pixels = ink_high(grey)
         if float(pixels.max()) - float(pixels.min()) < MIN_INK_CONTRAST:

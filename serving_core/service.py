@@ -128,9 +128,9 @@ class InferenceService:
         return self.manager.acquire(spec.name, version=spec.version, label=spec.label)
 
     def _scores(self, engine: Any, images: np.ndarray) -> np.ndarray:
-        if self.batchers is not None:
+        if self.batchers is not None and len(images) <= MODEL_CALL_IMAGES:
             return self.batchers.predict(engine, images)
-        return engine.predict(images)
+        return _in_chunks(engine.predict, images)
 
     def predict(self, spec: ModelSpec, inputs: Inputs) -> Prediction:
         """Every output of the spec's signature (default ``serving_default``) for one input tensor.
@@ -153,7 +153,8 @@ class InferenceService:
                 outputs = {SCORES_KEY: self._scores(engine, values)}
             else:
                 try:
-                    outputs = engine.run_signature(signature, {input_name: values})
+                    outputs = _in_chunks(lambda part: engine.run_signature(signature, {input_name: part}),
+                                         values)
                 except SignatureError as exc:
                     raise InvalidArgumentError(str(exc)) from None
             return Prediction(_served(pinned), signature, outputs)
@@ -208,6 +209,23 @@ class InferenceService:
             return Readiness(False, prediction.model, f"{DEFAULT_SIGNATURE} answered no well-formed "
                              f"{SCORES_KEY} for one image")
         return Readiness(True, prediction.model)
+
+
+#: Most images in one model call: a larger request runs in parts of this size, so that the network's
+#: activations (which grow with the batch) stay bounded whatever MAX_INSTANCES allows; the parts cost
+#: no more CPU than one call.
+MODEL_CALL_IMAGES = 256
+
+
+def _in_chunks(run: Any, values: np.ndarray) -> Any:
+    """``run(values)`` in parts of MODEL_CALL_IMAGES rows, joined (arrays, or dicts of arrays)."""
+    if len(values) <= MODEL_CALL_IMAGES:
+        return run(values)
+    starts = range(0, len(values), MODEL_CALL_IMAGES)
+    parts = [run(values[start:start + MODEL_CALL_IMAGES]) for start in starts]
+    if isinstance(parts[0], dict):
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return np.concatenate(parts)
 
 
 def check_pixels(values: np.ndarray) -> None:
