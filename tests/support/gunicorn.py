@@ -51,10 +51,13 @@ class GunicornServer:
         finally:
             connection.close()
 
-    def raw(self, data: bytes, timeout: float = 10.0) -> bytes:
-        """Send raw bytes on a new connection and read until the server closes it (or ``timeout``)."""
+    def raw(self, data: bytes, timeout: float = 10.0, half_close: bool = False) -> bytes:
+        """Send raw bytes on a new connection and read until the server closes it (or ``timeout``);
+        ``half_close``: then end the sending side, as a client that sent all it will."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
             sock.sendall(data)
+            if half_close:
+                sock.shutdown(socket.SHUT_WR)
             chunks = []
             with contextlib.suppress(TimeoutError, ConnectionResetError):
                 while chunk := sock.recv(65536):
