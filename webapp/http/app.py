@@ -22,11 +22,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Application factory: defaults < ``EMNIST_*`` environment variables < ``config``."""
+    from webapp.http.form_request import InMemoryFormRequest
+
     app = Flask(
         __name__,
         template_folder=str(REPO_ROOT / "templates"),
         static_folder=str(REPO_ROOT / "static"),
     )
+    app.request_class = InMemoryFormRequest
     settings, flask_keys = load_settings(config, passthrough=frozenset(app.config))
     app.config.update(settings)
     app.config.update(flask_keys)
