@@ -147,6 +147,8 @@ SETTINGS: tuple[Setting, ...] = (
             "this often (0: only at start and on SIGHUP)", _seconds),
     Setting("MODEL_WARMUP", "bool", True, "replay assets.extra/tf_serving_warmup_requests before a version "
             "is AVAILABLE", _bool),
+    Setting("MODEL_SETTLE_SECONDS", "seconds", 0.5, "a version folder is loaded once its files have not "
+            "changed for this long (a copy still being written is not loaded half-done)", _seconds),
     Setting("MODEL_RELOAD_ON_SIGHUP", "bool", True, "SIGHUP re-reads the config file and rescans", _bool),
     Setting("ALLOW_VERSION_LABELS_FOR_UNAVAILABLE_MODELS", "bool", False, "let a label point at a version "
             "that is not AVAILABLE yet (TF Serving's flag)", _bool),
@@ -265,6 +267,7 @@ class Settings(Mapping[str, Any]):
             allow_version_labels_for_unavailable_models=self["ALLOW_VERSION_LABELS_FOR_UNAVAILABLE_MODELS"],
             reload_on_sighup=self["MODEL_RELOAD_ON_SIGHUP"],
             batching=batching,
+            model_settle_seconds=self["MODEL_SETTLE_SECONDS"],
         )
 
 

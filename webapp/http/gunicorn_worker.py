@@ -11,22 +11,32 @@ only a request that has fully arrived goes to one of ``threads`` real OS threads
 Nothing is monkey-patched: the serving core keeps real threads, locks and sleeps (its watcher loads a
 version in a thread of its own while requests go on), and the model calls, decoding and JSON work run in
 the pool's threads, off the event loop, so the loop keeps accepting and reading while they compute.
+
+A worker whose model has no AVAILABLE version stops accepting connections while a sibling can answer
+(``webapp.http.worker_readiness``).
 """
 
 from __future__ import annotations
 
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import gevent
 import gevent.socket
+from gevent.pool import Pool
+from gevent.server import StreamServer
 from gevent.threadpool import ThreadPool
+from gunicorn.sock import ssl_context
 from gunicorn.workers.ggevent import GeventWorker
 
 from serving_core.errors import Code, ServingError
 from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, buffer_body
+from webapp.http.worker_readiness import ReadinessBoard
 from webapp.settings import load_settings
 
 
@@ -87,6 +97,8 @@ def _close_after_answer(start_response: Callable) -> None:
 class GeventThreadPoolWorker(GeventWorker):
     """gunicorn's gevent worker without monkey-patching, the app in ``threads`` OS threads (module doc)."""
 
+    paused = False  # not taking connections: no AVAILABLE model while a sibling has one
+
     def patch(self) -> None:
         # Only the listening sockets become gevent sockets (the accepted ones are gevent's already).
         self.sockets = [gevent.socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach())
@@ -94,10 +106,71 @@ class GeventThreadPoolWorker(GeventWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        self.app_object = self.wsgi
         settings = _app_settings(self.wsgi)
         self.pool = ThreadPool(max(1, self.cfg.threads))
         self.wsgi = ThreadPoolApp(self.wsgi, self.pool, settings["MAX_CONTENT_LENGTH"],
                                   settings["REQUEST_BODY_TIMEOUT_SECONDS"])
+
+    def run(self) -> None:
+        """GeventWorker's loop, and once a second: leave or rejoin the rotation (``worker_readiness``)."""
+        servers = []
+        ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
+        for listener in self.sockets:
+            listener.setblocking(1)
+            server = StreamServer(listener, handle=partial(self.handle, listener),
+                                  spawn=Pool(self.worker_connections), **ssl_args)
+            if self.cfg.workers > 1:
+                server.max_accept = 1
+            server.start()
+            servers.append(server)
+        board = ReadinessBoard(Path(self.cfg.worker_tmp_dir or tempfile.gettempdir()), self.ppid, self.pid)
+        try:
+            while self.alive:
+                self.notify()
+                self._follow_readiness(servers, board)
+                gevent.sleep(1.0)
+        finally:
+            board.leave()
+        self._stop_gracefully(servers)
+
+    def _follow_readiness(self, servers: list[StreamServer], board: ReadinessBoard) -> None:
+        ready = _models_available(self.app_object)
+        board.publish(ready)
+        pause = not ready and board.others_ready()
+        if pause == self.paused:
+            return
+        self.paused = pause
+        if pause:
+            self.log.warning("worker %s: no AVAILABLE model; it stops taking connections while another "
+                             "worker can answer", self.pid)
+        else:
+            self.log.info("worker %s takes connections again", self.pid)
+        for server in servers:
+            if pause:
+                server.stop_accepting()
+            else:
+                server.start_accepting()
+
+    def _stop_gracefully(self, servers: list[StreamServer]) -> None:
+        """Stop accepting, let requests in flight finish within graceful_timeout (as GeventWorker does)."""
+        for server in servers:
+            server.close()
+        started = time.monotonic()
+        while time.monotonic() - started <= self.cfg.graceful_timeout:
+            if all(server.pool.free_count() == server.pool.size for server in servers):
+                return
+            self.notify()
+            gevent.sleep(1.0)
+        self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
+        for server in servers:
+            server.stop(timeout=1)
+
+
+def _models_available(wsgi_app: Any) -> bool:
+    """Whether this server's app has an AVAILABLE version of every model (any other app: True)."""
+    core = getattr(wsgi_app, "extensions", {}).get("serving_core")
+    return True if core is None else core.manager.ready()
 
 
 def _app_settings(wsgi_app: Any) -> Any:
