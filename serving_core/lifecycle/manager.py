@@ -200,6 +200,7 @@ class ServableManager:
             self._update_labels(model)
             model.scanned = True
             return
+        tried: set[int] = set()  # each version is loaded at most once per scan
         while True:
             with self._lock:
                 failed = {number: entry.failed_fingerprint for number, entry in model.versions.items()
@@ -210,11 +211,12 @@ class ServableManager:
             with self._lock:
                 aspired = model.source.policy.select(set(on_disk) - unchanged)
                 to_load = sorted(
-                    (v for v in aspired
+                    (v for v in aspired - tried
                      if v not in model.versions or model.versions[v].state in (ServableState.END,
                                                                                 ServableState.START)),
                     reverse=True,
                 )
+                tried.update(to_load)
                 for number in to_load:
                     model.versions[number] = _Version(number, on_disk[number])
             if not to_load:
