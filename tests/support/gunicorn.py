@@ -25,6 +25,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def send_raw(port: int, data: bytes, timeout: float = 10.0, half_close: bool = False) -> bytes:
+    """Send raw bytes on a new loopback connection and read until the server closes it (or ``timeout``);
+    ``half_close``: then end the sending side, as a client that sent all it will."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+
 class GunicornServer:
     """A running ``gunicorn --config gunicorn.conf.py wsgi:app``; ``request()`` talks to it."""
 
@@ -52,17 +66,8 @@ class GunicornServer:
             connection.close()
 
     def raw(self, data: bytes, timeout: float = 10.0, half_close: bool = False) -> bytes:
-        """Send raw bytes on a new connection and read until the server closes it (or ``timeout``);
-        ``half_close``: then end the sending side, as a client that sent all it will."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
-            sock.sendall(data)
-            if half_close:
-                sock.shutdown(socket.SHUT_WR)
-            chunks = []
-            with contextlib.suppress(TimeoutError, ConnectionResetError):
-                while chunk := sock.recv(65536):
-                    chunks.append(chunk)
-            return b"".join(chunks)
+        """``send_raw`` to this server."""
+        return send_raw(self.port, data, timeout, half_close)
 
     def worker_pids(self) -> list[int]:
         import psutil

@@ -13,7 +13,7 @@ version in a thread of its own while requests go on), and the model calls, decod
 the pool's threads, off the event loop, so the loop keeps accepting and reading while they compute.
 
 A worker whose model has no AVAILABLE version stops accepting connections while a sibling can answer
-(``webapp.http.worker_readiness``).
+(``webapp.http.worker_readiness``), and gunicorn's own refusals are answered in the API's JSON shape.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ import gevent.socket
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from gevent.threadpool import ThreadPool
+from gunicorn import util as gunicorn_util
 from gunicorn.sock import ssl_context
 from gunicorn.workers.ggevent import GeventWorker
 
 from serving_core.errors import Code, ServingError
 from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, buffer_body
+from webapp.http.responses import error_bytes
 from webapp.http.worker_readiness import ReadinessBoard
 from webapp.settings import load_settings
 
@@ -104,6 +106,12 @@ class GeventThreadPoolWorker(GeventWorker):
         self.sockets = [gevent.socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach())
                         for s in self.sockets]
 
+    def init_process(self) -> None:
+        # gunicorn's own refusals (a request line or headers over its limits, a malformed request) are
+        # written by gunicorn.util.write_error as an HTML page: here they get the API's JSON shape.
+        gunicorn_util.write_error = write_json_error
+        super().init_process()
+
     def load_wsgi(self) -> None:
         super().load_wsgi()
         self.app_object = self.wsgi
@@ -165,6 +173,14 @@ class GeventThreadPoolWorker(GeventWorker):
         self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
         for server in servers:
             server.stop(timeout=1)
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's error answer (status, reason, message) as ``{"error": ...}``, the connection closed."""
+    body = error_bytes(f"{reason}: {mesg}" if mesg else reason)
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    gunicorn_util.write_nonblock(sock, head + body)
 
 
 def _models_available(wsgi_app: Any) -> bool:

@@ -235,3 +235,29 @@ def test_random_npy_headers_get_the_same_400_on_both_paths(fast_app: Flask) -> N
         assert ("content-type", "application/json") in headers
         assert b" at 0x" not in answer and set(json.loads(answer)) == {"error"}
     assert statuses == {"400 BAD REQUEST"}
+
+
+def chunked_call(wsgi, body: bytes) -> tuple[str, list, bytes]:
+    """A request as gunicorn hands over a chunked body: no Content-Length, a stream the server ends."""
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": PATH, "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.errors": sys.stderr, "QUERY_STRING": "", "CONTENT_TYPE": "application/json",
+        "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True,
+    }
+    answer: dict = {}
+
+    def start_response(status: str, headers: list, exc_info=None) -> None:
+        answer["status"], answer["headers"] = status, sorted((k.lower(), v) for k, v in headers)
+
+    data = b"".join(wsgi(environ, start_response))
+    return answer["status"], answer["headers"], data
+
+
+@pytest.mark.parametrize("padding", [0, 16 * 1024 * 1024])
+def test_chunked_bodies_get_the_same_answer_on_both_paths(fast_app: Flask, padding: int) -> None:
+    body = json.dumps({"instances": [[0.0] * 784]}).encode() + b" " * padding
+    fast = chunked_call(fast_app.wsgi_app, body)
+    assert fast == chunked_call(fast_app.wsgi_app.wsgi_app, body)
+    assert fast[0] == ("200 OK" if padding == 0 else "413 REQUEST ENTITY TOO LARGE")
+    assert fast == call(fast_app.wsgi_app, PATH, body, "application/json")  # as with a Content-Length

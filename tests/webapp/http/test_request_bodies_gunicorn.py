@@ -68,3 +68,15 @@ def test_a_malformed_npy_header_is_400_json(server):
                                            {"Content-Type": "application/x-npy"})
     assert status == 400 and headers["content-type"] == "application/json"
     assert json.loads(body)["error"].startswith("body: not a readable .npy array: invalid .npy header")
+
+
+@pytest.mark.parametrize(("head", "status", "message"), [
+    (f"GET /{'x' * 5000} HTTP/1.1\r\nHost: x\r\n\r\n", 414, "URI Too Long: "),
+    ("GET /healthz HTTP/1.1\r\n" + "".join(f"X-{i}: y\r\n" for i in range(101)) + "\r\n", 431,
+     "Request Header Fields Too Large: "),
+    (f"GET /healthz HTTP/1.1\r\nX-Big: {'y' * 9000}\r\n\r\n", 431, "Request Header Fields Too Large: "),
+    ("NOT A REQUEST\r\n\r\n", 400, "Bad Request: "),
+], ids=["request line", "header count", "header size", "malformed"])
+def test_gunicorns_own_refusals_are_json(server, head, status, message):
+    got, answer = status_and_json(server.raw(head.encode()))
+    assert got == status and answer["error"].startswith(message), answer
