@@ -31,10 +31,16 @@ run: install
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 ## Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; a test tool's
-## own browser download fails offline) and wrk, the load client of bench/ (the bench tests run it briefly)
+## own browser download fails offline), wrk, the load client of bench/ (the bench tests run it briefly),
+## strace (the no-disk-writes test watches the workers) and nginx (the documented proxy, which the tests run
+## on loopback: a policy-rc.d stops Debian from starting its own nginx on port 80 while it installs)
 system-packages:
-	command -v chromium >/dev/null && command -v wrk >/dev/null || \
-		(apt-get update && apt-get install -y --no-install-recommends chromium wrk)
+	command -v chromium >/dev/null && command -v wrk >/dev/null && command -v strace >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends chromium wrk strace)
+	test -x /usr/sbin/nginx || ( created=; if ! test -e /usr/sbin/policy-rc.d; then \
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created=1; fi; \
+		apt-get install -y --no-install-recommends nginx; status=$$?; \
+		test -z "$$created" || rm -f /usr/sbin/policy-rc.d; exit $$status )
 
 ## Install everything, then run the checks and the whole test suite
 test: install-dev system-packages

@@ -6,9 +6,9 @@ is ``Cannot convert JSON value: 1e+39 to float without loss of precision.`` nump
 (``"0.5"`` -> 0.5, ``true`` -> 1.0, ``1e39`` -> inf), so they are checked here before converting.
 
 Walking every value in Python costs more than converting a batch; ``may_hold_non_numbers`` looks at the
-raw body first: a body whose only quotes are those of its top-level keys and string values, and which has
-no ``true``/``false``/``null`` token, holds nothing but numbers and lists in its tensors, and the walk is
-skipped. Any doubt (a quote more, one of those words anywhere) takes the walk.
+raw body first (a few memchr scans): a body whose only quotes are those of its top-level keys and string
+values, and with no letter of ``true``/``false``/``null`` outside them, holds nothing but numbers and lists
+in its tensors, and the walk is skipped. Any doubt takes the walk.
 """
 
 from __future__ import annotations
@@ -100,20 +100,39 @@ def refuse_overflow(value: Any, converted: np.ndarray) -> np.ndarray:
     return converted
 
 
+def _positions(body: bytes, byte: bytes, limit: int) -> list[int] | None:
+    """Where ``byte`` occurs in ``body`` (memchr-fast ``find``), or None past ``limit`` occurrences."""
+    found, position = [], body.find(byte)
+    while position != -1:
+        if len(found) == limit:
+            return None
+        found.append(position)
+        position = body.find(byte, position + 1)
+    return found
+
+
 def may_hold_non_numbers(body: bytes, document: Mapping[str, Any], tensor_keys: tuple[str, ...]) -> bool:
     """False only when the body's tensors (``tensor_keys``' values) surely hold numbers and lists alone.
 
-    The quotes of the body must be exactly those of the top-level keys and top-level string values
-    (a key or string with an escaped quote counts more and so takes the walk), and no ``true``,
-    ``false`` or ``null`` may appear anywhere.
+    The quotes of the body must be exactly those of the top-level keys and top-level string values (none
+    of them holding a quote or a backslash), and the letters ``u`` and ``a`` (of ``true``, ``null`` and
+    ``false``; a number holds neither) may appear only inside those quotes.
     """
-    expected = 0
+    strings = []
     for key, value in document.items():
-        expected += 2
+        strings.append(key)
         if isinstance(value, str):
-            expected += 2
+            strings.append(value)
         elif key not in tensor_keys and not isinstance(value, _NUMBER_TYPES):
             return True
-    if body.count(b'"') != expected:
+    if any('"' in text or "\\" in text for text in strings):
         return True
-    return b"true" in body or b"false" in body or b"null" in body
+    quotes = _positions(body, b'"', 2 * len(strings))
+    if quotes is None or len(quotes) != 2 * len(strings):
+        return True
+    spans = list(zip(quotes[::2], quotes[1::2], strict=True))
+    for letter in (b"u", b"a"):
+        positions = _positions(body, letter, 64)  # more than 64: not just the letters of a few keys
+        if positions is None or any(not any(start < at < end for start, end in spans) for at in positions):
+            return True
+    return False

@@ -2,7 +2,8 @@
 
 One ``RequestLimits`` is built per server from its settings; ``for_request`` gives each request its own
 copy with its deadline and fresh counters of the image files it had decoded, so the work of one request
-is bounded (its count of image files, their decoded pixels, its time) and not only its bytes.
+is bounded (its count of image files, their decoded pixels, its time) and not only its bytes. A front end
+calls ``for_request`` once per request; the server's own copy counts no request's files.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class RequestLimits:
     max_decoded_pixels: int = 40_000_000
     gate: PixelGate | None = None
     deadline: Deadline | None = None
-    usage: DecodeUsage = field(default_factory=DecodeUsage, compare=False)
+    #: This request's counters (None in the server's own copy: only ``for_request`` copies count).
+    usage: DecodeUsage | None = field(default=None, compare=False)
 
     def for_request(self, deadline: Deadline | None) -> RequestLimits:
         """This server's limits for one request: its deadline, nothing decoded yet."""
@@ -71,9 +73,11 @@ class RequestLimits:
     @contextlib.contextmanager
     def decoding(self, pixels: int) -> Iterator[None]:
         """Count one image file of ``pixels`` decoded pixels against this request, then hold the gate."""
-        with self.usage.lock:
-            images, total = self.usage.images + 1, self.usage.pixels + pixels
-            self.usage.images, self.usage.pixels = images, total
+        images, total = 1, pixels
+        if self.usage is not None:
+            with self.usage.lock:
+                images, total = self.usage.images + 1, self.usage.pixels + pixels
+                self.usage.images, self.usage.pixels = images, total
         self.check_image_files(images)
         if total > self.max_decoded_pixels:
             raise ResourceExhaustedError(

@@ -8,7 +8,7 @@ from serving_core.deadline import Deadline
 from serving_core.errors import UnavailableError
 from serving_core.payloads.limits import RequestLimits
 from serving_core.service import InferenceService
-from webapp.http.request_body import ARRIVED
+from webapp.http.request_body import ARRIVED, buffered_body
 
 
 def serving() -> InferenceService:
@@ -39,4 +39,5 @@ def read_body() -> bytes:
 
     It is in memory already and within MAX_CONTENT_LENGTH (``webapp.http.request_body``).
     """
-    return request.get_data(cache=False)
+    body = buffered_body(request.environ)
+    return body if body is not None else request.get_data(cache=False)

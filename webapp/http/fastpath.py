@@ -25,7 +25,7 @@ from webapp.http import tfserving_rest
 from webapp.http.context import limits_for_request
 from webapp.http.errors import INTERNAL_ERROR
 from webapp.http.media import FORM_TYPES, accepts_npy, mimetype_of
-from webapp.http.request_body import buffer_body
+from webapp.http.request_body import buffer_body, buffered_body
 from webapp.http.responses import error_bytes
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class FastPredictMiddleware:
         mimetype = mimetype_of(environ.get("CONTENT_TYPE"))
         if match is None or mimetype in FORM_TYPES:
             return self.wsgi_app(environ, start_response)
-        body = environ["wsgi.input"].getvalue()
+        body = buffered_body(environ)
         name, version, label = match.group("name", "version", "label")
         spec = ModelSpec(name, None if version is None else int(version), label)
         limits = limits_for_request(self.limits, environ, self.deadline_seconds)

@@ -27,7 +27,6 @@ BODY_READY = "emnist.body_ready"
 BODY_ERROR = "emnist.body_error"
 #: environ key: when the whole request had arrived (``time.monotonic()``); its deadline counts from here.
 ARRIVED = "emnist.arrived"
-READ_STEP = 1024 * 1024
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -42,14 +41,20 @@ def unreadable_message() -> str:
 
 
 def _read_up_to(stream: Any, size: int) -> bytes:
-    """At most ``size`` bytes of ``stream``: fewer only when the stream ends."""
-    parts, remaining = [], size
-    while remaining > 0:
-        data = stream.read(min(READ_STEP, remaining))
-        if not data:
+    """At most ``size`` bytes of ``stream``: fewer only when the stream ends.
+
+    One read of the whole size, not a loop of small ones: gunicorn's body reader buffers what it read
+    ahead and copies that buffer on every call, so small reads of a large body cost quadratic copying.
+    """
+    data = stream.read(size)
+    if len(data) >= size or not data:
+        return data
+    parts = [data]
+    while (remaining := size - sum(map(len, parts))) > 0:
+        more = stream.read(remaining)
+        if not more:
             break
-        parts.append(data)
-        remaining -= len(data)
+        parts.append(more)
     return b"".join(parts)
 
 
@@ -98,7 +103,9 @@ def buffer_body(environ: dict, max_length: int | None) -> ServingError | None:
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     environ.pop("HTTP_TRANSFER_ENCODING", None)
-    environ.pop("wsgi.input_terminated", None)
+    # The stream now ends where the body does: Werkzeug may read it as it is, not through its (slow,
+    # byte-counting) LimitedStream.
+    environ["wsgi.input_terminated"] = True
     environ[BODY_READY] = True
     environ.setdefault(ARRIVED, time.monotonic())
     return error
@@ -114,3 +121,9 @@ class BufferedBodyMiddleware:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         buffer_body(environ, self.max_length)
         return self.wsgi_app(environ, start_response)
+
+
+def buffered_body(environ: dict) -> bytes | None:
+    """The body ``buffer_body`` holds in memory (no copy), or None before it ran."""
+    stream = environ.get("wsgi.input")
+    return stream.getvalue() if environ.get(BODY_READY) and isinstance(stream, io.BytesIO) else None

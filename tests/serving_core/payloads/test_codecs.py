@@ -96,3 +96,4 @@ def test_negative_shapes_are_refused():
     data = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
     with pytest.raises(ValueError, match="negative size"):
         load_npy(data)
+
