@@ -84,11 +84,15 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Scores:
-    """The default signature's scores [N,62] with the version's own labels."""
+    """The default signature's scores [N,62] with the version's own labels.
+
+    ``untrained_classes``: the labels the version cannot answer (its model info; empty when unknown).
+    """
 
     model: ServedVersion
     scores: np.ndarray
     labels: tuple[str, ...]
+    untrained_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ class Classification:
 class ModelMetadata:
     model: ServedVersion
     signature_defs: dict[str, Any]
+    labels: tuple[str, ...] = ()
+    untrained_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,7 @@ class InferenceService:
         """The default signature's scores for images float32 [N,784], with the labels of the version."""
         with self._acquire(spec) as pinned:
             scores = self._scores(pinned.engine, images)
-            return Scores(_served(pinned), scores, pinned.engine.labels)
+            return Scores(_served(pinned), scores, pinned.engine.labels, _untrained(pinned.engine))
 
     def classify(self, spec: ModelSpec, images: np.ndarray) -> Classification:
         """TF Serving's Classification API on images [N,784] (the signature's checks and its outputs)."""
@@ -173,9 +179,11 @@ class InferenceService:
             return Classification(_served(pinned), labels, scores)
 
     def metadata(self, spec: ModelSpec) -> ModelMetadata:
-        """The version's SignatureDefs, as TF Serving's GetModelMetadata gives them."""
+        """The version's SignatureDefs, as TF Serving's GetModelMetadata gives them, its labels and the
+        classes it cannot answer."""
         with self._acquire(spec) as pinned:
-            return ModelMetadata(_served(pinned), pinned.engine.signature_defs)
+            engine = pinned.engine
+            return ModelMetadata(_served(pinned), engine.signature_defs, engine.labels, _untrained(engine))
 
     def status(self, spec: ModelSpec) -> list[dict[str, Any]]:
         """TF Serving's ``model_version_status`` entries (newest first)."""
@@ -197,6 +205,11 @@ class InferenceService:
         if scores.shape != (1, NUM_CLASSES) or not np.isfinite(scores).all():
             return Readiness(False, served, "the model answered malformed scores")
         return Readiness(True, served)
+
+
+def _untrained(engine: Any) -> tuple[str, ...]:
+    """The engine's untrained classes (engines built outside ``Engine``, such as test doubles, know none)."""
+    return tuple(getattr(engine, "untrained_classes", ()))
 
 
 def _single_input(engine: Any, signature: str) -> tuple[str, dict[str, Any]]:
