@@ -76,6 +76,22 @@ def make_app() -> Iterator[Callable[..., Flask]]:
         _stop(application)
 
 
+@pytest.fixture(scope="session")
+def make_shared_app() -> Iterator[Callable[..., Flask]]:
+    """``make_shared_app(**settings)`` for module-scoped fixtures: an app that outlives one test (a browser
+    test module's server); every app made is stopped at the end of the session."""
+    made: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        application = _build_app(**overrides)
+        made.append(application)
+        return application
+
+    yield build
+    for application in made:
+        _stop(application)
+
+
 @pytest.fixture
 def live_app() -> Iterator[Callable[..., Any]]:
     """``live_app(**overrides)``: a context manager serving the app over real HTTP on 127.0.0.1 (its URL)."""

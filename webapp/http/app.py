@@ -38,7 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["model"] = tfserving_api.ModelNameConverter
     for module in (ui, tfserving_api, predict_api, health):
         app.register_blueprint(module.blueprint)
-    register_error_handlers(app)
+    register_error_handlers(app, ui.error_page)
 
     core = ServerCore(settings.core_options())
     app.extensions["settings"] = settings

@@ -6,6 +6,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
 from serving_core.payloads.codecs import NPY_MAGIC
+from serving_core.preprocessing import image_mime_type, looks_like_text
 
 #: Bodies read as a binary tensor (.npy, raw float32 pixels) or an image file, not JSON.
 BINARY_TYPES = ("application/octet-stream", "application/x-npy", "application/npy")
@@ -23,8 +24,18 @@ def mimetype_of(content_type: str | None) -> str:
 
 
 def is_binary_body(mimetype: str, body: bytes) -> bool:
-    """A body to read as a tensor or an image file rather than JSON."""
-    return mimetype in BINARY_TYPES or mimetype.startswith("image/") or body.startswith(NPY_MAGIC)
+    """A body to read as a tensor or an image file rather than JSON.
+
+    Binary when its media type says so, or, unless it is labelled JSON, when its bytes do: a ``.npy`` or
+    image file signature, or bytes that cannot be JSON text (``curl --data-binary @x.png`` labels a PNG
+    application/x-www-form-urlencoded, and many clients send no Content-Type at all). JSON text starts
+    with ``{`` or ``[``, so a JSON body never pays for the text check.
+    """
+    if mimetype in BINARY_TYPES or mimetype.startswith("image/") or body.startswith(NPY_MAGIC):
+        return True
+    if mimetype == JSON_MEDIA_TYPE or body[:64].lstrip()[:1] in (b"{", b"["):
+        return False
+    return image_mime_type(body) != "application/octet-stream" or not looks_like_text(body)
 
 
 def accepts_npy(accept: str | None) -> bool:
