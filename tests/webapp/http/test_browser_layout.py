@@ -31,10 +31,10 @@ SIZES = {"desktop": DESKTOP, "phone": PHONE}
 
 
 @pytest.fixture(scope="module")
-def base_url(make_shared_app, tmp_path_factory) -> Iterator[str]:
+def base_url(make_module_app, tmp_path_factory) -> Iterator[str]:
     base_path = tmp_path_factory.mktemp("models")
     copy_served_version(base_path, UNTRAINED)
-    with served(make_shared_app(MODEL_BASE_PATH=str(base_path), MODEL_NAME=SERVED_MODEL)) as url:
+    with served(make_module_app(MODEL_BASE_PATH=str(base_path), MODEL_NAME=SERVED_MODEL)) as url:
         yield url
 
 
