@@ -30,6 +30,7 @@ from model_tools.client.serving_client import (
     predicted_classes,
 )
 from model_tools.common.atomic_io import write_text_atomic
+from model_tools.common.paths import REPORTS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,8 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None, help="data folder (default: the repo's data/)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the image choice (default 0)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
-    parser.add_argument("--out", default="reports/serving", help="report folder (default reports/serving)")
+    parser.add_argument("--out", default=str(REPORTS_DIR / "serving"),
+                        help="report folder (default: the project's reports/serving)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
