@@ -16,7 +16,13 @@ import numpy as np
 from emnist_contract.labels import BYCLASS_LABELS
 from emnist_contract.layout import ONNX_FILE
 from emnist_contract.tensors import NUM_PIXELS, pixels_to_unit
-from serving_core.confidence import CLOSE_MARGIN, LOW_PROBABILITY, confidence
+from serving_core.confidence import (
+    CLOSE_MARGIN,
+    CLOSE_RUNNER_UP_REASON,
+    LOW_PROBABILITY,
+    LOW_PROBABILITY_REASON,
+    confidence,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,8 +56,9 @@ def main() -> int:
           f"{LOW_PROBABILITY:.0%} or less than {CLOSE_MARGIN * 100:.0f} points ahead of the runner-up\n")
     print("| answers | share | right | right up to case |")
     print("|---|---|---|---|")
-    groups = {"confident": reasons == "", "uncertain: low score": reasons == "low",
-              "uncertain: close runner-up": reasons == "close", "all": np.ones(len(labels), bool)}
+    groups = {"confident": reasons == "", "uncertain: low score": reasons == LOW_PROBABILITY_REASON,
+              "uncertain: close runner-up": reasons == CLOSE_RUNNER_UP_REASON,
+              "all": np.ones(len(labels), bool)}
     for name, chosen in groups.items():
         if not chosen.any():
             print(f"| {name} | 0 % | - | - |")

@@ -16,11 +16,14 @@ import numpy as np
 LOW_PROBABILITY = 0.5
 #: An answer whose top score leads the second by less than this is uncertain.
 CLOSE_MARGIN = 0.3
+#: Why an answer is uncertain (the codes ``/predict`` answers).
+LOW_PROBABILITY_REASON = "low_probability"
+CLOSE_RUNNER_UP_REASON = "close_runner_up"
 
 
 @dataclass(frozen=True)
 class Confidence:
-    """The cue for one answer: ``uncertain`` and why (``"low"``, ``"close"``, or ``""`` when confident)."""
+    """The cue for one answer: ``uncertain`` and why (a reason code, or ``""`` when confident)."""
 
     uncertain: bool
     reason: str
@@ -36,9 +39,9 @@ def confidence(scores: np.ndarray) -> Confidence:
     second, first = np.partition(row, row.size - 2)[-2:]
     margin = float(first - second)
     if first < LOW_PROBABILITY:
-        reason = "low"
+        reason = LOW_PROBABILITY_REASON
     elif margin < CLOSE_MARGIN:
-        reason = "close"
+        reason = CLOSE_RUNNER_UP_REASON
     else:
         reason = ""
     return Confidence(bool(reason), reason, float(first), margin)

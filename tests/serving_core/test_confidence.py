@@ -19,12 +19,12 @@ def scores(*top: float) -> np.ndarray:
     ("top", "uncertain", "reason"),
     [
         ((0.97, 0.02), False, ""),
-        ((0.45, 0.05), True, "low"),  # below 0.5, whatever the margin
-        ((0.49, 0.10), True, "low"),
+        ((0.45, 0.05), True, "low_probability"),  # below 0.5, whatever the margin
+        ((0.49, 0.10), True, "low_probability"),
         ((0.70, 0.29), False, ""),  # 0.41 ahead
         ((0.66, 0.34), False, ""),  # 0.32 ahead
-        ((0.62, 0.36), True, "close"),  # 0.26 ahead
-        ((0.52, 0.47), True, "close"),
+        ((0.62, 0.36), True, "close_runner_up"),  # 0.26 ahead
+        ((0.52, 0.47), True, "close_runner_up"),
         ((0.50, 0.15), False, ""),  # at 0.5 and 0.35 ahead
     ],
 )
@@ -40,6 +40,6 @@ def test_the_thresholds_are_the_documented_ones():
 
 
 def test_a_tie_at_the_top_is_uncertain_and_one_score_is_refused():
-    assert confidence(np.array([0.7, 0.7])).reason == "close"
+    assert confidence(np.array([0.7, 0.7])).reason == "close_runner_up"
     with pytest.raises(ValueError):
         confidence(np.array([1.0]))

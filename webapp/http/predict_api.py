@@ -32,9 +32,6 @@ from webapp.http.responses import json_response
 
 blueprint = Blueprint("predict_api", __name__)
 
-#: ``uncertain_reason`` values of an answer, by the confidence cue's reason.
-UNCERTAIN_REASONS = {"low": "low_probability", "close": "close_runner_up"}
-
 
 def query_int(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
     text = request.args.get(name)
@@ -100,7 +97,7 @@ def result_entry(row_scores: np.ndarray, labels: Sequence[str], k: int, untraine
         "uncertain": cue.uncertain,
     }
     if cue.uncertain:
-        entry["uncertain_reason"] = UNCERTAIN_REASONS[cue.reason]
+        entry["uncertain_reason"] = cue.reason
     entry["top_k"] = top_k(row_scores, labels, k, untrained)
     if warnings:
         entry["warnings"] = [{"code": warning.code, "message": warning.message} for warning in warnings]

@@ -19,7 +19,14 @@ from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from emnist_contract.labels import class_group
-from serving_core.confidence import CLOSE_MARGIN, LOW_PROBABILITY, Confidence, confidence
+from serving_core.confidence import (
+    CLOSE_MARGIN,
+    CLOSE_RUNNER_UP_REASON,
+    LOW_PROBABILITY,
+    LOW_PROBABILITY_REASON,
+    Confidence,
+    confidence,
+)
 from serving_core.errors import ServingError
 from serving_core.preprocessing import data_uri, png_bytes, preprocess_image
 from serving_core.service import ModelSpec
@@ -102,10 +109,10 @@ def read_submission() -> tuple[bytes, Submission]:
 def cue_text(cue: Confidence, ranked: list[dict[str, Any]]) -> str:
     """The confidence cue in words."""
     second = f"“{ranked[1]['label']}” ({ranked[1]['probability'] * 100:.1f} %)"
-    if cue.reason == "low":
+    if cue.reason == LOW_PROBABILITY_REASON:
         return (f"Uncertain: the best answer gets only {cue.probability * 100:.0f} %. "
                 "Look at the other answers, or try a clearer picture.")
-    if cue.reason == "close":
+    if cue.reason == CLOSE_RUNNER_UP_REASON:
         return f"Uncertain: {second} is close behind. Look at the other answers."
     return f"Confident: well ahead of the next answer, {second}."
 
