@@ -29,6 +29,8 @@ class Thumbnail:
     height: int
     #: True for tiny images, shown enlarged without smoothing.
     tiny: bool
+    #: True when the thumbnail has fewer pixels than the picture.
+    reduced: bool
 
 
 def _flatten(frame: Image.Image) -> Image.Image:
@@ -54,6 +56,7 @@ def _encoded(image: Image.Image) -> tuple[bytes, str]:
 def thumbnail(data: bytes, max_pixels: int) -> Thumbnail:
     """The thumbnail of an image file that preprocessing accepted (same pixel limit)."""
     image = open_image(data, max_pixels)
+    original_size = image.size
     if image.format == "JPEG":
         image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # let libjpeg decode at 1/2..1/8 scale
     frame = _flatten(next(ImageSequence.Iterator(image)))
@@ -65,4 +68,5 @@ def thumbnail(data: bytes, max_pixels: int) -> Thumbnail:
     else:
         frame.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
         encoded, mime_type = _encoded(frame)
-    return Thumbnail(data_uri(encoded, mime_type), frame.width, frame.height, tiny)
+    reduced = frame.size != original_size
+    return Thumbnail(data_uri(encoded, mime_type), frame.width, frame.height, tiny, reduced)

@@ -108,7 +108,7 @@ def read_submission() -> tuple[bytes, Submission]:
 
 def cue_text(cue: Confidence, ranked: list[dict[str, Any]]) -> str:
     """The confidence cue in words."""
-    second = f"“{ranked[1]['label']}” ({ranked[1]['probability'] * 100:.1f} %)"
+    second = f"“{ranked[1]['label']}” ({ranked[1]['probability'] * 100:.2f} %)"
     if cue.reason == LOW_PROBABILITY_REASON:
         return (f"Uncertain: the best answer gets only {cue.probability * 100:.0f} %. "
                 "Look at the other answers, or try a clearer picture.")

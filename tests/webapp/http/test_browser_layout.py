@@ -80,11 +80,15 @@ def test_on_a_phone_the_answer_and_top_answers_are_inside_the_first_screen(brows
     context.close()
 
 
-def test_on_a_phone_the_live_reading_is_beside_the_canvas(browser, base_url):
+def test_on_a_phone_the_live_reading_and_the_button_are_in_the_first_screen(browser, base_url):
     context, page = open_page(browser, base_url, "live", "phone")
     assert page.get_attribute("#live-reading", "data-label") == "2"
-    box = page.locator("#live-reading .live-top").bounding_box()
-    assert box["y"] + box["height"] <= PHONE["height"]
+    assert page.evaluate("() => window.scrollY") == 0
+    reading = page.locator("#live-reading .live-top").bounding_box()
+    button = page.locator("#read-button").bounding_box()
+    # The button stays at the bottom of the screen, below the reading (never over it).
+    assert reading["y"] + reading["height"] <= button["y"]
+    assert button["y"] + button["height"] <= PHONE["height"]
     context.close()
 
 

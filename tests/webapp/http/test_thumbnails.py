@@ -25,7 +25,7 @@ def test_a_photo_is_reduced_to_the_thumbnail_side_keeping_its_shape():
     made = thumbnail(encode_image(photo, "JPEG", quality=90), 10**8)
     image = shown(made.uri)
     assert image.size == (made.width, made.height) == (THUMBNAIL_SIDE, 180)
-    assert not made.tiny and made.uri.startswith("data:image/jpeg")
+    assert not made.tiny and made.reduced and made.uri.startswith("data:image/jpeg")
 
 
 def test_a_line_drawing_stays_png_and_small():
@@ -33,7 +33,7 @@ def test_a_line_drawing_stays_png_and_small():
     drawing[60:220, 130:150] = 0
     made = thumbnail(encode_image(drawing), 10**8)
     assert made.uri.startswith("data:image/png") and len(made.uri) < 4000
-    assert (made.width, made.height) == (280, 280)  # already under the thumbnail side
+    assert (made.width, made.height) == (280, 280) and not made.reduced  # under the thumbnail side
 
 
 def test_transparency_is_shown_on_white():
