@@ -240,3 +240,22 @@ def test_without_model_info_every_class_counts_as_learned(make_app, tmp_path, va
     assert "answers all 62 classes" in client.get("/").get_data(as_text=True)
     page = post_file(client, encode_image(images[0])).get_data(as_text=True)
     assert "It answers all 62 classes." in page and 'class="untrained"' not in page
+
+
+def test_with_several_models_each_choice_says_what_it_cannot_answer(make_app, tmp_path, validation_images):
+    from tests.support.paths import MODELS
+
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "emnist" base_path: "{MODELS / "emnist"}" }} '
+        f'config {{ name: "reference" base_path: "{MODELS / "reference"}" }} }}', encoding="utf-8")
+    client = make_app(MODEL_CONFIG_FILE=str(config), MODEL_NAME="emnist").test_client()
+    page = client.get("/").get_data(as_text=True)
+    options = re.findall(r'<option value="(\w+)" data-note="([^"]*)"\s*(selected)?', page)
+    notes = {name: (note, bool(selected)) for name, note, selected in options}
+    assert notes["emnist"][1] and not notes["reference"][1]
+    assert "answers 52 of the 62 classes" in notes["emnist"][0]
+    assert "answers all 62 classes" in notes["reference"][0]
+    images, _ = validation_images
+    page = post_file(client, encode_image(images[0]), model="reference").get_data(as_text=True)
+    assert "model <strong>reference</strong>" in page and "It answers all 62 classes." in page
