@@ -175,6 +175,9 @@ SETTINGS: tuple[Setting, ...] = (
             _integer(1, 62)),
     Setting("FAST_PREDICT_PATH", "bool", True, "answer :predict below Flask's request handling (same "
             "answers, less CPU per request)", _bool),
+    # Other protocols.
+    Setting("GRAPHPIPE_PORT", "int", 0, "also serve GraphPipe on this port, every path for MODEL_NAME "
+            "(0: off; POST /graphpipe/<model> on the REST port is always on)", _integer(0, 65535)),
 )
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 _BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}
