@@ -4,17 +4,29 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# An editable install that puts this checkout on sys.path (other checkouts can run their own code).
+EDITABLE := --config-settings editable_mode=compat
 
-.PHONY: install run test system-packages lint
+.PHONY: install install-dev run test system-packages lint
 
-$(BIN)/activate: requirements.txt
-	$(PYTHON) -m venv $(VENV)
+## Serving only: the `serve` extra at the versions requirements.txt pins (no torch, onnx2tf or matplotlib)
+$(VENV)/.serve-installed: pyproject.toml requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -c requirements.txt -e '.[serve]' $(EDITABLE)
+	touch $@
+
+## Everything: every stage's tools and the test tools (requirements.txt pins the whole set)
+$(VENV)/.dev-installed: pyproject.toml requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -r requirements.txt
-	touch $(BIN)/activate
+	$(BIN)/pip install --no-deps -e . $(EDITABLE)
+	touch $(VENV)/.serve-installed $@
 
-install: $(BIN)/activate
+install: $(VENV)/.serve-installed
 
-## Install, then serve the bundled model under gunicorn on http://$(HOST):$(PORT)/
+install-dev: $(VENV)/.dev-installed
+
+## Install the serving set, then serve the bundled model under gunicorn on http://$(HOST):$(PORT)/
 run: install
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
@@ -24,10 +36,12 @@ system-packages:
 	command -v chromium >/dev/null && command -v wrk >/dev/null || \
 		(apt-get update && apt-get install -y --no-install-recommends chromium wrk)
 
-## Install, then run the whole test suite
-test: install system-packages
+## Install everything, then run the checks and the whole test suite
+test: install-dev system-packages
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
