@@ -58,11 +58,11 @@ def values_to_array(values: Any, dtype: np.dtype, shape: Sequence[int], where: s
     if not isinstance(values, list | tuple | np.ndarray):
         raise InvalidArgumentError(f"{where}: data must be a list of numbers")
     try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            array = np.asarray(values, dtype=np.float64) if dtype.kind == "f" else np.asarray(values)
+        array = np.asarray(values)
     except (ValueError, TypeError, OverflowError):
         array = None
-    if array is None or (dtype.kind != "f" and array.size and array.dtype.kind not in "iu"):
+    kinds = "biuf" if dtype.kind == "f" else "iu"
+    if array is None or (array.size and array.dtype.kind not in kinds):
         kind = "numbers" if dtype.kind == "f" else "integers"
         raise InvalidArgumentError(f"{where}: data must be {kind} in a regular (flat or nested) list")
     if array.size != math.prod(dims):
