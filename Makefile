@@ -16,9 +16,10 @@ $(VENV)/.serve-installed: pyproject.toml requirements.txt
 	touch $@
 
 ## Everything: every stage's tools and the test tools (requirements.txt pins the whole set)
-$(VENV)/.dev-installed: pyproject.toml requirements.txt
+$(VENV)/.dev-installed: pyproject.toml requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -r requirements.txt
+	$(BIN)/pip install --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --no-deps -e . $(EDITABLE)
 	touch $(VENV)/.serve-installed $@
 
