@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model_tools.serving_client import encode_payload
+from model_tools.client.serving_client import encode_payload
 
 
 def write_bodies(folder: Path, seed: int) -> dict[str, tuple[Path, str]]:
     """Request bodies from real validation images: name -> (file, content type)."""
     import numpy as np
 
-    from model_tools.datasets import load_split
+    from model_tools.data.datasets import load_split
 
     images, _ = load_split("validation")
     chosen = images[np.random.default_rng(seed).choice(len(images), 128, replace=False)]

@@ -73,8 +73,8 @@ def run_python_client(
     accept: str | None = None,
 ) -> dict[str, Any]:
     """The fallback load client (``model_tools throughput``'s closed loop) when wrk is missing."""
-    from model_tools.serving_client import parse_endpoint
-    from model_tools.throughput import measure
+    from model_tools.client.serving_client import parse_endpoint
+    from model_tools.client.throughput import measure
 
     cell = measure(
         parse_endpoint(f"server={url}"),

@@ -47,7 +47,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=2.0)
     args = parser.parse_args()
     configure_app(args)
-    from model_tools.datasets import load_split, to_model_input
+    from model_tools.data.datasets import load_split, to_model_input
     from webapp import create_app
 
     # The engine exactly as the app opens it (same settings, same thread options), without HTTP.

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_tools.datasets import load_split
+from model_tools.data.datasets import load_split
 from serving_core.server_core import ServerCore
 from webapp.settings import load_settings
 
