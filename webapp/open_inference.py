@@ -19,7 +19,7 @@ import numpy as np
 from emnist_contract.signatures import DEFAULT_SIGNATURE
 from serving_core.errors import InvalidArgumentError, ModelNotFoundError, ServingError
 from serving_core.payloads.limits import RequestLimits
-from serving_core.payloads.tensors import pixels_to_images, raw_to_array, values_to_array
+from serving_core.payloads.typed_tensors import pixels_to_images, raw_to_array, values_to_array
 from serving_core.service import InferenceService, ModelSpec, ServedVersion, SignatureInput
 from webapp.server_info import SERVER_NAME, server_version
 

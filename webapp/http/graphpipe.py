@@ -20,7 +20,7 @@ import numpy as np
 from emnist_contract.signatures import DEFAULT_SIGNATURE
 from serving_core.errors import InvalidArgumentError, ServingError
 from serving_core.payloads.limits import RequestLimits
-from serving_core.payloads.tensors import pixels_to_images, raw_to_array
+from serving_core.payloads.typed_tensors import pixels_to_images, raw_to_array
 from serving_core.service import InferenceService, ModelSpec, SignatureInput
 from webapp.http import graphpipe_wire as wire
 from webapp.server_info import SERVER_NAME, server_version

@@ -16,7 +16,7 @@ from typing import Any
 from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.json_tensors import parse_json_object
 from serving_core.payloads.limits import RequestLimits
-from serving_core.payloads.tensors import checked_shape
+from serving_core.payloads.typed_tensors import checked_shape
 from serving_core.service import InferenceService, ModelSpec
 from webapp import open_inference
 from webapp.http.media import JSON_MEDIA_TYPE
