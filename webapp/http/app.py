@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         tfserving_api,
         ui,
         v2_api,
+        v2_fastpath,
     )
     from webapp.http.errors import register_error_handlers
 
@@ -55,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["inference_service"] = core.service
     app.extensions["request_limits"] = settings.request_limits()
     fastpath.install(app)
+    v2_fastpath.install(app)
     graphpipe_port.install(app)
     if settings["START_REGISTRY"]:
         core.start()

@@ -255,3 +255,31 @@ def test_version_labels_name_versions(make_app, x, onnx_reference):
     answer = post_infer(labelled, document, path=MODEL + "/versions/stable/infer")
     assert answer.status_code == 200 and answer.get_json()["model_version"] == "1"
     assert labelled.get(MODEL + "/versions/stable/ready").get_json()["ready"] is True
+
+
+def test_the_fast_path_answers_what_the_flask_route_answers(app, make_app, x):
+    """The WSGI fast path (FAST_PREDICT_PATH) and the Flask view give the same bytes, errors included."""
+    from webapp.http.v2_fastpath import FastInferMiddleware
+
+    assert isinstance(app.wsgi_app, FastInferMiddleware)  # installed by create_app
+    flask_only = make_app(FAST_PREDICT_PATH=False)
+    assert not isinstance(flask_only.wsgi_app, FastInferMiddleware)
+    fast, slow = app.test_client(), flask_only.test_client()
+    raw = x[:2].tobytes()
+    binary = {"inputs": [{"name": "images", "shape": [2, NUM_PIXELS], "datatype": "FP32",
+                          "parameters": {"binary_data_size": len(raw)}}],
+              "outputs": [{"name": "scores", "parameters": {"binary_data": True}}], "id": "b"}
+    cases = [
+        (MODEL + "/infer", {"inputs": [good_input(data=x[0].tolist())]}, b""),
+        (MODEL + "/versions/1/infer", binary, raw),
+        (MODEL + "/infer", binary, raw[:-4]),
+        (MODEL + "/infer", {"inputs": [good_input(name="pixels")]}, b""),
+        ("/v2/models/nope/infer", {"inputs": [good_input()]}, b""),
+    ]
+    for path, document, data in cases:
+        answers = [post_infer(client, document, data, path=path) for client in (fast, slow)]
+        assert answers[0].status_code == answers[1].status_code, path
+        assert answers[0].data == answers[1].data, path
+        assert answers[0].headers.get(HEADER) == answers[1].headers.get(HEADER)
+        assert answers[0].mimetype == answers[1].mimetype
+    assert post_infer(fast, binary, raw).headers[HEADER]
