@@ -55,8 +55,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["serving_core"] = core
     app.extensions["inference_service"] = core.service
     app.extensions["request_limits"] = settings.request_limits()
-    fastpath.install(app)
     v2_fastpath.install(app)
+    fastpath.install(app)
     graphpipe_port.install(app)
     if settings["START_REGISTRY"]:
         core.start()

@@ -29,7 +29,8 @@ HEADER_ENVIRON = "HTTP_" + v2_rest.HEADER_LENGTH.upper().replace("-", "_")
 
 
 class FastInferMiddleware(FastPredictMiddleware):
-    """WSGI middleware in front of the Flask app's ``wsgi_app`` (see the module doc)."""
+    """WSGI middleware in front of the Flask app's ``wsgi_app`` (see the module doc); it shares the TF
+    Serving fast path's body reading, and sits inside it (``:predict`` requests never reach it)."""
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         match = INFER_PATH.match(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "POST" \
