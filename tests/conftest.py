@@ -5,10 +5,7 @@ Helpers that are not fixtures (paths, test images, model version writers) are in
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +15,7 @@ from flask import Flask
 
 from tests.support.apps import build_app, stop_app
 from tests.support.model_versions import RecordingFactory
-from tests.support.paths import REPO, SERVED_MODEL
+from tests.support.paths import REPO
 from webapp.settings import load_settings
 
 
@@ -61,36 +58,6 @@ def make_app() -> Iterator[Callable[..., Flask]]:
 def make_module_app() -> Iterator[Callable[..., Flask]]:
     """``make_app`` for apps a whole test module shares."""
     yield from _app_factory()
-
-
-@pytest.fixture
-def live_app() -> Iterator[Callable[..., Any]]:
-    """``live_app(**overrides)``: a context manager serving the app over real HTTP on 127.0.0.1 (its URL)."""
-    from werkzeug.serving import make_server
-
-    @contextmanager
-    def serve(**overrides: Any) -> Iterator[str]:
-        application = build_app(**overrides)
-        server = make_server("127.0.0.1", 0, application, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(10)
-            stop_app(application)
-
-    yield serve
-
-
-@pytest.fixture
-def dead_url() -> str:
-    """A loopback predict URL where nothing listens (a port just freed): connections are refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1/models/{SERVED_MODEL}:predict"
 
 
 @pytest.fixture(scope="session")

@@ -17,17 +17,6 @@ from tests.support.paths import SERVED_MODEL, encode_image, labelled_test_images
 PREDICT = f"/v1/models/{SERVED_MODEL}:predict"
 
 
-@pytest.fixture(scope="module")
-def pixels(validation_images):
-    images, labels = validation_images
-    return images[:8].reshape(-1, NUM_PIXELS).astype(np.float32) / 255.0, labels[:8]
-
-
-@pytest.fixture(scope="module")
-def expected(pixels, onnx_reference):
-    return onnx_reference(pixels[0])
-
-
 def test_classify(client, pixels, expected):
     x, _ = pixels
     examples = [{"images": row} for row in x[:2].tolist()]
