@@ -16,9 +16,10 @@ $(VENV)/.serve-installed: pyproject.toml requirements.txt
 	touch $@
 
 ## Everything: every stage's tools and the test tools (requirements.txt pins the whole set)
-$(VENV)/.dev-installed: pyproject.toml requirements.txt
+$(VENV)/.dev-installed: pyproject.toml requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -r requirements.txt
+	$(BIN)/pip install --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --no-deps -e . $(EDITABLE)
 	touch $(VENV)/.serve-installed $@
 
@@ -31,10 +32,11 @@ run: install
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 ## Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; a test tool's
-## own browser download fails offline) and wrk, the load client of bench/ (the bench tests run it briefly)
+## own browser download fails offline), wrk and h2load (nghttp2-client), the load clients of bench/ (the
+## bench tests run them briefly)
 system-packages:
-	command -v chromium >/dev/null && command -v wrk >/dev/null || \
-		(apt-get update && apt-get install -y --no-install-recommends chromium wrk)
+	command -v chromium >/dev/null && command -v wrk >/dev/null && command -v h2load >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends chromium wrk nghttp2-client)
 
 ## Install everything, then run the checks and the whole test suite
 test: install-dev system-packages

@@ -173,8 +173,11 @@ SETTINGS: tuple[Setting, ...] = (
             "header before decoding (413 above it)", _integer(1)),
     Setting("DEFAULT_TOP_K", "int", 5, "entries in top_k of /predict answers (?top_k= asks for others)",
             _integer(1, 62)),
-    Setting("FAST_PREDICT_PATH", "bool", True, "answer :predict below Flask's request handling (same "
-            "answers, less CPU per request)", _bool),
+    Setting("FAST_PREDICT_PATH", "bool", True, "answer :predict and the V2 .../infer below Flask's request "
+            "handling (same answers, less CPU per request)", _bool),
+    # Other protocols.
+    Setting("GRAPHPIPE_PORT", "int", 0, "also serve GraphPipe on this port, every path for MODEL_NAME "
+            "(0: off; POST /graphpipe/<model> on the REST port is always on)", _integer(0, 65535)),
 )
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 _BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}

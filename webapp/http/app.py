@@ -32,11 +32,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(flask_keys)
     app.json.sort_keys = False
 
-    from webapp.http import fastpath, health, predict_api, tfserving_api, ui
+    from webapp.http import (
+        fastpath,
+        graphpipe_api,
+        graphpipe_port,
+        health,
+        predict_api,
+        tfserving_api,
+        ui,
+        v2_api,
+        v2_fastpath,
+    )
     from webapp.http.errors import register_error_handlers
 
     app.url_map.converters["model"] = tfserving_api.ModelNameConverter
-    for module in (ui, tfserving_api, predict_api, health):
+    for module in (ui, tfserving_api, predict_api, health, graphpipe_api, v2_api):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app, ui.error_page)
 
@@ -45,7 +55,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["serving_core"] = core
     app.extensions["inference_service"] = core.service
     app.extensions["request_limits"] = settings.request_limits()
+    v2_fastpath.install(app)
     fastpath.install(app)
+    graphpipe_port.install(app)
     if settings["START_REGISTRY"]:
         core.start()
     return app

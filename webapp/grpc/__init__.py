@@ -1,0 +1,1 @@
+"""gRPC front ends over the serving core."""
