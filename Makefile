@@ -32,14 +32,19 @@ run: install
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
 
 ## Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; a test tool's
-## own browser download fails offline), wrk and h2load (nghttp2-client), the load clients of bench/ (the
-## bench tests run them briefly)
+## own browser download fails offline), npm for axe-core (package-lock.json), wrk and h2load
+## (nghttp2-client), the load clients of bench/ (the bench tests run them briefly)
 system-packages:
-	command -v chromium >/dev/null && command -v wrk >/dev/null && command -v h2load >/dev/null || \
-		(apt-get update && apt-get install -y --no-install-recommends chromium wrk nghttp2-client)
+	command -v chromium >/dev/null && command -v npm >/dev/null && command -v wrk >/dev/null && \
+		command -v h2load >/dev/null || (apt-get update && \
+		apt-get install -y --no-install-recommends chromium npm wrk nghttp2-client)
+
+## The browser tests' JavaScript tools, at package-lock.json's versions
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 ## Install everything, then run the checks and the whole test suite
-test: install-dev system-packages
+test: install-dev system-packages node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
