@@ -28,9 +28,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from model_tools.datasets import load_split  # noqa: E402
 from webapp.model_config import single_model_source  # noqa: E402
 from webapp.registry import ModelRegistry  # noqa: E402
+
+from model_tools.datasets import load_split  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -23,9 +23,10 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from webapp.engine import load_engine  # noqa: E402
+
 from model_tools.datasets import load_split  # noqa: E402
 from model_tools.labels import BYCLASS_LABELS, NUM_PIXELS, class_group  # noqa: E402
-from webapp.engine import load_engine  # noqa: E402
 
 GROUP_SUFFIX = {"digit": "digit", "uppercase": "upper", "lowercase": "lower"}
 log = logging.getLogger("select_test_images")

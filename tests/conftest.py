@@ -42,7 +42,11 @@ def _build_app(**overrides: Any) -> Flask:
 
 
 def _stop(application: Flask) -> None:
-    application.extensions["serving_core"].stop()
+    core = application.extensions["serving_core"]
+    if core is not None:
+        core.stop()
+    else:  # a front end to remote model servers
+        application.extensions["inference_service"].close()
 
 
 @pytest.fixture(scope="session")
