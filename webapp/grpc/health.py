@@ -1,10 +1,11 @@
 """``grpc.health.v1.Health`` (grpcio-health-checking) kept in line with what the server can answer.
 
-Service names, as ``grpc_health_probe -service=NAME`` asks for them: ``""`` (the server) and the two TF
-Serving services are SERVING when the server is ready as ``/readyz`` means it (every configured model
-loaded and the default one answering); each model's name is SERVING while it has an AVAILABLE version. A
-model that leaves the config becomes SERVICE_UNKNOWN. At shutdown everything turns NOT_SERVING first, so
-load balancers stop sending before the server stops.
+Service names, as ``grpc_health_probe -service=NAME`` asks for them: each model's name is SERVING while
+it has an AVAILABLE version; ``""`` (the server) and the two TF Serving services are SERVING while every
+configured model is (gRPC clients name their model, so there is no default model to wait for, unlike
+``/readyz``). A model that leaves the config becomes SERVICE_UNKNOWN. The statuses are refreshed every
+second and right after a config reload. At shutdown everything turns NOT_SERVING first, so load
+balancers stop sending before the server stops.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ POLL_SECONDS = 1.0
 class ServingHealth:
     """The health servicer and the thread that refreshes its statuses (see the module doc)."""
 
-    def __init__(self, service: InferenceBackend, default_model: str, poll_seconds: float = POLL_SECONDS):
+    def __init__(self, service: InferenceBackend, poll_seconds: float = POLL_SECONDS) -> None:
         self.service = service
-        self.default_model = default_model
         self.poll_seconds = poll_seconds
         self.servicer = health.HealthServicer(experimental_non_blocking=True)
         self._models: set[str] = set()
+        self._lock = threading.Lock()  # the poll thread and a config reload may update at once
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.update()
@@ -48,15 +49,17 @@ class ServingHealth:
 
     def update(self) -> None:
         """Set every status from the service's state now."""
-        ready = self.service.readiness(self.default_model).ready
-        for name in SERVER_SERVICES:
-            self.servicer.set(name, Status.SERVING if ready else Status.NOT_SERVING)
-        models = set(self.service.model_names())
-        for name in models:
-            self.servicer.set(name, Status.SERVING if self._model_available(name) else Status.NOT_SERVING)
-        for name in self._models - models:
-            self.servicer.set(name, Status.SERVICE_UNKNOWN)
-        self._models = models
+        with self._lock:
+            names = self.service.model_names()
+            available = {name: self._model_available(name) for name in names}
+            for name, serving in available.items():
+                self.servicer.set(name, Status.SERVING if serving else Status.NOT_SERVING)
+            for name in self._models - set(names):
+                self.servicer.set(name, Status.SERVICE_UNKNOWN)
+            self._models = set(names)
+            ready = bool(available) and all(available.values())
+            for name in SERVER_SERVICES:
+                self.servicer.set(name, Status.SERVING if ready else Status.NOT_SERVING)
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_seconds):

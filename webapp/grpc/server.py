@@ -39,13 +39,18 @@ class GrpcServer:
         self.server.stop(grace).wait()
 
 
-def core_reloader(core: ServerCore, relay: Callable[[Any], None] | None = None) -> Callable[[Any], None]:
-    """Apply a ``ModelServerConfig`` to ``core`` (then hand it to ``relay``: the other worker processes)."""
+def core_reloader(
+    core: ServerCore, relay: Callable[[Any], None] | None = None, reloaded: Callable[[], None] | None = None,
+) -> Callable[[Any], None]:
+    """Apply a ``ModelServerConfig`` to ``core``, then call ``reloaded`` (the health statuses) and hand the
+    config to ``relay`` (the other worker processes)."""
 
     def reload_config(config: Any) -> None:
         sources = sources_from_config(config)
         log.info("reloading the model config: %s", ", ".join(source.name for source in sources))
         core.manager.refresh(sources)
+        if reloaded is not None:
+            reloaded()
         if relay is not None:
             relay(config)
 
@@ -73,11 +78,11 @@ def start_grpc_server(
         options=server_options(settings, reuse_port),
     )
     service = core.service
+    health = ServingHealth(service)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(service, settings.request_limits()), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        ModelServicer(service, core_reloader(core, relay)), server)
-    health = ServingHealth(service, settings["MODEL_NAME"])
+        ModelServicer(service, core_reloader(core, relay, health.update)), server)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     port = server.add_insecure_port(address)
     server.start()

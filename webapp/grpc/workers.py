@@ -86,13 +86,13 @@ class _LauncherLink:
         self.send(RELOAD, config.SerializeToString())
 
 
-def _apply_config(core: Any, payload: bytes) -> None:
+def _apply_config(core: Any, payload: bytes, reloaded: Any = None) -> None:
     from webapp.grpc.protos import model_server_config_pb2
     from webapp.grpc.server import core_reloader
 
     config = model_server_config_pb2.ModelServerConfig.FromString(payload)
     try:
-        core_reloader(core)(config)
+        core_reloader(core, reloaded=reloaded)(config)
     except Exception:
         log.exception("applying a model config relayed from another gRPC worker failed")
 
@@ -121,7 +121,7 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
             except (EOFError, OSError):
                 return
             if message[:1] == RELOAD:
-                _apply_config(core, message[1:])
+                _apply_config(core, message[1:], server.health.update)
 
     threading.Thread(target=receive, name="launcher-link", daemon=True).start()
     link.send(STARTED, struct.pack("<I", server.port))

@@ -17,7 +17,7 @@ from serving_core.errors import Code, ServingError
 PASSED_ON = frozenset({Code.NOT_FOUND, Code.INVALID_ARGUMENT, Code.FAILED_PRECONDITION, Code.OUT_OF_RANGE})
 RETRIED = frozenset({Code.UNAVAILABLE, Code.RESOURCE_EXHAUSTED})
 #: gRPC's own refusal of a message over the receiving side's limit: the request's fault, not the server's.
-TOO_LARGE_PREFIX = "Received message larger than max"
+TOO_LARGE = "Received message larger than max"
 
 
 class ModelServerUnavailableError(Exception):
@@ -37,7 +37,7 @@ def answered_error(url: str, code: Code, message: str, seconds: float) -> Except
     """The exception standing for a model server's error answer (see the module doc)."""
     if code in PASSED_ON:
         return ServingError(message, code)
-    if code is Code.RESOURCE_EXHAUSTED and message.startswith(TOO_LARGE_PREFIX):
+    if code is Code.RESOURCE_EXHAUSTED and TOO_LARGE in message:
         return ServingError(f"model server {url}: {message}", code, http_status=413)
     if code in RETRIED:
         return ModelServerUnavailableError(f"{code.name}: {message}")

@@ -123,8 +123,9 @@ class RemoteInferenceService:
                 self._down_until[server.url] = time.monotonic() + DOWN_SECONDS
         reasons = "; ".join(f"{url}: {reason}" for url, reason in failures.items())
         if time.monotonic() >= deadline:
-            raise ServingError(f"no model server answered within the deadline of {self.timeout:g} s"
-                               + (f" ({reasons})" if reasons else ""), Code.DEADLINE_EXCEEDED, http_status=504)
+            detail = f" ({reasons})" if reasons else ""
+            raise ServingError(f"no model server answered within the deadline of {self.timeout:g} s{detail}",
+                               Code.DEADLINE_EXCEEDED, http_status=504)
         raise UnavailableError(f"no model server could answer: {reasons}", http_status=503)
 
     # --- what requests need to know of a model --------------------------------------------------
