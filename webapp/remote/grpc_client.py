@@ -72,7 +72,7 @@ class GrpcModelServer:
             return method(request, timeout=timeout)
         except grpc.RpcError as error:
             code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
-            raise answered_error(self.url, core_code(code), error.details() or "", timeout) from None
+            raise answered_error(self.url, core_code(code), error.details() or "") from None
 
     def predict(self, spec: ModelSpec, signature: str, input_name: str, values: np.ndarray,
                 timeout: float, output_types: dict[str, str] | None = None) -> Predicted:

@@ -83,7 +83,7 @@ class HttpModelServer:
             response = self.pool.urlopen(method, path, body=data, timeout=urllib3.Timeout(total=timeout),
                                          headers={"Content-Type": "application/json"}, retries=False)
         except ReadTimeoutError:
-            raise deadline_exceeded(self.url, timeout) from None
+            raise deadline_exceeded(self.url) from None
         except HTTPError as exc:  # refused, reset, closed mid-answer
             raise ModelServerUnavailableError(f"{type(exc).__name__}: {exc}") from None
         try:
@@ -100,7 +100,7 @@ class HttpModelServer:
         if response.status in (413, 415):
             raise ServingError(message, Code.INVALID_ARGUMENT, http_status=response.status)
         code = _CODES.get(response.status, Code.UNKNOWN if response.status >= 500 else Code.INVALID_ARGUMENT)
-        raise answered_error(self.url, code, message, timeout)
+        raise answered_error(self.url, code, message)
 
     def version(self, spec: ModelSpec, timeout: float) -> int:
         """The version a spec asks for now: the newest AVAILABLE one the status route lists."""

@@ -118,6 +118,11 @@ class RemoteInferenceService:
             server = order[index]
             try:
                 return operation(server, remaining)
+            except ServingError as exc:
+                if exc.code is Code.DEADLINE_EXCEEDED:  # say which deadline
+                    raise ServingError(f"{exc.message} of {self.timeout:g} s", exc.code,
+                                       http_status=exc.http_status) from None
+                raise
             except ModelServerUnavailableError as exc:
                 failures[server.url] = str(exc)
                 self._down_until[server.url] = time.monotonic() + DOWN_SECONDS
