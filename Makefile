@@ -6,31 +6,47 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # gRPC port; empty: EMNIST_GRPC_PORT, or 8500 (0: no gRPC server)
 GRPC_PORT ?=
+# An editable install that puts this checkout on sys.path (other checkouts can run their own code).
+EDITABLE := --config-settings editable_mode=compat
 
-.PHONY: install run test system-packages lint
+.PHONY: install install-dev run test system-packages lint
 
-$(BIN)/activate: requirements.txt
-	$(PYTHON) -m venv $(VENV)
+## Serving only: the `serve` extra at the versions requirements.txt pins (no torch, onnx2tf or matplotlib)
+$(VENV)/.serve-installed: pyproject.toml requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -c requirements.txt -e '.[serve]' $(EDITABLE)
+	touch $@
+
+## Everything: every stage's tools and the test tools (requirements.txt pins the whole set)
+$(VENV)/.dev-installed: pyproject.toml requirements.txt requirements-nodeps.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -r requirements.txt
-	touch $(BIN)/activate
+	$(BIN)/pip install --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install --no-deps -e . $(EDITABLE)
+	touch $(VENV)/.serve-installed $@
 
-install: $(BIN)/activate
+install: $(VENV)/.serve-installed
 
-## Install, then serve the bundled model: REST (gunicorn) on http://$(HOST):$(PORT)/, gRPC on $(HOST):8500
+install-dev: $(VENV)/.dev-installed
+
+## Install the serving set, then serve the bundled model: REST (gunicorn) on http://$(HOST):$(PORT)/ and
+## gRPC on $(HOST):8500 (GRPC_PORT=...)
 run: install
 	$(BIN)/python -m webapp.model_server --host $(HOST) --rest_api_port $(PORT) $(if $(GRPC_PORT),--port $(GRPC_PORT))
 
 ## Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; a test tool's
-## own browser download fails offline), wrk and h2load (nghttp2-client), the HTTP and gRPC load clients
-## of bench/ (the bench tests run them briefly)
+## own browser download fails offline), wrk and h2load (nghttp2-client), the load clients of bench/ (the
+## bench tests run them briefly)
 system-packages:
 	command -v chromium >/dev/null && command -v wrk >/dev/null && command -v h2load >/dev/null || \
 		(apt-get update && apt-get install -y --no-install-recommends chromium wrk nghttp2-client)
 
-## Install, then run the whole test suite
-test: install system-packages
+## Install everything, then run the checks and the whole test suite
+test: install-dev system-packages
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports

@@ -47,13 +47,13 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=2.0)
     args = parser.parse_args()
     configure_app(args)
-    from model_tools.datasets import load_split, to_model_input
+    from model_tools.data.datasets import load_split, to_model_input
     from webapp import create_app
 
-    # The engine exactly as the app opens it (same config, same thread settings), without HTTP.
+    # The engine exactly as the app opens it (same settings, same thread options), without HTTP.
     app = create_app()
-    registry = app.extensions["model_registry"]
-    with registry.acquire(args.model_name) as servable:
+    core = app.extensions["serving_core"]
+    with core.manager.acquire(args.model_name) as servable:
         engine = servable.engine
     figures = {"engine": args.engine, "version": servable.version}
     images, _ = load_split("validation")
@@ -66,7 +66,7 @@ def main() -> int:
             rate, cpu_us = images_per_second(engine.predict, batch, threads, args.duration)
             figures[f"b{size}_t{threads}_images_per_s"] = rate
             figures[f"b{size}_t{threads}_cpu_us_per_call"] = cpu_us
-    registry.stop()
+    core.stop()
     print(json.dumps(figures))
     return 0
 

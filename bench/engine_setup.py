@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,12 +24,10 @@ def engine_parser(description: str | None) -> argparse.ArgumentParser:
 
 
 def configure_app(args: argparse.Namespace) -> None:
-    """Point ``create_app()`` at the chosen engine and model, and make the repository importable."""
+    """Point ``create_app()`` at the chosen engine and model."""
     os.environ.update(
         EMNIST_ENGINE=args.engine,
         EMNIST_MODEL_NAME=args.model_name,
         EMNIST_MODEL_BASE_PATH=args.model_base_path,
         EMNIST_FILE_SYSTEM_POLL_SECONDS="0",
     )
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))

@@ -3,7 +3,7 @@
     .venv/bin/python bench/hot_reload.py --engine onnxruntime
     .venv/bin/python bench/hot_reload.py --engine tensorflow --model-dir models/reference/1
 
-Copies ``--model-dir`` as version 1 of a temporary model, serves it through ``webapp.registry`` with
+Copies ``--model-dir`` as version 1 of a temporary model, serves it through the serving core with
 ``--threads`` client threads (batch of ``--batch`` real validation images per request), publishes the same
 folder as version 2 (copy to a dot-prefixed folder, then rename, as the converter does) and prints: time
 from the rename to the first answer by version 2 (poll wait + load + warmup), time until version 1 is
@@ -25,13 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from model_tools.data.datasets import load_split
+from serving_core.server_core import ServerCore
+from webapp.settings import load_settings
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from webapp.model_config import single_model_source  # noqa: E402
-from webapp.registry import ModelRegistry  # noqa: E402
-
-from model_tools.datasets import load_split  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -59,10 +57,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "emnist"
         shutil.copytree(args.model_dir, base / "1")
-        registry = ModelRegistry([single_model_source("emnist", base)], engine_kind=args.engine,
-                                 file_system_poll_seconds=args.poll, reload_on_sighup=False)
+        settings, _ = load_settings(
+            {"MODEL_BASE_PATH": str(base), "MODEL_NAME": "emnist", "ENGINE": args.engine,
+             "FILE_SYSTEM_POLL_SECONDS": args.poll, "MODEL_RELOAD_ON_SIGHUP": False},
+            environ={},
+        )
+        core = ServerCore(settings.core_options())
         started = time.perf_counter()
-        registry.start()
+        core.start()
         print(f"engine {args.engine}: version 1 loaded in {time.perf_counter() - started:.2f} s")
 
         stop = threading.Event()
@@ -74,7 +76,7 @@ def main() -> int:
             while not stop.is_set():
                 begin = time.perf_counter()
                 try:
-                    with registry.acquire("emnist") as servable:
+                    with core.manager.acquire("emnist") as servable:
                         servable.engine.predict(batch)
                         version = servable.version
                 except Exception as exc:
@@ -99,7 +101,7 @@ def main() -> int:
             with lock:
                 if first_v2 is None:
                     first_v2 = next((start for start, _, v in records if v == 2), None)
-            states = {s["version"]: s["state"] for s in registry.status("emnist")}
+            states = {s["version"]: s["state"] for s in core.manager.status("emnist")}
             if v1_end is None and states.get("1") == "END":
                 v1_end = time.perf_counter()
             time.sleep(0.005)
@@ -107,7 +109,7 @@ def main() -> int:
         stop.set()
         for thread in threads:
             thread.join()
-        registry.stop()
+        core.stop()
 
     steady = [latency * 1000 for start, latency, _ in records if start < published]
     window_end = (v1_end or published) + 0.2

@@ -9,6 +9,12 @@ BYCLASS_LABELS: tuple[str, ...] = tuple(string.digits + string.ascii_uppercase +
 NUM_CLASSES = len(BYCLASS_LABELS)
 #: The three groups of classes, in ByClass order.
 CLASS_GROUPS = ("digit", "uppercase", "lowercase")
+#: The class indices of each group: digits 0-9, uppercase 10-35, lowercase 36-61.
+CLASS_GROUP_RANGES: dict[str, range] = {
+    "digit": range(0, 10),
+    "uppercase": range(10, 36),
+    "lowercase": range(36, NUM_CLASSES),
+}
 
 
 def label_to_char(index: int) -> str:
@@ -26,6 +32,6 @@ def char_to_label(char: str) -> int:
 
 def class_group(index: int) -> str:
     """'digit', 'uppercase' or 'lowercase' for a ByClass class index."""
-    if index < 10:
+    if index < CLASS_GROUP_RANGES["uppercase"].start:
         return "digit"
-    return "uppercase" if index < 36 else "lowercase"
+    return "uppercase" if index < CLASS_GROUP_RANGES["lowercase"].start else "lowercase"

@@ -10,25 +10,28 @@ import sys
 
 # Each module registers its own sub-command(s) through ``register(subparsers)``; the command's
 # function receives the parsed arguments and returns an exit code. The modules import TensorFlow,
-# torch and onnx2tf inside their command functions, so ``--help`` stays fast.
+# torch and onnx2tf inside their command functions, so ``--help`` stays fast. The order is the order
+# of ``--help``: the pipeline's stages, data -> training -> export -> client.
 COMMAND_MODULES: tuple[str, ...] = (
-    "model_tools.build_data",
-    "model_tools.download",
-    "model_tools.explore",
-    "model_tools.train",
-    "model_tools.evaluate",
-    "model_tools.plots",
-    "model_tools.onnx_io",
-    "model_tools.convert",
-    "model_tools.verify",
-    "model_tools.inspect_model",
-    "model_tools.pipeline",
-    "model_tools.eval_serving",
-    "model_tools.throughput",
+    "model_tools.data.build_data",
+    "model_tools.data.download",
+    "model_tools.data.explore",
+    "model_tools.training.train",
+    "model_tools.export.model_forms",  # evaluate: checkpoints, ONNX files and SavedModels
+    "model_tools.training.plots",
+    "model_tools.export.onnx_export",
+    "model_tools.export.onnx_import",
+    "model_tools.export.convert",
+    "model_tools.export.verify",
+    "model_tools.export.inspect_model",
+    "model_tools.export.pipeline",
+    "model_tools.client.eval_serving",
+    "model_tools.client.throughput",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m model_tools`` parser with every stage's sub-commands."""
     parser = argparse.ArgumentParser(
         prog="python -m model_tools",
         description="EMNIST ByClass: data exploration, training, ONNX/SavedModel translation, evaluation.",
@@ -41,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; exit code 2 for a clear user error (bad file, bad option value)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -27,8 +27,8 @@ from serving_core.errors import Code, InvalidArgumentError
 FRAME_SIZE = 24
 #: Working side of the square frame for stroke-width and blur steps (4x the final frame).
 WORK_FRAME = 96
-#: EMNIST's stroke width at 28x28 (validation split, pixels > 127): median 3.4 px, 10th percentile
-#: 2.4 px. Strokes thinner than THIN_STROKE_WIDTH (fine pen, pencil) are thickened to TARGET_STROKE_WIDTH;
+#: Strokes thinner than THIN_STROKE_WIDTH (fine pen, pencil: thinner than nearly all of EMNIST's, see
+#: docs/serving-api.md) are thickened to TARGET_STROKE_WIDTH, about EMNIST's typical stroke at 28x28;
 #: both are given at the working scale.
 THIN_STROKE_WIDTH = 2.0 * WORK_FRAME / FRAME_SIZE
 TARGET_STROKE_WIDTH = 3.0 * WORK_FRAME / FRAME_SIZE

@@ -1,13 +1,13 @@
 """Write one real EMNIST validation PNG per class that the given model reads correctly.
 
-    .venv/bin/python test_images/select_test_images.py [--model models/emnist/1] [--per-class 1]
+    .venv/bin/python -m test_images.select_test_images [--model models/emnist/1] [--per-class 1]
 
 File names say the label, case-safe on case-insensitive file systems: ``A_upper_0.png``,
 ``a_lower_0.png``, ``7_digit_0.png``. Classes absent from the shipped data (j q x y z, J Q X Y Z) are
 skipped. A class the model knows but never reads exactly (lowercase c o s u: it answers their uppercase
-twins, see the README on class weights) gets one image in ``test_images/case_twins/`` that the model reads
-as the other case of the same letter, so the tests can pin that behaviour too. The images are unchanged
-EMNIST pixels (upright, white ink on black, 28x28).
+twins, see docs/training.md on class weights) gets one image in ``test_images/case_twins/`` that the
+model reads as the other case of the same letter, so the tests can pin that behaviour too. The images are
+unchanged EMNIST pixels (upright, white ink on black, 28x28).
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from emnist_contract.labels import BYCLASS_LABELS, class_group
+from emnist_contract.layout import ONNX_FILE
+from model_tools.data.datasets import load_split, to_model_input
+from model_tools.export.model_forms import OnnxPredictor
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from webapp.engine import load_engine  # noqa: E402
-
-from model_tools.datasets import load_split  # noqa: E402
-from model_tools.labels import BYCLASS_LABELS, NUM_PIXELS, class_group  # noqa: E402
 
 GROUP_SUFFIX = {"digit": "digit", "uppercase": "upper", "lowercase": "lower"}
 log = logging.getLogger("select_test_images")
@@ -45,8 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     images, labels = load_split("validation")
-    engine = load_engine("onnxruntime", args.model)
-    scores = engine.predict(images.reshape(-1, NUM_PIXELS).astype(np.float32) / 255.0)
+    scores = OnnxPredictor(args.model / ONNX_FILE).predict(to_model_input(images))  # the served scores
     twins_dir = args.out / "case_twins"
     twins_dir.mkdir(exist_ok=True)
     for old in [*args.out.glob("*_*_*.png"), *twins_dir.glob("*_*_*.png")]:

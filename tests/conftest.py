@@ -5,10 +5,7 @@ Helpers that are not fixtures (paths, test images, model version writers) are in
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,98 +13,51 @@ import numpy as np
 import pytest
 from flask import Flask
 
+from tests.support.apps import build_app, stop_app
 from tests.support.model_versions import RecordingFactory
-from tests.support.paths import MODELS, REPO, SERVED_MODEL
+from tests.support.paths import REPO
 from webapp.settings import load_settings
-
-
-def app_config(**overrides: Any) -> dict[str, Any]:
-    """Test settings: the repo's models, the light onnxruntime engine, no background polling, no SIGHUP."""
-    config = {
-        "TESTING": True,
-        "MODEL_BASE_PATH": str(MODELS),
-        "MODEL_NAME": SERVED_MODEL,
-        "ENGINE": "onnxruntime",
-        "FILE_SYSTEM_POLL_SECONDS": 0,
-        "MODEL_RELOAD_ON_SIGHUP": False,
-    }
-    config.update(overrides)
-    return config
-
-
-def _build_app(**overrides: Any) -> Flask:
-    from webapp import create_app
-
-    return create_app(app_config(**overrides))
-
-
-def _stop(application: Flask) -> None:
-    core = application.extensions["serving_core"]
-    if core is not None:
-        core.stop()
-    else:  # a front end to remote model servers
-        application.extensions["inference_service"].close()
 
 
 @pytest.fixture(scope="session")
 def app() -> Iterator[Flask]:
     """The app on the bundled model with the light onnxruntime engine (shared by the session)."""
-    application = _build_app()
+    application = build_app()
     yield application
-    _stop(application)
+    stop_app(application)
 
 
 @pytest.fixture(scope="session")
 def tf_app() -> Iterator[Flask]:
     """The same app with the TensorFlow engine (the default in production)."""
-    application = _build_app(ENGINE="tensorflow")
+    application = build_app(ENGINE="tensorflow")
     yield application
-    _stop(application)
+    stop_app(application)
 
 
-@pytest.fixture
-def make_app() -> Iterator[Callable[..., Flask]]:
-    """Build extra apps with other settings (``make_app(MAX_INSTANCES=2)``); their cores stop afterwards."""
+def _app_factory() -> Iterator[Callable[..., Flask]]:
     made: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
-        application = _build_app(**overrides)
+        application = build_app(**overrides)
         made.append(application)
         return application
 
     yield build
     for application in made:
-        _stop(application)
+        stop_app(application)
 
 
 @pytest.fixture
-def live_app() -> Iterator[Callable[..., Any]]:
-    """``live_app(**overrides)``: a context manager serving the app over real HTTP on 127.0.0.1 (its URL)."""
-    from werkzeug.serving import make_server
-
-    @contextmanager
-    def serve(**overrides: Any) -> Iterator[str]:
-        application = _build_app(**overrides)
-        server = make_server("127.0.0.1", 0, application, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(10)
-            _stop(application)
-
-    yield serve
+def make_app() -> Iterator[Callable[..., Flask]]:
+    """Build extra apps with other settings (``make_app(MAX_INSTANCES=2)``); their cores stop afterwards."""
+    yield from _app_factory()
 
 
-@pytest.fixture
-def dead_url() -> str:
-    """A loopback predict URL where nothing listens (a port just freed): connections are refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1/models/{SERVED_MODEL}:predict"
+@pytest.fixture(scope="module")
+def make_module_app() -> Iterator[Callable[..., Flask]]:
+    """``make_app`` for apps a whole test module shares."""
+    yield from _app_factory()
 
 
 @pytest.fixture(scope="session")

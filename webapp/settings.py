@@ -186,13 +186,16 @@ SETTINGS: tuple[Setting, ...] = (
             "header before decoding (413 above it)", _integer(1)),
     Setting("DEFAULT_TOP_K", "int", 5, "entries in top_k of /predict answers (?top_k= asks for others)",
             _integer(1, 62)),
-    Setting("FAST_PREDICT_PATH", "bool", True, "answer :predict below Flask's request handling (same "
-            "answers, less CPU per request)", _bool),
+    Setting("FAST_PREDICT_PATH", "bool", True, "answer :predict and the V2 .../infer below Flask's request "
+            "handling (same answers, less CPU per request)", _bool),
+    # Other protocols.
+    Setting("GRAPHPIPE_PORT", "int", 0, "also serve GraphPipe on this port, every path for MODEL_NAME "
+            "(0: off; POST /graphpipe/<model> on the REST port is always on)", _integer(0, 65535)),
     # The gRPC model server (``python -m webapp.model_server``).
     Setting("GRPC_HOST", "string", "127.0.0.1", "address the gRPC server listens on (127.0.0.1: this "
             "machine only; 0.0.0.0: every interface)", _host),
-    Setting("GRPC_PORT", "int", 8500, "gRPC port, TF Serving's PredictionService and ModelService (0: no "
-            "gRPC server)", _integer(0, 65535)),
+    Setting("GRPC_PORT", "int", 8500, "gRPC port: TF Serving's PredictionService and ModelService, the "
+            "V2 GRPCInferenceService, health (0: no gRPC server)", _integer(0, 65535)),
     Setting("GRPC_WORKERS", "int", 0, "gRPC server processes sharing GRPC_PORT, each with its own models "
             "(0: one per core)", _integer(0)),
     Setting("GRPC_THREADS", "int", 4, "RPCs one gRPC process runs at once (more wait in its queue)",

@@ -1,7 +1,7 @@
 """Read a SavedModel's SignatureDefs from ``saved_model.pb`` without importing TensorFlow.
 
 The onnxruntime engine must answer TF Serving's metadata request (which prints the SavedModel's
-``signature_def`` map) while staying far from TensorFlow's 600 MB. ``saved_model.pb`` is a protobuf
+``signature_def`` map) without importing TensorFlow. ``saved_model.pb`` is a protobuf
 ``SavedModel``; this module declares only the handful of fields on the path to the signatures
 (same field numbers as tensorflow/core/protobuf/meta_graph.proto) in a private descriptor pool, so
 every other field is skipped as unknown. The JSON form follows TF Serving's printer

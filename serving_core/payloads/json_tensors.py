@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -21,9 +21,6 @@ from serving_core.payloads.binary import as_float32, bytes_to_images, finite
 from serving_core.payloads.codecs import NPY_MAGIC, decode_base64
 from serving_core.payloads.limits import RequestLimits
 from serving_core.preprocessing import image_mime_type
-
-if TYPE_CHECKING:
-    from serving_core.service import SignatureInput
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -234,6 +231,13 @@ def examples_to_images(examples: Any, context: Any, limits: RequestLimits) -> np
     return finite(np.concatenate(rows))
 
 
+class SignatureInputInfo(Protocol):
+    """What the decoder needs to know of the signature's input (the service passes its SignatureInput)."""
+
+    name: str
+    dtype: str
+
+
 class JsonPredictInputs:
     """A TF Serving ``:predict`` JSON body, parsed only when the service asks (once the version is pinned).
 
@@ -259,7 +263,7 @@ class JsonPredictInputs:
             raise InvalidArgumentError("'signature_name' key must be a string value.")
         return signature
 
-    def tensor(self, signature_input: SignatureInput) -> np.ndarray:
+    def tensor(self, signature_input: SignatureInputInfo) -> np.ndarray:
         if signature_input.dtype == "DT_STRING":
             values, self.layout = string_inputs(self.document, signature_input.name, self.limits)
         else:

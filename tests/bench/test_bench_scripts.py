@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from tests.support.paths import REPO
 
 
 def run(script: str, *args: str, timeout: float = 150) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO,
+    """A bench script of this checkout (PYTHONPATH: its packages, whatever is installed)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -18,7 +18,7 @@ from emnist_contract.tensors import NUM_PIXELS
 from serving_core.errors import DEADLINE_MESSAGE, DeadlineExceededError, InvalidArgumentError
 from serving_core.payloads.binary import bytes_to_images, finite
 from serving_core.payloads.limits import RequestLimits
-from serving_core.payloads.tensors import tensor_to_images
+from serving_core.payloads.typed_tensors import pixels_to_images
 from serving_core.service import ModelSpec, SignatureInput
 from webapp.grpc.protos import example_pb2
 from webapp.grpc.tensors import tensor_to_array
@@ -82,7 +82,7 @@ class PredictInputs:
                 )
             self.limits.check_count(len(array))
             return array
-        return tensor_to_images(array, self.limits, where)
+        return pixels_to_images(array, where, self.limits)
 
 
 def _example_images(example: Any, index: int, limits: RequestLimits) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""One process's gRPC server: the TF Serving services and the health service over one serving core.
+"""One process's gRPC server over one serving core: TF Serving's services, the Open Inference Protocol's
+GRPCInferenceService and the health service, on one port.
 
 ``start_grpc_server`` binds and starts it; ``GrpcServer.stop`` turns health to NOT_SERVING, stops taking
 new RPCs and lets those in flight finish within the grace period. Messages larger than the REST body
@@ -18,6 +19,7 @@ from grpc_health.v1 import health_pb2_grpc
 
 from serving_core.lifecycle.model_config import sources_from_config
 from serving_core.server_core import ServerCore
+from webapp.grpc import v2_servicer
 from webapp.grpc.health import ServingHealth
 from webapp.grpc.model_service import ModelServicer
 from webapp.grpc.prediction_service import PredictionServicer
@@ -83,6 +85,7 @@ def start_grpc_server(
         PredictionServicer(service, settings.request_limits()), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelServicer(service, core_reloader(core, relay, health.update)), server)
+    v2_servicer.add_to_server(server, service, settings.request_limits())
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     port = server.add_insecure_port(address)
     server.start()

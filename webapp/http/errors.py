@@ -17,7 +17,7 @@ from webapp.http.responses import error_bytes
 log = logging.getLogger(__name__)
 
 #: Path prefixes answered in JSON; everything else is the HTML UI.
-API_PREFIXES = ("/v1/", "/predict", "/healthz", "/readyz")
+API_PREFIXES = ("/v1/", "/v2", "/graphpipe/", "/predict", "/healthz", "/readyz")
 INTERNAL_ERROR = "internal error: the server could not answer this request (logged)"
 
 

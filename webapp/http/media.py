@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import zlib
+
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
+from serving_core.errors import InvalidArgumentError, ResourceExhaustedError
 from serving_core.payloads.codecs import NPY_MAGIC
 
 #: Bodies read as a binary tensor (.npy, raw float32 pixels) or an image file, not JSON.
@@ -38,3 +41,29 @@ def accepts_npy(accept: str | None) -> bool:
     ranges = parse_accept_header(accept, MIMEAccept)
     npy_quality = max((quality for value, quality in ranges if value.lower() in NPY_MEDIA_TYPES), default=0)
     return npy_quality > 0 and npy_quality >= ranges.quality(JSON_MEDIA_TYPE)
+
+
+def decode_content(body: bytes, encoding: str | None, limit: int | None) -> bytes:
+    """A body sent with ``Content-Encoding: gzip`` or ``deflate`` (zlib), inflated up to ``limit`` bytes.
+
+    Refuses other encodings (415), a body that does not inflate (400) and one that inflates past the
+    body size limit (413).
+    """
+    encoding = (encoding or "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise InvalidArgumentError(
+            f"Content-Encoding {encoding} is not supported: send gzip, deflate or none", http_status=415)
+    inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+    try:
+        data = inflater.decompress(body, (limit + 1) if limit is not None else 0)
+    except zlib.error as exc:
+        raise InvalidArgumentError(f"the {encoding} body does not decompress: {exc}") from None
+    if limit is not None and len(data) > limit:
+        raise ResourceExhaustedError(
+            f"the decompressed body is larger than the limit MAX_CONTENT_LENGTH={limit} bytes",
+            http_status=413)
+    if not inflater.eof:
+        raise InvalidArgumentError(f"the {encoding} body is truncated")
+    return data

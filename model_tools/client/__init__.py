@@ -1,0 +1,1 @@
+"""Measuring deployments over HTTP: the serving client, accuracy and latency, throughput, their figures."""

@@ -1,0 +1,73 @@
+"""The shipped real data in ``data/``: the one place every stage gets its images and labels from.
+
+Splits: "train" and "validation" (the deduplicated training pool, split stratified and seeded),
+"test" (NIST's official emnist-mnist test digits, kept aside, never trained on) and the optional
+"mnist" (original MNIST digits, a different distribution, for robustness checks only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from emnist_contract.labels import NUM_CLASSES
+from emnist_contract.tensors import IMAGE_SIZE, NUM_PIXELS, pixels_to_unit
+from model_tools.data.emnist_io import read_idx_images, read_idx_labels
+
+#: ``data/`` at the repository root.
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+
+#: Split name -> file inside ``data/`` (npz with ``images`` and ``labels``, or NIST idx for "test").
+NPZ_SPLITS: dict[str, str] = {
+    "train": "train.npz",
+    "validation": "validation.npz",
+    "mnist": "mnist_digits.npz",
+}
+TEST_IMAGES = "nist/emnist-mnist-test-images-idx3-ubyte.gz"
+TEST_LABELS = "nist/emnist-mnist-test-labels-idx1-ubyte.gz"
+#: NIST's full ByClass label files (no images): the class mix of the whole data set.
+BYCLASS_TRAIN_LABELS = "nist/emnist-byclass-train-labels-idx1-ubyte.gz"
+BYCLASS_TEST_LABELS = "nist/emnist-byclass-test-labels-idx1-ubyte.gz"
+SPLITS: tuple[str, ...] = ("train", "validation", "test", "mnist")
+
+
+def load_split(split: str, data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images uint8 [N, 28, 28] upright and ByClass labels int64 [N] of a shipped split."""
+    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    if split == "test":
+        # emnist-mnist labels 0-9 are the ByClass labels of the digits.
+        images = read_idx_images(data_dir / TEST_IMAGES)
+        labels = read_idx_labels(data_dir / TEST_LABELS)
+    elif split in NPZ_SPLITS:
+        path = data_dir / NPZ_SPLITS[split]
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing; rebuild with `python -m model_tools build-data`")
+        with np.load(path) as content:
+            images, labels = content["images"], content["labels"].astype(np.int64)
+    else:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or images.dtype != np.uint8:
+        raise ValueError(f"split {split!r}: expected uint8 images N x {IMAGE_SIZE} x {IMAGE_SIZE}, found "
+                         f"{images.dtype} {images.shape}")
+    if len(images) != len(labels) or (labels.size and not 0 <= labels.min() <= labels.max() < NUM_CLASSES):
+        raise ValueError(f"split {split!r}: {len(images)} images, {len(labels)} labels, labels must be "
+                         f"0-{NUM_CLASSES - 1}")
+    return images, labels
+
+
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 [N, 28, 28] upright -> float32 [N, 784] pixels/255: the tensor every model takes."""
+    images = np.asarray(images)
+    return pixels_to_unit(images).reshape(len(images), NUM_PIXELS)
+
+
+def validation_inputs(limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped validation images as the model tensor (float32 [N, 784]) and their labels.
+
+    The real images every parity check of the translation stage runs on.
+    """
+    images, labels = load_split("validation")
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return to_model_input(images), labels

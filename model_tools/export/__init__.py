@@ -1,0 +1,1 @@
+"""Translation: ONNX export and import, ONNX -> SavedModel in TF Serving's layout, verify, inspect."""

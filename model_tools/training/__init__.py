@@ -1,0 +1,1 @@
+"""Model development: PyTorch networks, augmentation, training, checkpoints, metrics, plots, evaluation."""

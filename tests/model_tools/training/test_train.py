@@ -1,0 +1,106 @@
+"""Training: it learns, it is reproducible for a seed, and its outputs and errors are what they claim."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from model_tools.__main__ import main
+from model_tools.training.checkpoint import load_checkpoint
+from model_tools.training.train import TrainConfig, train
+
+
+def test_short_training_lowers_the_loss(train_slice, validation_slice, tmp_path) -> None:
+    config = TrainConfig(arch="dnn", epochs=4, eval_every=8, seed=3)
+    result = train(config, train_slice, validation_slice, tmp_path, progress=False)
+    curves = result.metrics["curves"]
+    assert curves["train_loss"][-1] < 0.7 * curves["train_loss"][0]
+    assert min(curves["val_loss"]) < curves["val_loss"][0]
+    assert result.metrics["best"]["val_accuracy"] > 0.3  # chance is < 0.1
+    assert result.checkpoint_path.is_file() and result.metrics_path.is_file()
+
+
+def _run(config: TrainConfig, data, validation, out: Path) -> tuple[dict, dict]:
+    result = train(config, data, validation, out, progress=False)
+    return result.metrics, load_checkpoint(result.checkpoint_path).model.state_dict()
+
+
+def test_same_seed_gives_identical_metrics_and_weights(train_slice, validation_slice, tmp_path) -> None:
+    """The CNN with augmentation and class weights: every random draw must come from the seed."""
+    config = dict(arch="cnn", epochs=1, eval_every=1, augment=True, train_limit=256,
+                  class_weights="inverse-frequency")
+    validation = (validation_slice[0][:128], validation_slice[1][:128])
+    runs = [_run(TrainConfig(seed=seed, **config), train_slice, validation, tmp_path / str(index))
+            for index, seed in enumerate((7, 7, 8))]
+    (first, first_weights), (second, second_weights), (other, _) = runs
+    assert first["curves"] == second["curves"]
+    assert first["validation"] == second["validation"]
+    for name, tensor in first_weights.items():
+        assert torch.equal(tensor, second_weights[name]), name
+    assert other["curves"]["train_loss"] != first["curves"]["train_loss"]
+
+
+def test_metrics_json_describes_the_run(train_slice, validation_slice, tmp_path) -> None:
+    config = TrainConfig(arch="linear", epochs=2, eval_every=5, seed=0)
+    metrics = train(config, train_slice, validation_slice, tmp_path, test_data=validation_slice,
+                    progress=False).metrics
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk["summary"] == metrics["summary"]
+    assert on_disk["config"]["arch"] == "linear" and on_disk["config"]["seed"] == 0
+    steps = on_disk["curves"]["step"]
+    assert steps == sorted(steps) and steps[-1] == on_disk["total_steps"] == 2 * 8
+    assert on_disk["best"]["step"] in steps
+    assert on_disk["best"]["val_accuracy"] == max(on_disk["curves"]["val_accuracy"])
+    report = on_disk["validation"]
+    assert np.asarray(report["confusion_matrix"]).shape == (NUM_CLASSES, NUM_CLASSES)
+    assert np.asarray(report["confusion_matrix"]).sum() == len(validation_slice[1])
+    assert list(on_disk["per_class_accuracy"]) == list(BYCLASS_LABELS)
+    # The kept model is the best one: rescoring it reproduces the recorded accuracy.
+    assert report["accuracy"] == pytest.approx(on_disk["best"]["val_accuracy"])
+    assert on_disk["test"]["accuracy"] == report["accuracy"]  # same images given as "test"
+    absent = set(on_disk["classes_without_training_images"])
+    assert {"j", "q", "x", "y", "z", "J", "Q", "X", "Y", "Z"} <= absent
+    assert load_checkpoint(tmp_path / "checkpoint.pt").metrics == metrics["summary"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"arch": "resnet"}, "unknown architecture"),
+        ({"class_weights": "balanced"}, "class-weights"),
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1.0}, "lr"),
+    ],
+)
+def test_bad_config_is_refused(change, message, train_slice, validation_slice, tmp_path) -> None:
+    config = TrainConfig(**{"arch": "linear", **change})
+    with pytest.raises(ValueError, match=message):
+        train(config, train_slice, validation_slice, tmp_path, progress=False)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_train_command_writes_the_run_folder(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    code = main(["train", "--arch", "linear", "--epochs", "1", "--train-limit", "256", "--eval-every", "1",
+                 "--no-test", "--out", str(out)])
+    assert code == 0
+    for name in ("checkpoint.pt", "metrics.json", "learning_curve.png", "confusion_matrix.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "val accuracy" in capsys.readouterr().out
+    config = json.loads((out / "metrics.json").read_text())["config"]
+    assert config["augment"] is False and config["train_limit"] == 256
+
+
+def test_train_command_rejects_bad_options(tmp_path) -> None:
+    assert main(["train", "--arch", "linear", "--epochs", "0", "--out", str(tmp_path / "x")]) == 2
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    assert main(["train", "--arch", "linear", "--out", str(not_a_folder)]) == 2
+    with pytest.raises(SystemExit):
+        main(["train", "--arch", "svm", "--out", str(tmp_path / "y")])
