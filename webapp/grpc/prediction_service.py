@@ -93,7 +93,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = predict_pb2.PredictResponse()
         set_model_spec(response.model_spec, prediction.model, prediction.signature_name)
         for name, value in filter_outputs(prediction.outputs, request.output_filter).items():
-            response.outputs[name].CopyFrom(array_to_tensor(value))
+            array_to_tensor(value, response.outputs[name])
         return response
 
     @rpc

@@ -47,8 +47,8 @@ def dtype_name(enum: int) -> str:
 def _shape(tensor: Any, where: str) -> tuple[int, ...]:
     if tensor.tensor_shape.unknown_rank:
         raise InvalidArgumentError(f"{where}: a tensor of unknown rank cannot be fed")
-    shape = tuple(dim.size for dim in tensor.tensor_shape.dim)
-    if any(size < 0 for size in shape):
+    shape = tuple([dim.size for dim in tensor.tensor_shape.dim])
+    if shape and min(shape) < 0:
         raise InvalidArgumentError(f"{where}: negative dimension in shape {list(shape)}")
     return shape
 
@@ -102,12 +102,15 @@ def tensor_to_array(tensor: Any, where: str = "input") -> np.ndarray:
     return _fill(array, count, shape, where)
 
 
-def array_to_tensor(array: np.ndarray) -> Any:
-    """A numpy array as a ``TensorProto``: ``tensor_content`` for numbers, ``string_val`` for strings."""
+def array_to_tensor(array: np.ndarray, tensor: Any = None) -> Any:
+    """A numpy array as a ``TensorProto`` (``tensor``, filled in place, or a new one): ``tensor_content``
+    for numbers, ``string_val`` for strings."""
     array = np.asarray(array)
-    tensor = tensor_pb2.TensorProto()
+    if tensor is None:
+        tensor = tensor_pb2.TensorProto()
+    dims = tensor.tensor_shape.dim
     for size in array.shape:
-        tensor.tensor_shape.dim.add(size=size)
+        dims.add(size=size)
     if array.dtype == object or array.dtype.kind in "SU":
         tensor.dtype = DataType.DT_STRING
         tensor.string_val.extend(

@@ -55,3 +55,18 @@ def test_the_documented_numpy_only_client_works(served, onnx_reference, capsys):
     np.testing.assert_allclose(namespace["scores"], onnx_reference(namespace["x"]), rtol=1e-5, atol=1e-6)
     assert capsys.readouterr().out.startswith(f"{SERVED_MODEL} {served_version_dir().name} [")
     namespace["channel"].close()
+
+
+def test_the_open_inference_protocol_shares_the_port(served, onnx_reference, images):
+    """Triton's own gRPC client against the same server: V2's GRPCInferenceService beside TF Serving's."""
+    grpcclient = pytest.importorskip("tritonclient.grpc")
+
+    client = grpcclient.InferenceServerClient(served.target)
+    try:
+        assert client.is_server_live() and client.is_model_ready(SERVED_MODEL)
+        tensor = grpcclient.InferInput("images", list(images.shape), "FP32")
+        tensor.set_data_from_numpy(images)
+        scores = client.infer(SERVED_MODEL, [tensor]).as_numpy("scores")
+    finally:
+        client.close()
+    np.testing.assert_allclose(scores, onnx_reference(images), rtol=1e-5, atol=1e-6)
