@@ -116,7 +116,8 @@ def _h2load(target: str, body: Path, concurrency: int, duration: float, log_file
     return output.stdout
 
 
-def run_cell(target: str, cell: GrpcCell, duration: float, warmup: float = 0.5) -> dict[str, Any]:
+def run_cell(target: str, cell: GrpcCell, duration: float, warmup: float = 0.5,
+             model: str = MODEL_NAME) -> dict[str, Any]:
     """One bounded h2load load on a running gRPC server (``host:port``): the cell's figures.
 
     The warm-up is a run of its own: within one run h2load counts the warm-up's DATA bytes too, and the
@@ -124,7 +125,7 @@ def run_cell(target: str, cell: GrpcCell, duration: float, warmup: float = 0.5) 
     """
     if shutil.which("h2load") is None:
         raise RuntimeError("h2load is not installed (Debian: apt-get install nghttp2-client)")
-    request = predict_request(validation_images(cell.batch_size))
+    request = predict_request(validation_images(cell.batch_size), model)
     answer_bytes = check_answer(target, request)
     with tempfile.TemporaryDirectory(prefix="grpc-load-") as folder:
         body, log_file = Path(folder) / "request.bin", Path(folder) / "requests.log"
@@ -152,18 +153,20 @@ def run_cell(target: str, cell: GrpcCell, duration: float, warmup: float = 0.5) 
     }
 
 
-def start_model_server(port: int, workers: int, engine: str) -> subprocess.Popen:
+def start_model_server(port: int, workers: int, engine: str, model: str = MODEL_NAME) -> subprocess.Popen:
     """Our model server, gRPC only (its own session, so that stopping it stops its workers)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("EMNIST_")}
-    env.update(EMNIST_ENGINE=engine, EMNIST_FILE_SYSTEM_POLL_SECONDS="0", EMNIST_GRPC_GRACE_SECONDS="2")
+    env.update(EMNIST_ENGINE=engine, EMNIST_MODEL_NAME=model, EMNIST_FILE_SYSTEM_POLL_SECONDS="0",
+               EMNIST_GRPC_GRACE_SECONDS="2")
     command = [sys.executable, "-m", "webapp.model_server", "--port", str(port), "--rest_api_port", "0",
                "--grpc_workers", str(workers)]
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
 
 
-def wait_serving(target: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
-    request = predict_request(validation_images(1))
+def wait_serving(target: str, process: subprocess.Popen, timeout: float = 120.0,
+                 model: str = MODEL_NAME) -> None:
+    request = predict_request(validation_images(1), model)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -190,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one short pass (what the tests run)")
     parser.add_argument("--target", help="a running gRPC server (host:port); default: start ours")
     parser.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "tensorflow"))
+    parser.add_argument("--model", default=MODEL_NAME, help="model to serve and ask (default emnist)")
     parser.add_argument("--workers", type=int, default=2, help="gRPC processes of the server we start")
     parser.add_argument("--duration", type=float, help="seconds per cell (default 1 quick, 10 full)")
     parser.add_argument("--runs", type=int, help="runs of every cell; medians printed (default 1 quick, 3)")
@@ -202,14 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     target = args.target
     if target is None:
         target = f"127.0.0.1:{free_port()}"
-        server = start_model_server(int(target.rsplit(":", 1)[1]), args.workers, args.engine)
+        server = start_model_server(int(target.rsplit(":", 1)[1]), args.workers, args.engine, args.model)
     try:
         if server is not None:
-            wait_serving(target, server)
+            wait_serving(target, server, model=args.model)
         results: dict[str, list[dict[str, Any]]] = {key: [] for key in CELLS}
         for _ in range(runs):
             for key, cell in CELLS.items():
-                results[key].append(run_cell(target, cell, duration, warmup=0.3 if args.quick else 1.0))
+                results[key].append(run_cell(target, cell, duration, warmup=0.3 if args.quick else 1.0,
+                                             model=args.model))
     finally:
         if server is not None:
             server.terminate()
@@ -226,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         for key, cell_runs in results.items()
     }
-    print(json.dumps({"target": target, "engine": args.engine if server else None, "runs": runs,
+    print(json.dumps({"target": target, "model": args.model, "engine": args.engine if server else None,
+                      "runs": runs,
                       "duration_s": duration, "cells": summary}, indent=2))
     return 0
 

@@ -82,7 +82,8 @@ def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None) 
                  settings["MODEL_SERVER"])
         grpc_port = 0
     if not grpc_port and rest_port == 0:
-        log.error("both servers are switched off (--port 0 and --rest_api_port 0): nothing to serve")
+        log.error("nothing to serve: REST is switched off (--rest_api_port 0) and gRPC is %s",
+                  "not started with MODEL_SERVER set" if settings["MODEL_SERVER"] else "too (--port 0)")
         return 2
     signals = _Signals()
     workers = None
