@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -112,7 +113,8 @@ def _h2load(target: str, body: Path, concurrency: int, duration: float, log_file
     ]
     output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     if output.returncode != 0 or "requests:" not in output.stdout:
-        raise RuntimeError(f"h2load failed: {output.stdout[-500:]} {output.stderr[-500:]}")
+        raise RuntimeError(f"h2load exited with {output.returncode}: {output.stdout[-800:]} "
+                           f"{output.stderr[-500:]}")
     return output.stdout
 
 
@@ -160,8 +162,20 @@ def start_model_server(port: int, workers: int, engine: str, model: str = MODEL_
                EMNIST_GRPC_GRACE_SECONDS="2")
     command = [sys.executable, "-m", "webapp.model_server", "--port", str(port), "--rest_api_port", "0",
                "--grpc_workers", str(workers)]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    # Its log, read back if it fails (a pipe nobody reads could fill up); it lives as long as the process.
+    log = tempfile.TemporaryFile()  # noqa: SIM115
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    process.log = log  # type: ignore[attr-defined]
+    return process
+
+
+def server_log(process: subprocess.Popen) -> str:
+    log = getattr(process, "log", None)
+    if log is None:
+        return ""
+    log.seek(0)
+    return log.read().decode("utf-8", "replace")[-1500:]
 
 
 def wait_serving(target: str, process: subprocess.Popen, timeout: float = 120.0,
@@ -170,13 +184,14 @@ def wait_serving(target: str, process: subprocess.Popen, timeout: float = 120.0,
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"the model server exited: {process.stderr.read().decode()[-1500:]}")
+            raise RuntimeError(f"the model server exited: {server_log(process)}")
         try:
             check_answer(target, request)
             return
-        except Exception:
+        except Exception as exc:
             if time.monotonic() > deadline:
-                raise
+                raise RuntimeError(f"the model server does not answer: {exc}\n{server_log(process)}") \
+                    from None
             time.sleep(0.2)
 
 
@@ -215,10 +230,14 @@ def main(argv: list[str] | None = None) -> int:
             for key, cell in CELLS.items():
                 results[key].append(run_cell(target, cell, duration, warmup=0.3 if args.quick else 1.0,
                                              model=args.model))
+    except Exception:
+        if server is not None:
+            print(server_log(server), file=sys.stderr)
+        raise
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(30)
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(60)
     summary = {
         key: {
             "client": "h2load",

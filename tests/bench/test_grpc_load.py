@@ -17,7 +17,7 @@ def test_grpc_load_quick_runs_every_cell_without_errors():
     assert shutil.which("h2load"), "h2load is missing: make system-packages (Debian's nghttp2-client)"
     result = subprocess.run([sys.executable, str(REPO / "bench" / "grpc_load.py"), "--quick", "--duration",
                              "0.5"], cwd=REPO, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, (result.stdout[-1000:], result.stderr[-3000:])
     report = json.loads(result.stdout)
     assert set(report["cells"]) == {"grpc_b1_c1", "grpc_b1_c8", "grpc_b128_c8"}
     for cell in report["cells"].values():
