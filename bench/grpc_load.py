@@ -210,12 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "tensorflow"))
     parser.add_argument("--model", default=MODEL_NAME, help="model to serve and ask (default emnist)")
     parser.add_argument("--workers", type=int, default=2, help="gRPC processes of the server we start")
-    parser.add_argument("--duration", type=float, help="seconds per cell (default 1 quick, 10 full)")
+    parser.add_argument("--duration", type=float, help="seconds per cell (default 2 quick, 10 full)")
     parser.add_argument("--runs", type=int, help="runs of every cell; medians printed (default 1 quick, 3)")
     args = parser.parse_args(argv)
     if shutil.which("h2load") is None:
         parser.error("h2load is not installed (Debian: apt-get install nghttp2-client)")
-    duration = args.duration or (1.0 if args.quick else 10.0)
+    # Quick cells still last 2 s: a loaded machine can take over 0.5 s per batch of 128 at c=8.
+    duration = args.duration or (2.0 if args.quick else 10.0)
     runs = args.runs or (1 if args.quick else 3)
     server = None
     target = args.target

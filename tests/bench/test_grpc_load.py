@@ -15,14 +15,14 @@ from tests.support.paths import REPO
 
 def test_grpc_load_quick_runs_every_cell_without_errors():
     assert shutil.which("h2load"), "h2load is missing: make system-packages (Debian's nghttp2-client)"
-    result = subprocess.run([sys.executable, str(REPO / "bench" / "grpc_load.py"), "--quick", "--duration",
-                             "0.5"], cwd=REPO, capture_output=True, text=True, timeout=180)
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "grpc_load.py"), "--quick"], cwd=REPO,
+                            capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, (result.stdout[-1000:], result.stderr[-3000:])
     report = json.loads(result.stdout)
     assert set(report["cells"]) == {"grpc_b1_c1", "grpc_b1_c8", "grpc_b128_c8"}
     for cell in report["cells"].values():
         assert cell["client"] == "h2load"
-        assert cell["requests"] > 0 and cell["errors"] == 0
+        assert cell["requests"] > 0 and cell["errors"] == 0, cell
         assert set(cell["latency_ms"]) == {"p50", "p90", "p99"}
 
 
