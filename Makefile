@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# gRPC port; empty: EMNIST_GRPC_PORT, or 8500 (0: no gRPC server)
+GRPC_PORT ?=
 # An editable install that puts this checkout on sys.path (other checkouts can run their own code).
 EDITABLE := --config-settings editable_mode=compat
 
@@ -27,9 +29,10 @@ install: $(VENV)/.serve-installed
 
 install-dev: $(VENV)/.dev-installed
 
-## Install the serving set, then serve the bundled model under gunicorn on http://$(HOST):$(PORT)/
+## Install the serving set, then serve the bundled model: REST (gunicorn) on http://$(HOST):$(PORT)/ and
+## gRPC on $(HOST):8500 (GRPC_PORT=...)
 run: install
-	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+	$(BIN)/python -m webapp.model_server --host $(HOST) --rest_api_port $(PORT) $(if $(GRPC_PORT),--port $(GRPC_PORT))
 
 ## Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; a test tool's
 ## own browser download fails offline), npm for axe-core (package-lock.json), wrk and h2load

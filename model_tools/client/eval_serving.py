@@ -1,9 +1,9 @@
 """``eval-serving``: the blog's ``eval_serving_performance`` for any set of deployments.
 
 N real images, chosen with a seed from a shipped split, are sent one per request to every endpoint
-(this app's ``/v1/models/<name>:predict`` or ``/predict``, any TF Serving REST URL, GraphPipe's
-``/graphpipe/<name>`` or a GraphPipe port, the Open Inference Protocol's ``/v2/models/<name>`` over
-HTTP or ``grpc://``). Each request's
+(this app's ``/v1/models/<name>:predict`` or ``/predict``, any TF Serving REST URL, TF Serving's gRPC
+API as ``grpc://host:port/<name>``, GraphPipe's ``/graphpipe/<name>`` or a GraphPipe port, the Open
+Inference Protocol's ``/v2/models/<name>`` over HTTP or ``grpc://``). Each request's
 latency and answer is recorded; the report gives accuracy against the labels and the latency
 distribution per endpoint, as JSON (with every record), Markdown, and the blog's two latency figures.
 An unreachable endpoint or an error answer is counted and reported, never a crash.
@@ -205,7 +205,8 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="protocol: tfserving (predictions), predict (this app's /predict), graphpipe "
                              "or v2 (the Open Inference Protocol); default: guessed from each URL "
-                             "(/graphpipe/..., /v2/models/..., grpc://host:port/v2/models/<model>)")
+                             "(/graphpipe/..., /v2/models/..., grpc://host:port/v2/models/<model>; "
+                             "grpc://host:port/<model> is TF Serving's gRPC API)")
     parser.add_argument("--split", default="validation", choices=("validation", "test"),
                         help="shipped split the images come from (default validation)")
     parser.add_argument("--data-dir", type=Path, default=None, help="data folder (default: the repo's data/)")

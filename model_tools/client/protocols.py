@@ -159,9 +159,10 @@ def graphpipe_error(body: bytes) -> str | None:
 
 
 class GrpcConnection:
-    """One long-lived gRPC channel to a V2 endpoint, posting serialized ModelInferRequests."""
+    """One long-lived gRPC channel posting serialized requests to one method (V2's ModelInfer by default,
+    TF Serving's Predict for ``model_tools.client.tfserving_grpc``)."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, method: str = GRPC_INFER) -> None:
         import grpc
 
         self.url, self.timeout = url, timeout
@@ -169,7 +170,7 @@ class GrpcConnection:
         self.target = f"{split.hostname}:{split.port or 8500}"
         self._grpc = grpc
         self._channel = grpc.insecure_channel(self.target)
-        self._call = self._channel.unary_unary(GRPC_INFER)  # bytes in, bytes out
+        self._call = self._channel.unary_unary(method)  # bytes in, bytes out
 
     def post(self, body: bytes, content_type: str = "", accept: str | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, bytes, float]:

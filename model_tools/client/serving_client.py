@@ -2,11 +2,12 @@
 
 Shared by ``eval-serving`` (accuracy and latency, one image per request) and ``throughput`` (closed
 loop load). It speaks TF Serving's REST predict contract (``POST .../v1/models/<name>:predict`` with
-``{"instances": ...}``), this app's ``POST /predict``, and GraphPipe and the Open Inference Protocol
-(REST and gRPC, ``model_tools.client.protocols``), so the same run can compare this app, a real TF
-Serving and any other server that speaks one of them. ``http.client`` rather than ``requests``:
-one persistent connection per worker and much less client CPU per request, which matters when client
-and server share the machine's cores.
+``{"instances": ...}``) and its gRPC API (``grpc://host:port/<model>``,
+``model_tools.client.tfserving_grpc``), this app's ``POST /predict``, and GraphPipe and the Open
+Inference Protocol (REST and gRPC, ``model_tools.client.protocols``), so the same run can compare this
+app, a real TF Serving and any other server that speaks one of them. ``http.client`` rather than
+``requests``: one persistent connection per worker and much less client CPU per request, which
+matters when client and server share the machine's cores.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from emnist_contract.signatures import CLASSES_KEY, SCORES_KEY
 from emnist_contract.tensors import PIXEL_MAX
-from model_tools.client import protocols
+from model_tools.client import protocols, tfserving_grpc
 
 #: Request body kinds: the blog's JSON of pixels/255, TF Serving's ``{"b64": ...}`` of raw uint8
 #: pixels (one per instance), and an ``application/octet-stream`` ``.npy`` body of uint8 images.
@@ -79,17 +80,19 @@ def parse_endpoint(text: str, default_format: str | None = None) -> Endpoint:
     url = url.strip()
     split = urlsplit(url)
     grpc_v2 = split.scheme == "grpc" and "/v2/models/" in split.path
-    if not (split.scheme in ("http", "https") or grpc_v2) or not split.hostname:
+    grpc_tfserving = not grpc_v2 and tfserving_grpc.is_tfserving_url(url)
+    if not (split.scheme in ("http", "https") or grpc_v2 or grpc_tfserving) or not split.hostname:
         raise ValueError(f"endpoint {text!r}: expected NAME=http://host:port/path, e.g. "
-                         "app=http://127.0.0.1:8000/v1/models/emnist:predict, or "
-                         "NAME=grpc://host:port/v2/models/<model> (the Open Inference Protocol)")
+                         "app=http://127.0.0.1:8000/v1/models/emnist:predict, NAME=grpc://host:port/<model> "
+                         "(TF Serving's gRPC API), or NAME=grpc://host:port/v2/models/<model> (the Open "
+                         "Inference Protocol)")
     try:
         split.port  # noqa: B018 - validates the port number
     except ValueError as exc:
         raise ValueError(f"endpoint {text!r}: {exc}") from None
     if default_format is not None and default_format not in FORMATS:
         raise ValueError(f"unknown format {default_format!r}: expected one of {', '.join(FORMATS)}")
-    fmt = "v2" if grpc_v2 else default_format or guess_format(url)
+    fmt = "v2" if grpc_v2 else "tfserving" if grpc_tfserving else default_format or guess_format(url)
     default_name = f"{split.hostname}:{split.port or 80}{split.path}"
     return Endpoint(name=name.strip() or default_name, url=url, format=fmt)
 
@@ -132,13 +135,16 @@ def encode_request(endpoint: Endpoint, images: np.ndarray, payload: str) -> prot
         if endpoint.url.startswith("grpc://"):
             return protocols.v2_grpc_request(images, payload, endpoint.url)
         return protocols.v2_rest_request(images, payload)
+    if endpoint.url.startswith("grpc://"):
+        return tfserving_grpc.predict_request(images, payload, endpoint.url)
     return protocols.Request(*encode_payload(images, payload))
 
 
 def open_connection(endpoint: Endpoint, timeout: float = 30.0) -> Connection | protocols.GrpcConnection:
     """A persistent connection to the endpoint: HTTP keep-alive, or a gRPC channel."""
     if endpoint.url.startswith("grpc://"):
-        return protocols.GrpcConnection(endpoint.url, timeout)
+        method = protocols.GRPC_INFER if endpoint.format == "v2" else tfserving_grpc.PREDICT_METHOD
+        return protocols.GrpcConnection(endpoint.url, timeout, method)
     return Connection(endpoint, timeout)
 
 
@@ -162,6 +168,12 @@ def predicted_classes(body: bytes, fmt: str, count: int) -> np.ndarray:
         return _scores_classes(np.asarray(scores), count)
     if body.startswith(NPY_MAGIC):
         return _npy_classes(body, count)
+    if fmt == "tfserving" and tfserving_grpc.looks_like_response(body):
+        try:
+            scores = tfserving_grpc.predict_scores(body)
+        except protocols.ProtocolError as exc:
+            raise EndpointError(f"not a TF Serving gRPC prediction: {exc}") from None
+        return _scores_classes(scores, count)
     try:
         answer = json.loads(body)
     except ValueError as exc:
