@@ -29,6 +29,9 @@ MODEL_INFO_FILE = Path(ASSETS_EXTRA_DIR) / "model_info.json"
 #: The model-info key listing the classes the model never saw a training image of (labels, ByClass order):
 #: the model cannot answer them, whatever its scores say.
 UNTRAINED_CLASSES_KEY = "classes_without_training_images"
+#: The metadata field (GetModelMetadata's ``metadata_field``, REST ``?metadata_field=``) under which this
+#: project's servers answer a version's model info, beside TF Serving's ``signature_def``.
+MODEL_INFO_FIELD = "model_info"
 #: The same network as ONNX (the onnxruntime engine's file).
 ONNX_FILE = "model.onnx"
 #: Everything a version folder may hold.

@@ -13,8 +13,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
+from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from emnist_contract.signatures import CLASSIFY_SIGNATURE
 from serving_core.errors import Code, InvalidArgumentError, ServingError
 from serving_core.payloads.limits import RequestLimits
@@ -121,14 +122,19 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         if not request.metadata_field:
             raise InvalidArgumentError("GetModelMetadataRequest must specify at least one metadata_field")
         for field in request.metadata_field:
-            if field != SIGNATURE_DEF_FIELD:
+            if field not in (SIGNATURE_DEF_FIELD, MODEL_INFO_FIELD):
                 raise InvalidArgumentError(f"Metadata field {field} is not supported")
         result = self.service.metadata(spec)
-        signature_map = json_format.ParseDict(result.signature_defs, get_model_metadata_pb2.SignatureDefMap(),
-                                              ignore_unknown_fields=True)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         set_model_spec(response.model_spec, result.model)
-        response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
+        if SIGNATURE_DEF_FIELD in request.metadata_field:
+            signature_map = json_format.ParseDict(
+                result.signature_defs, get_model_metadata_pb2.SignatureDefMap(), ignore_unknown_fields=True)
+            response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
+        if MODEL_INFO_FIELD in request.metadata_field:  # this project's extension: a Struct
+            info = struct_pb2.Struct()
+            info.update({UNTRAINED_CLASSES_KEY: list(result.untrained_classes)})
+            response.metadata[MODEL_INFO_FIELD].Pack(info)
         return response
 
     @rpc

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.binary import body_to_images
 from serving_core.payloads.codecs import dump_npy
@@ -116,11 +117,16 @@ def classify(service: InferenceBackend, limits: RequestLimits, spec: ModelSpec, 
     return Answer(json_bytes({"results": results}))
 
 
-def metadata(service: InferenceBackend, spec: ModelSpec) -> Answer:
-    """GetModelMetadata: the version's SignatureDefs and the spec of the version that answered."""
+def metadata(service: InferenceBackend, spec: ModelSpec, model_info: bool = False) -> Answer:
+    """GetModelMetadata: the version's SignatureDefs and the spec of the version that answered.
+
+    ``model_info`` adds this project's extension field: the classes the version has no training images of.
+    """
     result = service.metadata(spec)
     model_spec = {"name": result.model.name, "signature_name": "", "version": str(result.model.version)}
-    metadata_field = {"signature_def": result.signature_defs}
+    metadata_field: dict[str, Any] = {"signature_def": result.signature_defs}
+    if model_info:
+        metadata_field[MODEL_INFO_FIELD] = {UNTRAINED_CLASSES_KEY: list(result.untrained_classes)}
     return Answer(json_bytes({"model_spec": model_spec, "metadata": metadata_field}))
 
 

@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 
 import grpc
 import numpy as np
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
+from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from emnist_contract.signatures import EXAMPLE_FEATURE
 from serving_core.engines.signature_defs import sorted_signature_maps
 from serving_core.service import ModelSpec
@@ -30,7 +31,7 @@ from webapp.grpc.status import core_code
 from webapp.grpc.tensors import array_to_tensor, tensor_to_array
 from webapp.remote.addresses import ModelServerAddress
 from webapp.remote.errors import answered_error, bad_gateway
-from webapp.remote.results import Classified, Predicted
+from webapp.remote.results import Classified, Predicted, untrained_classes_of
 
 T = TypeVar("T")
 State = get_model_status_pb2.ModelVersionStatus.State
@@ -110,6 +111,16 @@ class GrpcModelServer:
         printed = json_format.MessageToDict(
             signature_map, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
         return response.model_spec.version.value, sorted_signature_maps(printed)
+
+    def untrained_classes(self, spec: ModelSpec, timeout: float) -> tuple[str, ...]:
+        """The classes the version has no training images of (this project's ``model_info`` field)."""
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=[MODEL_INFO_FIELD])
+        fill_model_spec(request.model_spec, spec)
+        response = self._call(self.prediction.GetModelMetadata, request, timeout)
+        info = struct_pb2.Struct()
+        if not response.metadata[MODEL_INFO_FIELD].Unpack(info):
+            raise bad_gateway(self.url, "answered model_info without a Struct")
+        return untrained_classes_of(self.url, json_format.MessageToDict(info).get(UNTRAINED_CLASSES_KEY, []))
 
     def status(self, spec: ModelSpec, timeout: float) -> list[dict[str, Any]]:
         request = get_model_status_pb2.GetModelStatusRequest()

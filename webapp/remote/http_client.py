@@ -18,12 +18,13 @@ import orjson
 import urllib3
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
+from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from emnist_contract.signatures import EXAMPLE_FEATURE
 from serving_core.errors import Code, ServingError
 from serving_core.service import ModelSpec
 from webapp.remote.addresses import ModelServerAddress
 from webapp.remote.errors import ModelServerUnavailableError, answered_error, bad_gateway, deadline_exceeded
-from webapp.remote.results import Classified, Predicted
+from webapp.remote.results import Classified, Predicted, untrained_classes_of
 
 VERSION_SECONDS = 1.0
 POOL_SIZE = 8
@@ -161,6 +162,15 @@ class HttpModelServer:
             return int(document["model_spec"]["version"]), document["metadata"]["signature_def"]
         except (KeyError, TypeError, ValueError):
             raise bad_gateway(self.url, "answered metadata without model_spec and signature_def") from None
+
+    def untrained_classes(self, spec: ModelSpec, timeout: float) -> tuple[str, ...]:
+        """The classes the version has no training images of (this project's ``model_info`` field; a
+        server that does not know the field, a real TF Serving, leaves it out: nothing is known)."""
+        path = _model_path(spec) + f"/metadata?metadata_field=signature_def&metadata_field={MODEL_INFO_FIELD}"
+        metadata = self._request("GET", path, timeout).get("metadata")
+        info = metadata.get(MODEL_INFO_FIELD, {}) if isinstance(metadata, dict) else {}
+        classes = info.get(UNTRAINED_CLASSES_KEY, []) if isinstance(info, dict) else None
+        return untrained_classes_of(self.url, classes)
 
     def status(self, spec: ModelSpec, timeout: float) -> list[dict[str, Any]]:
         entries = self._request("GET", _model_path(spec), timeout).get("model_version_status")

@@ -87,6 +87,7 @@ class RemoteInferenceService:
         self._down_until = {server.url: 0.0 for server in self.servers}
         self._signatures: dict[tuple, tuple[float, SignatureInfo]] = {}
         self._labels: dict[tuple, tuple[str, ...]] = {}
+        self._untrained: dict[tuple, tuple[str, ...]] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -166,6 +167,24 @@ class RemoteInferenceService:
             self._labels[key] = labels
         return labels
 
+    def _untrained_classes(self, server: Any, name: str, version: int, deadline: float) -> tuple[str, ...]:
+        """The version's classes without training images, asked once; nothing known from a server that
+        does not have the model_info field (a real TF Serving refuses it)."""
+        key = (server.url, name, version)
+        with self._lock:
+            untrained = self._untrained.get(key)
+        if untrained is not None:
+            return untrained
+        try:
+            untrained = server.untrained_classes(ModelSpec(name, version), deadline - time.monotonic())
+        except ServingError as exc:
+            if exc.code is not Code.INVALID_ARGUMENT:
+                raise
+            untrained = ()
+        with self._lock:
+            self._untrained[key] = untrained
+        return untrained
+
     # --- the InferenceBackend calls -------------------------------------------------------------
 
     def predict(self, spec: ModelSpec, inputs: Inputs, deadline: float | None = None) -> Prediction:
@@ -196,7 +215,8 @@ class RemoteInferenceService:
                 shape = None if scores is None else list(scores.shape)
                 raise bad_gateway(server.url, f"answered scores of shape {shape} for {len(images)} images")
             labels = self._version_labels(server, spec.name, answer.version, deadline)
-            return Scores(ServedVersion(spec.name, answer.version, server.url), scores, labels)
+            untrained = self._untrained_classes(server, spec.name, answer.version, deadline)
+            return Scores(ServedVersion(spec.name, answer.version, server.url), scores, labels, untrained)
 
         return self._call(run, deadline)
 
@@ -211,11 +231,16 @@ class RemoteInferenceService:
         return self._call(run, self._deadline(deadline))
 
     def metadata(self, spec: ModelSpec) -> ModelMetadata:
+        deadline = self._deadline(None)
+
         def run(server: Any, timeout: float) -> ModelMetadata:
             version, signature_defs = server.metadata(spec, timeout)
-            return ModelMetadata(ServedVersion(spec.name, version, server.url), signature_defs)
+            labels = self._version_labels(server, spec.name, version, deadline)
+            untrained = self._untrained_classes(server, spec.name, version, deadline)
+            served = ServedVersion(spec.name, version, server.url)
+            return ModelMetadata(served, signature_defs, labels, untrained)
 
-        return self._call(run, self._deadline(None))
+        return self._call(run, deadline)
 
     def status(self, spec: ModelSpec) -> list[dict[str, Any]]:
         return self._call(lambda server, timeout: server.status(spec, timeout), self._deadline(None))

@@ -116,7 +116,7 @@ def test_the_console_script_is_this_main(repo):
     import tomllib
 
     scripts = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"emnist-tools": "model_tools.__main__:main"}
+    assert scripts["emnist-tools"] == "model_tools.__main__:main"
 
 
 def run_cli(repo: Path, cwd: Path, *arguments: str) -> subprocess.CompletedProcess:

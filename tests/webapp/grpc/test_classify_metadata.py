@@ -100,6 +100,30 @@ def test_metadata_is_an_any_of_signature_def_map_as_the_rest_route_prints_it(pre
     assert printed == rest["metadata"]["signature_def"]
 
 
+def test_model_info_is_answered_when_asked_as_the_rest_route_answers_it(prediction, app):
+    """This project's extension field: the classes the served version has no training images of."""
+    import json
+
+    from google.protobuf import struct_pb2
+
+    from tests.support.paths import served_version_dir
+
+    on_disk = json.loads((served_version_dir() / "assets.extra" / "model_info.json").read_text())
+    response = prediction.GetModelMetadata(metadata_request(fields=("model_info",)), 10.0)
+    assert list(response.metadata) == ["model_info"]  # only what was asked
+    info = struct_pb2.Struct()
+    assert response.metadata["model_info"].Unpack(info)
+    untrained = list(json_format.MessageToDict(info)["classes_without_training_images"])
+    assert untrained == on_disk["classes_without_training_images"]
+    rest = app.test_client().get(f"/v1/models/{SERVED_MODEL}/metadata?metadata_field=model_info")
+    assert rest.get_json()["metadata"]["model_info"] == {"classes_without_training_images": untrained}
+    plain = app.test_client().get(f"/v1/models/{SERVED_MODEL}/metadata").get_json()["metadata"]
+    assert list(plain) == ["signature_def"]  # TF Serving's answer, unchanged
+    refused = app.test_client().get(f"/v1/models/{SERVED_MODEL}/metadata?metadata_field=graph")
+    assert refused.status_code == 400
+    assert refused.get_json() == {"error": "Metadata field graph is not supported"}
+
+
 @pytest.mark.parametrize(("message", "code", "details"), [
     (metadata_request(fields=()), grpc.StatusCode.INVALID_ARGUMENT,
      "GetModelMetadataRequest must specify at least one metadata_field"),
