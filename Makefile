@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8000
-# gRPC port; empty: EMNIST_GRPC_PORT, or 8500 (0: no gRPC server)
+# Where to listen; empty: the defaults (REST: GUNICORN_BIND, else 127.0.0.1:8000; gRPC: EMNIST_GRPC_HOST
+# and EMNIST_GRPC_PORT, else 127.0.0.1:8500). HOST is both servers' address; 0 as a port switches it off.
+HOST ?=
+PORT ?=
 GRPC_PORT ?=
 # An editable install that puts this checkout on sys.path (other checkouts can run their own code).
 EDITABLE := --config-settings editable_mode=compat
@@ -29,10 +30,11 @@ install: $(VENV)/.serve-installed
 
 install-dev: $(VENV)/.dev-installed
 
-## Install the serving set, then serve the bundled model: REST (gunicorn) on http://$(HOST):$(PORT)/ and
-## gRPC on $(HOST):8500 (GRPC_PORT=...)
+## Install the serving set, then serve the bundled model: REST (gunicorn) on http://127.0.0.1:8000/ and
+## gRPC on 127.0.0.1:8500 (make run HOST=0.0.0.0 PORT=8080 GRPC_PORT=9500 moves them)
 run: install
-	$(BIN)/python -m webapp.model_server --host $(HOST) --rest_api_port $(PORT) $(if $(GRPC_PORT),--port $(GRPC_PORT))
+	$(BIN)/python -m webapp.model_server $(if $(HOST),--host $(HOST)) $(if $(PORT),--rest_api_port $(PORT)) \
+		$(if $(GRPC_PORT),--port $(GRPC_PORT))
 
 ## Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; a test tool's
 ## own browser download fails offline), npm for axe-core (package-lock.json), wrk and h2load

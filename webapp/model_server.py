@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from webapp.settings import Settings, SettingsError, load_settings
@@ -26,6 +28,8 @@ log = logging.getLogger("model_server")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONFIG = REPO_ROOT / "gunicorn.conf.py"
+#: gunicorn.conf.py's bind when GUNICORN_BIND is not set.
+DEFAULT_REST_BIND = "127.0.0.1:8000"
 GUNICORN_STOP_SECONDS = 45  # gunicorn.conf.py's graceful_timeout, plus unloading
 
 
@@ -43,16 +47,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=port_number,
                         help="gRPC port (default: EMNIST_GRPC_PORT, 8500; 0: no gRPC)")
     parser.add_argument("--rest_api_port", type=port_number,
-                        help="REST port (default: gunicorn.conf.py's bind, 127.0.0.1:8000; 0: no REST)")
+                        help="REST port (default: GUNICORN_BIND's, else 8000; 0: no REST)")
     parser.add_argument("--grpc_workers", type=int, help="gRPC processes (default: EMNIST_GRPC_WORKERS; 0: "
                         "one per core)")
     return parser.parse_args(argv)
 
 
-def rest_command(host: str, port: int | None) -> list[str]:
+def rest_bind(host: str | None, port: int | None, environ: Mapping[str, str]) -> str | None:
+    """gunicorn's ``--bind`` for the options given: each of host and port given on the command line wins,
+    the other comes from ``GUNICORN_BIND`` (or its default, 127.0.0.1:8000); neither: no ``--bind``, so
+    gunicorn.conf.py reads ``GUNICORN_BIND`` itself."""
+    if host is None and port is None:
+        return None
+    default_host, _, default_port = environ.get("GUNICORN_BIND", DEFAULT_REST_BIND).rpartition(":")
+    host = host if host is not None else default_host.strip("[]") or "127.0.0.1"
+    port = port if port is not None else int(default_port or 8000)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def rest_command(bind: str | None) -> list[str]:
     command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)]
-    if port is not None:
-        command += ["--bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    if bind is not None:
+        command += ["--bind", bind]
     return [*command, "wsgi:app"]
 
 
@@ -73,7 +89,7 @@ class _Signals:
         self.hangups += 1
 
 
-def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None) -> int:
+def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, rest_at: str | None) -> int:
     """Run until a signal or a failure; 0 after a clean stop."""
     from webapp.grpc.workers import GrpcWorkers, PortInUseError
 
@@ -96,7 +112,7 @@ def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None) 
         workers.start()
     rest = None
     if rest_port != 0:
-        rest = subprocess.Popen(rest_command(host, rest_port), cwd=REPO_ROOT)
+        rest = subprocess.Popen(rest_command(rest_at), cwd=REPO_ROOT)
     failure = ""
     hangups = 0
     while not signals.stop and not failure:
@@ -146,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         log.error("%s", exc)
         return 2
-    return serve(settings, settings["GRPC_HOST"], settings["GRPC_PORT"], args.rest_api_port)
+    rest_at = rest_bind(args.host, args.rest_api_port, os.environ)
+    return serve(settings, settings["GRPC_HOST"], settings["GRPC_PORT"], args.rest_api_port, rest_at)
 
 
 if __name__ == "__main__":
