@@ -52,6 +52,14 @@ class NotAnImageError(PreprocessingError):
     http_status = 415
 
 
+class DamagedImageError(NotAnImageError):
+    """A file that starts as an accepted image format but cannot be decoded (truncated, corrupted)."""
+
+
+class EmptyFileError(NotAnImageError):
+    """A file of zero bytes."""
+
+
 class ImageTooLargeError(PreprocessingError):
     """More pixels than MAX_IMAGE_PIXELS: refused from the header, before decoding."""
 
@@ -102,25 +110,26 @@ class PixelGate:
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Open an image lazily (header only), planned for decoding (``plan_decoding``), and refuse it when
-    it would decode to more than ``max_pixels`` pixels: a large JPEG counts at its reduced scale."""
+    """Open an image lazily (header only) and refuse it when it would decode to more than ``max_pixels``
+    pixels as ``plan_decoding`` plans it (a large JPEG counts at its reduced scale)."""
     if not data:
-        raise NotAnImageError("the uploaded file is empty")
+        raise EmptyFileError("the file is empty (0 bytes)")
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as exc:  # Pillow's own header check, for gigantic sizes
         raise ImageTooLargeError(f"{exc} Over the limit MAX_IMAGE_PIXELS={max_pixels}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise NotAnImageError(
-            f"not an image: expected a PNG, JPEG, GIF, BMP or WebP file ({exc.__class__.__name__})"
-        ) from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise unreadable_image_error(data) from None
     width, height = image.size
     if width < 1 or height < 1:
         raise NotAnImageError("image has no pixels")
-    pixels = plan_decoding(image)
-    if decode_cost(image) > max_pixels:
-        scaled = "" if image.size == (width, height) else (
-            f" (decoded at reduced scale: {image.size[0]}x{image.size[1]} = {pixels} pixels)")
+    planned = image
+    if image.format == "JPEG":  # a copy to plan on: the caller may decode this one its own way
+        planned = Image.open(io.BytesIO(data), formats=("JPEG",))
+    pixels = plan_decoding(planned)
+    if decode_cost(planned) > max_pixels:
+        scaled = "" if planned.size == (width, height) else (
+            f" (decoded at reduced scale: {planned.size[0]}x{planned.size[1]} = {pixels} pixels)")
         weight = DECODE_WEIGHT.get(image.format or "", 1)
         weighted = "" if weight == 1 else f", each counting {weight} for {image.format}'s decoder,"
         raise ImageTooLargeError(
@@ -143,7 +152,7 @@ def plan_decoding(image: Image.Image) -> int:
 
 
 def decode_cost(image: Image.Image) -> int:
-    """The pixels an opened image decodes to (after ``plan_decoding``), weighted by its format's memory."""
+    """The pixels an image decodes to as it is planned now, weighted by its format's memory."""
     return image.size[0] * image.size[1] * DECODE_WEIGHT.get(image.format or "", 1)
 
 
@@ -210,7 +219,7 @@ def decode_greyscale(image: Image.Image, pixels: int, bounds: DecodeBounds | Non
             grey_image, alpha_image = _grey_and_alpha(_first_frame(image), factor)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
-        raise NotAnImageError(f"the image file is damaged or truncated: {exc}") from None
+        raise DamagedImageError(f"the image file is damaged or truncated: {exc}") from None
     grey = np.asarray(grey_image, dtype=np.float32) / 255.0
     if alpha_image is None:
         return grey
@@ -222,6 +231,27 @@ def decode_greyscale(image: Image.Image, pixels: int, bounds: DecodeBounds | Non
     opaque_mean = float(grey.sum() / alpha.sum())  # grey is premultiplied: sum(grey*alpha)/sum(alpha)
     background = 1.0 if opaque_mean < 0.5 else 0.0
     return grey + background * (1.0 - alpha)
+
+
+def looks_like_text(data: bytes) -> bool:
+    """True for bytes that are UTF-8 text without control characters other than whitespace."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(char) < 32 and char not in "\t\n\r\f" for char in text[:4096])
+
+
+def unreadable_image_error(data: bytes) -> NotAnImageError:
+    """The refusal of bytes Pillow cannot open, saying what they look like instead."""
+    mime_type = image_mime_type(data)
+    if mime_type != "application/octet-stream":
+        kind = mime_type.split("/")[1].upper()
+        return DamagedImageError(f"the {kind} file is damaged or truncated: it cannot be decoded")
+    expected = "expected a PNG, JPEG, GIF, BMP or WebP image file"
+    if looks_like_text(data):
+        return NotAnImageError(f"this is text ({len(data)} bytes), not an image: {expected}")
+    return NotAnImageError(f"not an image: {expected} ({len(data)} bytes of another kind)")
 
 
 def image_mime_type(data: bytes) -> str:

@@ -26,7 +26,9 @@ from emnist_contract.tensors import IMAGE_SIZE, NUM_PIXELS
 from serving_core.image_decoding import (  # noqa: F401
     ACCEPTED_FORMATS,
     WORK_MAX_SIDE,
+    DamagedImageError,
     DecodeBounds,
+    EmptyFileError,
     EmptyImageError,
     ImageTooLargeError,
     NotAnImageError,
@@ -35,8 +37,10 @@ from serving_core.image_decoding import (  # noqa: F401
     decode_cost,
     decode_greyscale,
     image_mime_type,
+    looks_like_text,
     open_image,
     plan_decoding,
+    unreadable_image_error,
 )
 
 #: Side of the character's square frame inside the 28x28 image (2 pixels of padding each side).
@@ -205,6 +209,7 @@ def preprocess_image(data: bytes, max_pixels: int, bounds: DecodeBounds | None =
     (``serving_core.image_decoding``); without them only ``max_pixels`` applies.
     """
     image = open_image(data, max_pixels)
+    plan_decoding(image)
     grey = decode_greyscale(image, decode_cost(image), bounds)
     if grey.shape == (IMAGE_SIZE, IMAGE_SIZE):
         pixels = ink_high(grey)

@@ -92,3 +92,10 @@ def test_request_cost_quick(tmp_path: Path) -> None:
     figures = json.loads((tmp_path / "cost.json").read_text())
     assert len(figures["cases"]) == 4 and all(case["peak_rss_mb"] > 0 for case in figures["cases"])
     assert "| PNG RGBA 2000x2000, 4 at once |" in result.stdout
+
+
+def test_confidence_cue_quick() -> None:
+    result = run("confidence_cue.py", "--quick", timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "500 validation images" in result.stdout
+    assert "| confident |" in result.stdout and "| all |" in result.stdout

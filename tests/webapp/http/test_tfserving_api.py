@@ -17,17 +17,6 @@ from tests.support.paths import SERVED_MODEL, encode_image, labelled_test_images
 PREDICT = f"/v1/models/{SERVED_MODEL}:predict"
 
 
-@pytest.fixture(scope="module")
-def pixels(validation_images):
-    images, labels = validation_images
-    return images[:8].reshape(-1, NUM_PIXELS).astype(np.float32) / 255.0, labels[:8]
-
-
-@pytest.fixture(scope="module")
-def expected(pixels, onnx_reference):
-    return onnx_reference(pixels[0])
-
-
 def test_classify(client, pixels, expected):
     x, _ = pixels
     examples = [{"images": row} for row in x[:2].tolist()]
@@ -70,6 +59,9 @@ def test_classify_labels_are_the_models_own(make_app, tmp_path, pixels, expected
     shutil.copytree(served_version_dir(), version_dir)
     renamed = [f"class-{label}" for label in BYCLASS_LABELS]
     (version_dir / "assets" / "labels.txt").write_text("\n".join(renamed) + "\n", encoding="utf-8")
+    # The model info names classes by their labels: renamed with them.
+    (version_dir / "assets.extra" / "model_info.json").write_text(
+        json.dumps({"classes_without_training_images": ["class-J", "class-Q"]}), encoding="utf-8")
     client = make_app(MODEL_BASE_PATH=str(tmp_path)).test_client()
     x, _ = pixels
     answer = client.post(f"/v1/models/{SERVED_MODEL}:classify",

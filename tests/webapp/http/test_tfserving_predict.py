@@ -10,21 +10,9 @@ import numpy as np
 import pytest
 
 from emnist_contract.labels import NUM_CLASSES
-from emnist_contract.tensors import NUM_PIXELS
 from tests.support.paths import SERVED_MODEL, encode_image
 
 PREDICT = f"/v1/models/{SERVED_MODEL}:predict"
-
-
-@pytest.fixture(scope="module")
-def pixels(validation_images):
-    images, labels = validation_images
-    return images[:8].reshape(-1, NUM_PIXELS).astype(np.float32) / 255.0, labels[:8]
-
-
-@pytest.fixture(scope="module")
-def expected(pixels, onnx_reference):
-    return onnx_reference(pixels[0])
 
 
 def test_blogs_client_loop_works_unchanged(client, pixels, expected):
