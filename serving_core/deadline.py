@@ -12,13 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from serving_core.errors import Code, ServingError, UnavailableError
+from serving_core.errors import DeadlineExceededError, UnavailableError
 
-
-class DeadlineExceededError(ServingError):
-    """The request ran out of time while it was being worked on."""
-
-    code = Code.DEADLINE_EXCEEDED
+__all__ = ["Deadline", "DeadlineExceededError", "ServerBusyError"]
 
 
 class ServerBusyError(UnavailableError):

@@ -19,6 +19,7 @@ from serving_core.image_decoding import (
     decode_cost,
     decode_greyscale,
     open_image,
+    plan_decoding,
 )
 from serving_core.payloads.limits import RequestLimits
 from serving_core.preprocessing import preprocess_image
@@ -46,6 +47,7 @@ def test_a_large_transparent_png_is_reduced_as_its_composite_would_be():
     blocks = lambda a: a[: side * factor, : side * factor].reshape(side, factor, side, factor).mean((1, 3))  # noqa: E731
     expected = blocks(grey * alpha) + 0.0 * (1 - blocks(alpha))  # white ink: the background is black
     image = open_image(data, 10_000_000)
+    plan_decoding(image)
     out = decode_greyscale(image, decode_cost(image), None)
     assert out.shape[0] <= REDUCED_MAX_SIDE and out.shape == (-(-2100 // factor),) * 2
     np.testing.assert_allclose(out[:side, :side], expected, atol=2 / 255)
@@ -54,6 +56,8 @@ def test_a_large_transparent_png_is_reduced_as_its_composite_would_be():
 def test_the_pixel_limit_counts_what_a_file_decodes_to():
     photo = drawn(3000, "L", "JPEG", quality=80)  # 9 MP, decoded by libjpeg at 1/2 scale or less
     image = open_image(photo, 3_000_000)
+    assert image.size == (3000, 3000)  # opening plans on a copy: the caller decodes it its own way
+    plan_decoding(image)
     assert decode_cost(image) <= 1500 * 1500
     assert preprocess_image(photo, 3_000_000).shape == (784,)
     with pytest.raises(ImageTooLargeError, match=r"3000x3000 = 9000000 pixels is over the limit "

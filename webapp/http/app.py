@@ -78,16 +78,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _take_the_whole_body() -> None:
-    """Every body is in memory and within MAX_CONTENT_LENGTH before a view runs (done once per request),
-    and a request that waited past its deadline is refused before any work."""
+    """Every body is in memory and within MAX_CONTENT_LENGTH before a view runs (done once per request);
+    a refused body is raised where a view reads it (``read_body``, the request's data and form), so each
+    route answers it in its own shape."""
     from flask import current_app
 
-    from webapp.http.context import request_limits
     from webapp.http.request_body import buffer_body
 
-    error = buffer_body(request.environ, current_app.config["MAX_CONTENT_LENGTH"])
-    if error is not None:
-        raise error
-    limits = request_limits()
-    if limits.deadline is not None:
-        limits.deadline.check_start()  # it waited its whole deadline for a thread: 503
+    buffer_body(request.environ, current_app.config["MAX_CONTENT_LENGTH"])

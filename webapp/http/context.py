@@ -8,7 +8,7 @@ from serving_core.deadline import Deadline
 from serving_core.errors import UnavailableError
 from serving_core.payloads.limits import RequestLimits
 from serving_core.service import InferenceBackend
-from webapp.http.request_body import ARRIVED, buffered_body
+from webapp.http.request_body import ARRIVED, buffered_body, raise_body_refusal
 
 
 def serving() -> InferenceBackend:
@@ -27,6 +27,8 @@ def request_limits() -> RequestLimits:
         limits = limits_for_request(current_app.extensions["request_limits"], request.environ,
                                     current_app.config["REQUEST_DEADLINE_SECONDS"])
         g.request_limits = limits
+        if limits.deadline is not None:
+            limits.deadline.check_start()  # it waited its whole deadline for a thread: 503
     return limits
 
 
@@ -40,5 +42,6 @@ def read_body() -> bytes:
 
     It is in memory already and within MAX_CONTENT_LENGTH (``webapp.http.request_body``).
     """
+    raise_body_refusal(request.environ)
     body = buffered_body(request.environ)
     return body if body is not None else request.get_data(cache=False)

@@ -74,6 +74,13 @@ class FastPredictMiddleware:
         return _respond(start_response, 200, answer.content_type, answer.body)
 
 
+    def _read_body(self, environ: dict) -> bytes | None:
+        """The whole body in memory (``buffer_body``), or None when it was refused (Flask answers)."""
+        if buffer_body(environ, self.max_content_length) is not None:
+            return None
+        return buffered_body(environ)
+
+
 def _respond(start_response: Callable, status: int, content_type: str, body: bytes) -> list[bytes]:
     start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}",
                    [("Content-Type", content_type), ("Content-Length", str(len(body)))])

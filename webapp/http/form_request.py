@@ -17,6 +17,13 @@ from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from serving_core.errors import ResourceExhaustedError
+from webapp.http.request_body import raise_body_refusal
+
+
+class FormTooLargeError(ResourceExhaustedError):
+    """A multipart form over MAX_FORM_PARTS or MAX_FORM_MEMORY_SIZE."""
+
+    http_status = 413
 
 
 class InMemoryFormRequest(Request):
@@ -26,22 +33,25 @@ class InMemoryFormRequest(Request):
                          filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
         return io.BytesIO()
 
+    def get_data(self, *args: Any, **kwargs: Any) -> Any:
+        raise_body_refusal(self.environ)
+        return super().get_data(*args, **kwargs)
+
     def _load_form_data(self) -> None:
+        raise_body_refusal(self.environ)
         try:
             super()._load_form_data()
         except RequestEntityTooLarge:
             raise self._form_limit_error() from None
 
-    def _form_limit_error(self) -> ResourceExhaustedError:
+    def _form_limit_error(self) -> FormTooLargeError:
         boundary = self.mimetype_params.get("boundary", "")
         body: Any = self.environ.get("wsgi.input")
         data = body.getvalue() if isinstance(body, io.BytesIO) else b""
         parts = data.count(b"--" + boundary.encode("latin-1", "replace")) - 1 if boundary else 0
         if self.max_form_parts is not None and parts > self.max_form_parts:
-            return ResourceExhaustedError(
-                f"the form has {parts} parts, over the limit MAX_FORM_PARTS={self.max_form_parts}",
-                http_status=413)
-        return ResourceExhaustedError(
+            return FormTooLargeError(
+                f"the form has {parts} parts, over the limit MAX_FORM_PARTS={self.max_form_parts}")
+        return FormTooLargeError(
             "a form field or part header (a file name, say) is larger than the limit MAX_FORM_MEMORY_SIZE="
-            f"{self.max_form_memory_size} bytes (file contents only count against MAX_CONTENT_LENGTH)",
-            http_status=413)
+            f"{self.max_form_memory_size} bytes (file contents only count against MAX_CONTENT_LENGTH)")

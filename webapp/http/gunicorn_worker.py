@@ -35,18 +35,10 @@ from gunicorn import util as gunicorn_util
 from gunicorn.sock import ssl_context
 from gunicorn.workers.ggevent import GeventWorker
 
-from serving_core.errors import Code, ServingError
-from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, buffer_body
+from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, BodyTimeoutError, buffer_body
 from webapp.http.responses import error_bytes
 from webapp.http.worker_readiness import ReadinessBoard
 from webapp.settings import load_settings
-
-
-class BodyTimeoutError(ServingError):
-    """The body did not arrive in time: HTTP 408, and the connection is closed."""
-
-    code = Code.DEADLINE_EXCEEDED
-    http_status = 408
 
 
 class ThreadPoolApp:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from serving_core.errors import InvalidArgumentError, ResourceExhaustedError, ServingError
+from serving_core.errors import Code, InvalidArgumentError, ResourceExhaustedError, ServingError
 
 #: environ key set once the body is in memory (so a second middleware does not read it again).
 BODY_READY = "emnist.body_ready"
@@ -29,6 +29,23 @@ BODY_ERROR = "emnist.body_error"
 ARRIVED = "emnist.arrived"
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+class BodyTooLargeError(ResourceExhaustedError):
+    """A body over MAX_CONTENT_LENGTH, with a Content-Length or chunked."""
+
+    http_status = 413
+
+
+class UnreadableBodyError(InvalidArgumentError):
+    """A body that is no valid chunked coding, or that ended before its Content-Length."""
+
+
+class BodyTimeoutError(ServingError):
+    """The body did not arrive within REQUEST_BODY_TIMEOUT_SECONDS: HTTP 408, the connection closed."""
+
+    code = Code.DEADLINE_EXCEEDED
+    http_status = 408
 
 
 def too_large_message(limit: int | None) -> str:
@@ -74,19 +91,19 @@ def read_whole_body(environ: dict, max_length: int | None) -> bytes:
             if length < 0:
                 raise InvalidArgumentError(f"invalid Content-Length {declared[:40]!r}")
             if max_length is not None and length > max_length:
-                raise ResourceExhaustedError(too_large_message(max_length), http_status=413)
+                raise BodyTooLargeError(too_large_message(max_length))
             body = _read_up_to(stream, length)
             if len(body) != length:
-                raise InvalidArgumentError(unreadable_message())
+                raise UnreadableBodyError(unreadable_message())
             return body
         # Chunked (or a server that ends the stream itself): read one byte past the limit to know.
         body = _read_up_to(stream, (max_length if max_length is not None else 1 << 62) + 1)
     except ServingError:
         raise
     except Exception:  # the server's parser errors (bad chunk size, truncated body), OSError, ValueError
-        raise InvalidArgumentError(unreadable_message()) from None
+        raise UnreadableBodyError(unreadable_message()) from None
     if max_length is not None and len(body) > max_length:
-        raise ResourceExhaustedError(too_large_message(max_length), http_status=413)
+        raise BodyTooLargeError(too_large_message(max_length))
     return body
 
 
@@ -127,3 +144,10 @@ def buffered_body(environ: dict) -> bytes | None:
     """The body ``buffer_body`` holds in memory (no copy), or None before it ran."""
     stream = environ.get("wsgi.input")
     return stream.getvalue() if environ.get(BODY_READY) and isinstance(stream, io.BytesIO) else None
+
+
+def raise_body_refusal(environ: dict) -> None:
+    """Raise the refusal ``buffer_body`` put in the environ, if it refused the body."""
+    error = environ.get(BODY_ERROR)
+    if error is not None:
+        raise error

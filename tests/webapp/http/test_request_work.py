@@ -93,7 +93,7 @@ def test_the_page_answers_an_expired_deadline_on_the_page(client):
     answer = client.post("/", data={"image": (io.BytesIO(character_png()), "c.png")},
                          content_type="multipart/form-data", environ_base={ARRIVED: time.monotonic() - 60})
     assert answer.status_code == 503 and answer.mimetype == "text/html"
-    assert "the server is busy" in answer.get_data(as_text=True)
+    assert "The reader is busy right now. Please try again in a moment." in answer.get_data(as_text=True)
 
 
 def test_a_batch_larger_than_one_model_call_gives_the_models_scores(client, onnx_reference):
