@@ -42,8 +42,8 @@ graceful_timeout = 30
 keepalive = 5
 
 # gunicorn's own request line and header limits, stated so the limits table (docs/serving-api.md) holds:
-# longer lines or more fields are answered 400 before the app sees them. The body limit is the app's
-# EMNIST_MAX_CONTENT_LENGTH.
+# a longer line or more or longer fields are answered (414 or 431, as JSON) before the app sees them.
+# The body limit is the app's EMNIST_MAX_CONTENT_LENGTH.
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190

@@ -174,9 +174,9 @@ def child(case_file: Path, engine: str) -> dict[str, Any]:
     case = json.loads(case_file.with_suffix(".json").read_text())
     body = case_file.read_bytes()
     from webapp import create_app
-    from webapp.process_memory import return_large_buffers_to_the_os
+    from webapp.process_memory import share_one_malloc_arena
 
-    return_large_buffers_to_the_os()  # as wsgi.py does in every worker
+    share_one_malloc_arena()  # as wsgi.py does in every worker
     app = create_app({"ENGINE": engine, "FILE_SYSTEM_POLL_SECONDS": 0, "MODEL_RELOAD_ON_SIGHUP": False})
     warm_png = encoded(drawing(300, "L"), "PNG")
     warm_json = json.dumps({"instances": [[0.0] * 784]}).encode()

@@ -1,10 +1,11 @@
-"""Large buffers go back to the operating system as soon as they are freed (glibc's ``mallopt``).
+"""Memory freed by one request thread is reused by the next: one glibc malloc arena for the process.
 
-Why: glibc raises its mmap threshold after the first large buffer is freed, so later large buffers (a
-decoded upload, a batch's arrays) come from per-thread heaps that keep the memory once freed. With a few
-request threads each decoding one large image in turn, a worker's RSS would grow to one decode per
-thread even though the pixel gate lets only one run at a time. A fixed threshold keeps every buffer of
-4 MiB or more in its own mapping, returned when freed. Called once per server process (``wsgi.py``).
+Why: glibc gives each thread that allocates its own arena (up to 8 per core), and an arena keeps the
+memory it got once freed. With a few request threads each decoding one large image in turn, a worker's
+RSS would grow to one decode per thread even though the pixel gate lets only one run at a time. With a
+single arena the next decode reuses the memory the last one freed. (Fixing the mmap threshold instead,
+so that large buffers go back to the OS at once, also bounds it but costs page faults on every large
+request.) Called once per server process (``wsgi.py``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import logging
 
 log = logging.getLogger(__name__)
 
-#: glibc's mallopt parameter number for the mmap threshold (malloc.h).
-M_MMAP_THRESHOLD = -3
-LARGE_BUFFER_BYTES = 4 * 1024 * 1024
+#: glibc's mallopt parameter number for the most arenas (malloc.h).
+M_ARENA_MAX = -8
 
 
-def return_large_buffers_to_the_os(threshold: int = LARGE_BUFFER_BYTES) -> bool:
-    """Fix glibc's mmap threshold at ``threshold`` bytes; False (and nothing changed) off glibc."""
+def share_one_malloc_arena() -> bool:
+    """Limit glibc to one malloc arena for this process; False (and nothing changed) off glibc."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
@@ -29,6 +29,6 @@ def return_large_buffers_to_the_os(threshold: int = LARGE_BUFFER_BYTES) -> bool:
     except OSError:
         mallopt = None
     if mallopt is None:
-        log.info("no glibc mallopt: large buffers are left to the allocator's defaults")
+        log.info("no glibc mallopt: the allocator keeps its own arenas")
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, threshold))
+    return bool(mallopt(M_ARENA_MAX, 1))
