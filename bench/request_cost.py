@@ -95,6 +95,8 @@ def build_cases(quick: bool) -> list[dict[str, Any]]:
     rgba = encoded(drawing(side, "RGBA"), "PNG")
     add(f"PNG RGBA {side}x{side}", "/predict", rgba, "image/png")
     add(f"PNG RGBA {side}x{side}, 4 at once", "/predict", rgba, "image/png", parallel=4)
+    body, content_type = multipart([("upload.png", rgba)])
+    add(f"the page: PNG RGBA {side}x{side} (and its thumbnail)", "/", body, content_type)
     add(f"PNG grey {side}x{side}", "/predict", encoded(drawing(side, "L"), "PNG"), "image/png")
     rows = np.random.default_rng(0).random((1024, 784)).round(4)
     add("JSON 1,024 rows", PREDICT, json.dumps({"instances": rows.tolist()}).encode(), "application/json")

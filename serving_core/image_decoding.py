@@ -74,8 +74,9 @@ class EmptyImageError(PreprocessingError):
 class DecodeBounds(Protocol):
     """What bounds one request's decoding (``serving_core.payloads.limits.RequestLimits`` is one)."""
 
-    def decoding(self, pixels: int) -> contextlib.AbstractContextManager[None]:
-        """Held while an image of ``pixels`` decoded pixels is decoded; refuses when over a bound."""
+    def decoding(self, pixels: int, counted: bool = True) -> contextlib.AbstractContextManager[None]:
+        """Held while an image of ``pixels`` decoded pixels is decoded; refuses when over a bound
+        (``counted=False``: a file the request already counted, decoded again)."""
 
     def check(self, step: str) -> None:
         """Refuses when the request's deadline has passed."""

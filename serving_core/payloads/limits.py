@@ -71,8 +71,17 @@ class RequestLimits:
             self.deadline.check(step)
 
     @contextlib.contextmanager
-    def decoding(self, pixels: int) -> Iterator[None]:
-        """Count one image file of ``pixels`` decoded pixels against this request, then hold the gate."""
+    def decoding(self, pixels: int, counted: bool = True) -> Iterator[None]:
+        """Count one image file of ``pixels`` decoded pixels against this request, then hold the gate.
+
+        ``counted=False``: a second decoding of a file already counted (the page's thumbnail of the
+        upload it read) holds the gate and the deadline but is not another image of the request.
+        """
+        if not counted:
+            self.check("decoding the image file again")
+            with self.gate.hold(pixels, self.deadline) if self.gate is not None else contextlib.nullcontext():
+                yield
+            return
         images, total = 1, pixels
         if self.usage is not None:
             with self.usage.lock:

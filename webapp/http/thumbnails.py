@@ -8,12 +8,14 @@ own 28x28 files) are kept at their size and enlarged by the browser without smoo
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 
 from PIL import Image, ImageSequence
 
-from serving_core.preprocessing import data_uri, open_image
+from serving_core.image_decoding import DecodeBounds, decode_cost, open_image
+from serving_core.preprocessing import data_uri
 
 #: Longest side of the thumbnail, in pixels (twice the size it is shown at, for high-density screens).
 THUMBNAIL_SIDE = 320
@@ -53,13 +55,35 @@ def _encoded(image: Image.Image) -> tuple[bytes, str]:
     return png.getvalue(), "image/png"
 
 
-def thumbnail(data: bytes, max_pixels: int) -> Thumbnail:
-    """The thumbnail of an image file that preprocessing accepted (same pixel limit)."""
+#: Modes ``Image.reduce`` works on; others (palette, 1-bit) are converted first.
+_REDUCIBLE = {"L", "LA", "RGB", "RGBA", "I", "F"}
+
+
+def _decoded_small(image: Image.Image) -> Image.Image:
+    """The first frame, reduced by an integer factor to at most twice the thumbnail right after decoding,
+    so no full-size copy of it is made (converting, compositing) before it is small."""
+    frame = next(ImageSequence.Iterator(image))
+    frame.load()
+    factor = max(1, max(frame.size) // (2 * THUMBNAIL_SIDE))
+    if factor == 1:
+        return frame
+    if frame.mode not in _REDUCIBLE:
+        transparent = frame.mode == "P" and "transparency" in frame.info
+        frame = frame.convert("RGBA" if transparent or frame.mode == "PA" else "RGB")
+    return frame.reduce(factor)
+
+
+def thumbnail(data: bytes, max_pixels: int, bounds: DecodeBounds | None = None) -> Thumbnail:
+    """The thumbnail of an image file that preprocessing accepted (same pixel limit, same decode bounds:
+    the request's deadline and the process-wide gate on pixels decoding at once)."""
     image = open_image(data, max_pixels)
     original_size = image.size
     if image.format == "JPEG":
         image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # let libjpeg decode at 1/2..1/8 scale
-    frame = _flatten(next(ImageSequence.Iterator(image)))
+    holding = bounds.decoding(decode_cost(image), counted=False) if bounds else contextlib.nullcontext()
+    with holding:
+        small = _decoded_small(image)
+    frame = _flatten(small)
     tiny = max(frame.size) <= TINY_SIDE
     if tiny:
         buffer = io.BytesIO()

@@ -125,7 +125,7 @@ def result() -> Response:
         limits = request_limits()
         pixels = preprocess_image(data, limits.max_image_pixels, limits)
         answer = serving().scores(ModelSpec(submitted.model), pixels[None])
-        picture = thumbnail(data, limits.max_image_pixels)
+        picture = thumbnail(data, limits.max_image_pixels, limits)
     except ServingError as error:
         return error_page(error, error.http_status, submitted)
     except RequestEntityTooLarge as error:

@@ -54,3 +54,36 @@ def test_the_limits_of_preprocessing_apply():
         thumbnail(encode_image(np.zeros((200, 200), np.uint8)), 100 * 100)
     with pytest.raises(NotAnImageError):
         thumbnail(b"not an image", 10**8)
+
+
+def test_the_thumbnail_decodes_under_the_requests_bounds_without_counting_twice():
+    """The page decodes its upload twice (to read it, to show it): both hold the process-wide pixel gate,
+    only the first counts as one of the request's image files."""
+    import dataclasses
+
+    from serving_core.image_decoding import PixelGate
+    from serving_core.payloads.limits import Deadline
+
+    png = encode_image(np.zeros((1200, 900, 4), np.uint8))
+    gate = PixelGate(2_000_000)
+    held: list[int] = []
+    hold = gate.hold
+
+    def recording(pixels, deadline):
+        held.append(pixels)
+        return hold(pixels, deadline)
+
+    gate.hold = recording
+    from tests.support.apps import build_app, stop_app
+
+    app = build_app(MAX_DECODED_IMAGES=1)
+    try:
+        limits = app.extensions["request_limits"]
+        limits = dataclasses.replace(limits, gate=gate).for_request(Deadline.after(10))
+        with limits.decoding(1200 * 900):  # what preprocessing counts
+            pass
+        picture = thumbnail(png, limits.max_image_pixels, limits)  # not a second image of the request
+    finally:
+        stop_app(app)
+    assert held == [1200 * 900, 1200 * 900]
+    assert max(picture.width, picture.height) <= THUMBNAIL_SIDE
