@@ -34,8 +34,6 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 PREDICT_PATH = "/tensorflow.serving.PredictionService/Predict"
 MODEL_NAME = "emnist"

@@ -22,7 +22,7 @@ import io
 import math
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import numpy as np
@@ -206,18 +206,26 @@ def _palette_alpha(frame: Image.Image) -> Image.Image:
     return alpha.convert("L")
 
 
-def decode_greyscale(image: Image.Image, pixels: int, bounds: DecodeBounds | None) -> np.ndarray:
+def decode_greyscale(
+    image: Image.Image, pixels: int, bounds: DecodeBounds | None,
+    on_decoded: Callable[[Image.Image], None] | None = None,
+) -> np.ndarray:
     """The first frame as float greyscale in [0, 1], at most REDUCED_MAX_SIDE a side (when larger).
 
     A transparent background is filled with the colour that contrasts with the opaque pixels, so
-    black strokes on a transparent canvas and white strokes on one both keep their ink.
+    black strokes on a transparent canvas and white strokes on one both keep their ink. ``on_decoded``
+    sees the decoded frame first, inside the same bounds (the page keeps a small copy of it to show,
+    rather than decoding the file a second time).
     """
     factor = math.ceil(max(image.size) / REDUCED_MAX_SIDE)  # 1 for an image that small already
     holding = bounds.decoding(pixels) if bounds is not None else contextlib.nullcontext()
     try:
         with holding, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            grey_image, alpha_image = _grey_and_alpha(_first_frame(image), factor)
+            frame = _first_frame(image)
+            if on_decoded is not None:
+                on_decoded(frame)
+            grey_image, alpha_image = _grey_and_alpha(frame, factor)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
         raise DamagedImageError(f"the image file is damaged or truncated: {exc}") from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -201,16 +202,20 @@ def emnist_from_greyscale(grey: np.ndarray) -> np.ndarray:
     return result
 
 
-def preprocess_image(data: bytes, max_pixels: int, bounds: DecodeBounds | None = None) -> np.ndarray:
+def preprocess_image(
+    data: bytes, max_pixels: int, bounds: DecodeBounds | None = None,
+    on_decoded: Callable[[Image.Image], None] | None = None,
+) -> np.ndarray:
     """Image file bytes -> float32 [784] model input (upright pixels/255, ink high).
 
     A 28x28 image is already EMNIST-sized: its pixels pass through unchanged (inverted only if the
     ink is dark), so an EMNIST PNG gives exactly its own pixels/255. ``bounds`` bounds the decoding
-    (``serving_core.image_decoding``); without them only ``max_pixels`` applies.
+    (``serving_core.image_decoding``); without them only ``max_pixels`` applies. ``on_decoded`` sees the
+    decoded first frame (``decode_greyscale``).
     """
     image = open_image(data, max_pixels)
     plan_decoding(image)
-    grey = decode_greyscale(image, decode_cost(image), bounds)
+    grey = decode_greyscale(image, decode_cost(image), bounds, on_decoded)
     if grey.shape == (IMAGE_SIZE, IMAGE_SIZE):
         pixels = ink_high(grey)
         if float(pixels.max()) - float(pixels.min()) < MIN_INK_CONTRAST:

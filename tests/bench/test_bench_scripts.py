@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.paths import REPO
+from tests.support.scripts import run_bench_script
 
 
 def run(script: str, *args: str, timeout: float = 150) -> subprocess.CompletedProcess:
-    """A bench script of this checkout (PYTHONPATH: its packages, whatever is installed)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return run_bench_script(script, *args, timeout=timeout)
 
 
 CLIENTS = ["python", "wrk"] if shutil.which("wrk") else ["python"]

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 
 from tests.support.paths import REPO
+from tests.support.scripts import run_bench_script
 
 
 def test_grpc_load_quick_runs_every_cell_without_errors():
     assert shutil.which("h2load"), "h2load is missing: make system-packages (Debian's nghttp2-client)"
-    result = subprocess.run([sys.executable, str(REPO / "bench" / "grpc_load.py"), "--quick"], cwd=REPO,
-                            capture_output=True, text=True, timeout=180)
+    result = run_bench_script("grpc_load.py", "--quick", timeout=180)
     assert result.returncode == 0, (result.stdout[-1000:], result.stderr[-3000:])
     report = json.loads(result.stdout)
     assert set(report["cells"]) == {"grpc_b1_c1", "grpc_b1_c8", "grpc_b128_c8"}
@@ -26,12 +24,9 @@ def test_grpc_load_quick_runs_every_cell_without_errors():
         assert set(cell["latency_ms"]) == {"p50", "p90", "p99"}
 
 
-def test_request_bodies_are_length_prefixed_predict_requests():
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        from grpc_load import grpc_frame, predict_request, validation_images
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+def test_request_bodies_are_length_prefixed_predict_requests(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "bench"))  # the script's own folder, as when it runs
+    from grpc_load import grpc_frame, predict_request, validation_images
     from tensorflow_serving.apis import predict_pb2
 
     images = validation_images(3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from dataclasses import dataclass
 
 from PIL import Image, ImageSequence
@@ -59,30 +60,46 @@ def _encoded(image: Image.Image) -> tuple[bytes, str]:
 _REDUCIBLE = {"L", "LA", "RGB", "RGBA", "I", "F"}
 
 
-def _decoded_small(image: Image.Image) -> Image.Image:
-    """The first frame, reduced by an integer factor to at most twice the thumbnail right after decoding,
-    so no full-size copy of it is made (converting, compositing) before it is small."""
-    frame = next(ImageSequence.Iterator(image))
-    frame.load()
-    factor = max(1, max(frame.size) // (2 * THUMBNAIL_SIDE))
-    if factor == 1:
-        return frame
+def _small_copy(frame: Image.Image) -> Image.Image:
+    """A copy of a decoded frame reduced by an integer factor to at most twice the thumbnail's side."""
+    factor = max(1, math.ceil(max(frame.size) / (2 * THUMBNAIL_SIDE)))
     if frame.mode not in _REDUCIBLE:
         transparent = frame.mode == "P" and "transparency" in frame.info
         frame = frame.convert("RGBA" if transparent or frame.mode == "PA" else "RGB")
-    return frame.reduce(factor)
+    return frame.reduce(factor) if factor > 1 else frame.copy()
 
 
-def thumbnail(data: bytes, max_pixels: int, bounds: DecodeBounds | None = None) -> Thumbnail:
-    """The thumbnail of an image file that preprocessing accepted (same pixel limit, same decode bounds:
-    the request's deadline and the process-wide gate on pixels decoding at once)."""
+class DecodedFrame:
+    """Given to preprocessing as its ``on_decoded``: keeps a small copy of the frame it decodes, so the
+    page shows the upload without decoding the file a second time (a second full-size decode of a large
+    PNG would double the memory one request takes)."""
+
+    def __init__(self) -> None:
+        self.small: Image.Image | None = None
+
+    def __call__(self, frame: Image.Image) -> None:
+        self.small = _small_copy(frame)
+
+
+def thumbnail(data: bytes, max_pixels: int, bounds: DecodeBounds | None = None,
+              decoded: DecodedFrame | None = None) -> Thumbnail:
+    """The thumbnail of an image file that preprocessing accepted (same pixel limit).
+
+    From ``decoded``, preprocessing's own decoding, when it kept one in colour; a JPEG is decoded again
+    here in colour at 1/2 to 1/8 scale (libjpeg's draft mode: small and cheap), under ``bounds``.
+    """
     image = open_image(data, max_pixels)
     original_size = image.size
-    if image.format == "JPEG":
-        image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # let libjpeg decode at 1/2..1/8 scale
-    holding = bounds.decoding(decode_cost(image), counted=False) if bounds else contextlib.nullcontext()
-    with holding:
-        small = _decoded_small(image)
+    if decoded is not None and decoded.small is not None and image.format != "JPEG":
+        small = decoded.small
+    else:
+        if image.format == "JPEG":
+            image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        holding = bounds.decoding(decode_cost(image), counted=False) if bounds else contextlib.nullcontext()
+        with holding:
+            frame = next(ImageSequence.Iterator(image))
+            frame.load()
+            small = _small_copy(frame)
     frame = _flatten(small)
     tiny = max(frame.size) <= TINY_SIDE
     if tiny:

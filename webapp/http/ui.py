@@ -32,7 +32,7 @@ from serving_core.preprocessing import data_uri, png_bytes, preprocess_image
 from serving_core.service import ModelSpec
 from webapp.http.context import request_limits, serving
 from webapp.http.page_errors import BadDrawingError, NothingSubmittedError, Submission, plain_message
-from webapp.http.thumbnails import thumbnail
+from webapp.http.thumbnails import DecodedFrame, thumbnail
 
 blueprint = Blueprint("ui", __name__)
 
@@ -123,9 +123,10 @@ def result() -> Response:
     try:
         data, submitted = read_submission()
         limits = request_limits()
-        pixels = preprocess_image(data, limits.max_image_pixels, limits)
+        decoded = DecodedFrame()
+        pixels = preprocess_image(data, limits.max_image_pixels, limits, on_decoded=decoded)
         answer = serving().scores(ModelSpec(submitted.model), pixels[None])
-        picture = thumbnail(data, limits.max_image_pixels, limits)
+        picture = thumbnail(data, limits.max_image_pixels, limits, decoded)
     except ServingError as error:
         return error_page(error, error.http_status, submitted)
     except RequestEntityTooLarge as error:

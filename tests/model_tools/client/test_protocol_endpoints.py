@@ -10,6 +10,7 @@ from concurrent import futures
 import grpc
 import numpy as np
 import pytest
+from graphpipe import convert
 
 from model_tools.__main__ import main as cli
 from model_tools.client.eval_serving import evaluate_endpoint, summarize
@@ -21,9 +22,6 @@ from model_tools.client.serving_client import (
     predicted_classes,
 )
 from model_tools.client.throughput import measure
-
-convert = pytest.importorskip("graphpipe.convert", reason="pip install --no-deps graphpipe==1.0.4")
-pytest.importorskip("tritonclient.http")
 
 
 @pytest.fixture(scope="module")

@@ -109,7 +109,6 @@ def test_all_policy_removed_version_unloads_after_its_requests(tmp_path, onnx_ve
 @pytest.mark.slow
 def test_tensorflow_engine_hot_swap(tmp_path, make_core):
     """The same swap with real SavedModels and the TensorFlow engine (the default in production)."""
-    pytest.importorskip("tensorflow")
     built = tmp_path / "built"
     versions = {v: write_savedmodel_version(built / str(v), seed=SEED_OF_VERSION[v]) for v in (1, 2)}
     base = tmp_path / "emnist"
@@ -128,7 +127,7 @@ def test_tensorflow_engine_hot_swap(tmp_path, make_core):
 
 def test_warmup_subset_reads_records_written_by_the_real_protos(tmp_path):
     """The TF-free warmup decoder against tensorflow_serving.apis.prediction_log_pb2 + tf.io."""
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
     from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_log_pb2
 
     from serving_core.lifecycle.warmup import WarmupError, decode_warmup_record, read_tfrecords

@@ -9,6 +9,8 @@ from concurrent import futures
 import grpc
 import numpy as np
 import pytest
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
 
 from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.tensors import NUM_PIXELS
@@ -19,9 +21,6 @@ from webapp.grpc import v2_servicer
 from webapp.grpc.v2 import open_inference_grpc_pb2 as pb
 from webapp.grpc.v2 import open_inference_grpc_pb2_grpc as pb_grpc
 from webapp.settings import load_settings
-
-grpcclient = pytest.importorskip("tritonclient.grpc")
-from tritonclient.utils import InferenceServerException  # noqa: E402
 
 LIMITS = RequestLimits(max_instances=64, max_image_pixels=1_000_000)
 

@@ -9,14 +9,12 @@ import numpy as np
 import pytest
 import requests
 from flask import Flask
+from graphpipe import convert, remote
 
 from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.tensors import NUM_PIXELS
 from tests.support.paths import SERVED_MODEL
 from tests.support.servers import serving_wsgi
-
-remote = pytest.importorskip("graphpipe.remote", reason="pip install --no-deps graphpipe==1.0.4")
-from graphpipe import convert  # noqa: E402
 
 PATH = f"/graphpipe/{SERVED_MODEL}"
 

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from graphpipe import remote
 
 from emnist_contract.tensors import NUM_PIXELS
 from tests.support.paths import REPO, SERVED_MODEL
 from tests.support.servers import serving_wsgi
-
-remote = pytest.importorskip("graphpipe.remote", reason="pip install --no-deps graphpipe==1.0.4")
 
 
 @pytest.fixture

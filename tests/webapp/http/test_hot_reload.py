@@ -124,8 +124,8 @@ def free_port() -> int:
 def test_gunicorn_workers_converge_and_reload_on_sighup(tmp_path, onnx_versions):
     """Two gunicorn workers, each with its own serving core polling the same folder, all answer version 2;
     SIGHUP to a worker re-reads the model config file (which is otherwise read once)."""
-    requests = pytest.importorskip("requests")
-    psutil = pytest.importorskip("psutil")
+    import psutil
+    import requests
     base = tmp_path / "models" / "emnist"
     publish(onnx_versions[1], base, 1)
     config = tmp_path / "models.config"

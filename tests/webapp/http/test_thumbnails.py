@@ -87,3 +87,21 @@ def test_the_thumbnail_decodes_under_the_requests_bounds_without_counting_twice(
         stop_app(app)
     assert held == [1200 * 900, 1200 * 900]
     assert max(picture.width, picture.height) <= THUMBNAIL_SIDE
+
+
+def test_the_page_shows_preprocessings_own_decoding_of_a_png(monkeypatch):
+    """A PNG is decoded once for the page: the thumbnail comes from the frame preprocessing decoded."""
+    from serving_core.preprocessing import EmptyImageError, preprocess_image
+    from webapp.http import thumbnails
+
+    png = encode_image(np.full((900, 1200, 3), (200, 30, 40), np.uint8))
+    decoded = thumbnails.DecodedFrame()
+    with pytest.raises(EmptyImageError):  # a flat colour has no ink: refused, but only once decoded
+        preprocess_image(png, 40_000_000, on_decoded=decoded)
+    assert decoded.small is not None and max(decoded.small.size) <= 2 * THUMBNAIL_SIDE
+    monkeypatch.setattr(thumbnails.ImageSequence, "Iterator", None)  # a second decoding would fail
+    picture = thumbnail(png, 40_000_000, None, decoded)
+    data = base64.b64decode(picture.uri.split(",", 1)[1])
+    shown = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert max(picture.width, picture.height) <= THUMBNAIL_SIDE
+    assert np.abs(shown.astype(int) - (200, 30, 40)).max() <= 8  # the colours as sent

@@ -10,15 +10,14 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import tritonclient.http as httpclient
 from flask import Flask
+from tritonclient.utils import InferenceServerException
 
 from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.tensors import NUM_PIXELS
 from tests.support.paths import SERVED_MODEL
 from tests.support.servers import serving_wsgi
-
-httpclient = pytest.importorskip("tritonclient.http")
-from tritonclient.utils import InferenceServerException  # noqa: E402
 
 MODEL = f"/v2/models/{SERVED_MODEL}"
 HEADER = "Inference-Header-Content-Length"
