@@ -56,17 +56,32 @@ def _encoded(image: Image.Image) -> tuple[bytes, str]:
     return png.getvalue(), "image/png"
 
 
+#: Rows of the decoded frame reduced at a time.
+BAND_ROWS = 256
 #: Modes ``Image.reduce`` works on; others (palette, 1-bit) are converted first.
 _REDUCIBLE = {"L", "LA", "RGB", "RGBA", "I", "F"}
 
 
 def _small_copy(frame: Image.Image) -> Image.Image:
-    """A copy of a decoded frame reduced by an integer factor to at most twice the thumbnail's side."""
+    """A copy of a decoded frame reduced by an integer factor to at most twice the thumbnail's side.
+
+    Band by band: reducing (or converting) a whole large frame at once makes a full-size copy of it
+    (Pillow premultiplies RGBA into a new image first), which would add half again to a request's peak.
+    """
     factor = max(1, math.ceil(max(frame.size) / (2 * THUMBNAIL_SIDE)))
-    if frame.mode not in _REDUCIBLE:
-        transparent = frame.mode == "P" and "transparency" in frame.info
-        frame = frame.convert("RGBA" if transparent or frame.mode == "PA" else "RGB")
-    return frame.reduce(factor) if factor > 1 else frame.copy()
+    mode = frame.mode
+    if mode not in _REDUCIBLE:
+        transparent = mode == "PA" or (mode == "P" and "transparency" in frame.info)
+        mode = "RGBA" if transparent else "RGB"
+    width, height = frame.size
+    small = Image.new(mode, (math.ceil(width / factor), math.ceil(height / factor)))
+    rows = factor * max(1, BAND_ROWS // factor)  # a multiple of the factor: bands reduce whole
+    for top in range(0, height, rows):
+        band = frame.crop((0, top, width, min(height, top + rows)))
+        if band.mode != mode:
+            band = band.convert(mode)
+        small.paste(band.reduce(factor) if factor > 1 else band, (0, top // factor))
+    return small
 
 
 class DecodedFrame:
