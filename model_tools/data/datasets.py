@@ -1,8 +1,9 @@
 """The shipped real data in ``data/``: the one place every stage gets its images and labels from.
 
 Splits: "train" and "validation" (the deduplicated training pool, split stratified and seeded),
-"test" (NIST's official emnist-mnist test digits, kept aside, never trained on) and the optional
-"mnist" (original MNIST digits, a different distribution, for robustness checks only).
+"test" (NIST's official emnist-mnist test digits, kept aside, never trained on), the optional
+"mnist" (original MNIST digits, a different distribution, for robustness checks only) and
+"synthetic" (characters drawn from held-out fonts, ``synthetic.npz``: never real images).
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ TEST_LABELS = "nist/emnist-mnist-test-labels-idx1-ubyte.gz"
 #: NIST's full ByClass label files (no images): the class mix of the whole data set.
 BYCLASS_TRAIN_LABELS = "nist/emnist-byclass-train-labels-idx1-ubyte.gz"
 BYCLASS_TEST_LABELS = "nist/emnist-byclass-test-labels-idx1-ubyte.gz"
-SPLITS: tuple[str, ...] = ("train", "validation", "test", "mnist")
+#: Characters drawn from fonts (``render-synthetic``), kept apart from the real images.
+SYNTHETIC_FILE = "synthetic.npz"
+SPLITS: tuple[str, ...] = ("train", "validation", "test", "mnist", "synthetic")
 
 
 def load_split(split: str, data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Images uint8 [N, 28, 28] upright and ByClass labels int64 [N] of a shipped split."""
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
-    if split == "test":
+    if split == "synthetic":
+        images, labels = load_synthetic("validation", data_dir / SYNTHETIC_FILE)
+    elif split == "test":
         # emnist-mnist labels 0-9 are the ByClass labels of the digits.
         images = read_idx_images(data_dir / TEST_IMAGES)
         labels = read_idx_labels(data_dir / TEST_LABELS)
@@ -54,6 +59,20 @@ def load_split(split: str, data_dir: str | Path | None = None) -> tuple[np.ndarr
         raise ValueError(f"split {split!r}: {len(images)} images, {len(labels)} labels, labels must be "
                          f"0-{NUM_CLASSES - 1}")
     return images, labels
+
+
+def load_synthetic(part: str, path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The synthetic images of the training fonts (``part="train"``) or of the held-out fonts
+    (``"validation"``): uint8 [N, 28, 28] upright and ByClass labels int64 [N]."""
+    path = Path(path) if path is not None else DEFAULT_DATA_DIR / SYNTHETIC_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; draw it with `python -m model_tools render-synthetic`")
+    with np.load(path) as content:
+        names = [str(name) for name in content["split_names"]]
+        if part not in names:
+            raise ValueError(f"{path}: no part {part!r}; it holds {', '.join(names)}")
+        chosen = content["split"] == names.index(part)
+        return content["images"][chosen], content["labels"][chosen].astype(np.int64)
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
