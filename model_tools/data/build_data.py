@@ -23,7 +23,13 @@ from emnist_contract.labels import BYCLASS_LABELS, CLASS_GROUP_RANGES, NUM_CLASS
 from emnist_contract.tensors import IMAGE_SIZE
 from model_tools.common.atomic_io import atomic_output, write_text_atomic
 from model_tools.common.hashing import file_sha256
-from model_tools.data.datasets import DEFAULT_DATA_DIR, SPLITS, SYNTHETIC_FILE, load_split, load_synthetic
+from model_tools.data.datasets import (
+    DEFAULT_DATA_DIR,
+    STORED_SPLITS,
+    SYNTHETIC_FILE,
+    load_split,
+    load_synthetic,
+)
 from model_tools.data.emnist_io import read_idx_images, read_idx_labels
 from model_tools.data.synthetic_readme import synthetic_section
 
@@ -340,7 +346,7 @@ def run_info(args: argparse.Namespace) -> int:
     """Print each shipped split's size and group counts, and check every file against its README hash."""
     data_dir = Path(args.data_dir)
     print(f"{'split':<11} {'images':>7} {'digits':>7} {'upper':>7} {'lower':>7} {'classes':>7}")
-    for split in SPLITS:
+    for split in STORED_SPLITS:
         _, labels = load_split(split, data_dir)
         counts = np.bincount(labels, minlength=NUM_CLASSES)
         groups = (int(counts[list(span)].sum()) for span in CLASS_GROUP_RANGES.values())

@@ -110,13 +110,14 @@ def even_case_prior(prior: np.ndarray, classes: list[int]) -> np.ndarray:
 
 
 def sample_weights(labels: np.ndarray, synthetic: np.ndarray, synthetic_weight: float, mode: str,
-                   prior: np.ndarray | None = None) -> np.ndarray:
+                   prior: np.ndarray | None = None, power: float = 1.0) -> np.ndarray:
     """Loss weight of every training image, float32 [N], mean 1 over the pool.
 
     A synthetic image counts ``synthetic_weight`` real ones. ``mode`` is the class balance of
     ``--class-weights``: "none" (only the synthetic weight), "inverse-frequency" (every class present
     the same total weight) or "byclass-mix" (each class's total weight is its share of ``prior``, NIST's
-    ByClass class mix), counting images with their synthetic weight.
+    ByClass class mix), counting images with their synthetic weight. ``power`` tempers the class
+    balance: class weights ** power (0: no balance, 1: the full mix).
     """
     labels = np.asarray(labels, dtype=np.int64)
     per_image = np.where(np.asarray(synthetic, dtype=bool), np.float64(synthetic_weight), 1.0)
@@ -131,5 +132,5 @@ def sample_weights(labels: np.ndarray, synthetic: np.ndarray, synthetic_weight: 
         class_weight[present] = np.asarray(prior, np.float64)[present] / (mass[present] / mass.sum())
     elif mode != "none":
         raise ValueError(f"unknown class weighting {mode!r}")
-    weights = class_weight[labels] * per_image
+    weights = class_weight[labels] ** power * per_image
     return (weights / weights.mean()).astype(np.float32)

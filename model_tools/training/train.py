@@ -64,6 +64,7 @@ class TrainConfig:
     synthetic: str | None = None  # synthetic.npz mixed into training (None: real images only)
     synthetic_classes: str = "missing"  # "missing": only classes without real images; "all"
     synthetic_weight: float = 1.0  # loss weight of one synthetic image, relative to a real one
+    class_weight_power: float = 1.0  # class weights ** power: 1 the full balance, 0 none
     case_prior: str = "byclass"  # "even": letters taught only by synthetic images get 50/50 case shares
     data: str | None = None  # NIST files trained on instead of the shipped split
     world_size: int = 1
@@ -90,6 +91,8 @@ class TrainConfig:
             raise ValueError(f"--device must be one of {DEVICES}, not {self.device!r}")
         if self.synthetic_classes not in SYNTHETIC_CLASSES:
             raise ValueError(f"--synthetic-classes must be one of {SYNTHETIC_CLASSES}")
+        if not (0.0 <= self.class_weight_power <= 1.0):
+            raise ValueError("--class-weight-power must be in [0, 1]")
         if self.case_prior not in CASE_PRIORS:
             raise ValueError(f"--case-prior must be one of {CASE_PRIORS}")
         if not (self.synthetic_weight > 0 and math.isfinite(self.synthetic_weight)):
@@ -221,13 +224,14 @@ def train(
         mixed = bool(pool.synthetic.any())
         labels_np = pool.labels.numpy()
         weights = per_image = None
-        if mixed:
+        if mixed or config.class_weight_power != 1.0:
             prior = byclass
             if config.case_prior == "even":
                 prior = even_case_prior(byclass, list(np.flatnonzero(
                     (pool.class_counts(False) == 0) & (pool.class_counts(True) > 0))))
             per_image = torch.from_numpy(sample_weights(
-                labels_np, pool.synthetic.numpy(), config.synthetic_weight, config.class_weights, prior))
+                labels_np, pool.synthetic.numpy(), config.synthetic_weight, config.class_weights, prior,
+                config.class_weight_power))
         elif config.class_weights == "inverse-frequency":
             weights = torch.from_numpy(inverse_frequency_weights(labels_np))
         elif config.class_weights == "byclass-mix":

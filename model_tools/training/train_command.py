@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         label_smoothing=args.label_smoothing, threads=args.threads, train_limit=args.train_limit,
         device=args.device, synthetic=args.synthetic, synthetic_classes=args.synthetic_classes,
         synthetic_weight=args.synthetic_weight, case_prior=args.case_prior, data=args.data,
+        class_weight_power=args.class_weight_power,
     )
     config.validate()
     out_dir = Path(args.out)
@@ -180,6 +181,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="missing: only classes without real training images (default); all: all 62")
     parser.add_argument("--synthetic-weight", type=float, default=1.0,
                         help="loss weight of a synthetic image relative to a real one (default 1)")
+    parser.add_argument("--class-weight-power", type=float, default=1.0, metavar="P",
+                        help="temper --class-weights: each class weight to the power P (0-1; default 1, the "
+                        "full balance; 0.5 halves it on a log scale)")
     parser.add_argument("--case-prior", choices=CASE_PRIORS, default="byclass",
                         help="with byclass-mix, the class shares of letters only synthetic images teach: "
                         "NIST's (default, as for every other letter) or even: 50/50 between the two cases")

@@ -93,3 +93,16 @@ def test_data_readme_hashes_and_counts_match_the_files(shipped_splits):
         labels = shipped_splits[split][1] if labels is None else labels
         counts = np.bincount(labels, minlength=NUM_CLASSES)
         assert [int(row[column]) for row in rows] == counts.tolist(), split
+
+
+def test_digits_upper_is_the_official_digits_and_held_out_uppercase(shipped_splits):
+    images, labels = load_split("digits-upper")
+    test_images, test_labels = shipped_splits["test"]
+    np.testing.assert_array_equal(images[: len(test_labels)], test_images)
+    rest = labels[len(test_labels):]
+    assert set(rest.tolist()) == set(range(10, 36))  # all 26 uppercase letters, nothing else
+    real_upper = np.isin(shipped_splits["validation"][1], range(10, 36)).sum()
+    drawn = images[len(test_labels) + real_upper:]
+    assert {BYCLASS_LABELS[c] for c in labels[len(test_labels) + real_upper:]} == set("JQXYZ")
+    held_out = {image.tobytes() for image in shipped_splits["synthetic"][0]}
+    assert all(image.tobytes() in held_out for image in drawn)

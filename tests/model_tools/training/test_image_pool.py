@@ -71,3 +71,16 @@ def test_no_class_balance_only_weighs_synthetic_images_down() -> None:
     np.testing.assert_allclose(equal, 1.0)
     with pytest.raises(ValueError, match="unknown class weighting"):
         sample_weights(labels, synthetic, 1.0, "balanced")
+
+
+def test_the_power_tempers_the_class_balance() -> None:
+    labels = np.array([0, 0, 0, 1])
+    real = np.zeros(4, dtype=bool)
+    prior = np.zeros(NUM_CLASSES)
+    prior[[0, 1]] = [0.25, 0.75]
+    full = sample_weights(labels, real, 1.0, "byclass-mix", prior)
+    half = sample_weights(labels, real, 1.0, "byclass-mix", prior, power=0.5)
+    off = sample_weights(labels, real, 1.0, "byclass-mix", prior, power=0.0)
+    np.testing.assert_allclose(off, 1.0)
+    # Class 1 weighs 9x class 0 with the full mix (0.75/0.25 over 1/3), 3x at power 0.5.
+    assert full[3] / full[0] == pytest.approx(9.0) and half[3] / half[0] == pytest.approx(3.0)
