@@ -2,8 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# Where to listen; empty: the defaults (REST: GUNICORN_BIND, else 127.0.0.1:8000; gRPC: EMNIST_GRPC_HOST
+# and EMNIST_GRPC_PORT, else 127.0.0.1:8500). HOST is both servers' address; 0 as a port switches it off.
+HOST ?=
+PORT ?=
+GRPC_PORT ?=
 # An editable install that puts this checkout on sys.path (other checkouts can run their own code).
 EDITABLE := --config-settings editable_mode=compat
 
@@ -16,9 +19,10 @@ $(VENV)/.serve-installed: pyproject.toml requirements.txt
 	touch $@
 
 ## Everything: every stage's tools and the test tools (requirements.txt pins the whole set)
-$(VENV)/.dev-installed: pyproject.toml requirements.txt
+$(VENV)/.dev-installed: pyproject.toml requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -r requirements.txt
+	$(BIN)/pip install --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --no-deps -e . $(EDITABLE)
 	touch $(VENV)/.serve-installed $@
 
@@ -26,18 +30,26 @@ install: $(VENV)/.serve-installed
 
 install-dev: $(VENV)/.dev-installed
 
-## Install the serving set, then serve the bundled model under gunicorn on http://$(HOST):$(PORT)/
+## Install the serving set, then serve the bundled model: REST (gunicorn) on http://127.0.0.1:8000/ and
+## gRPC on 127.0.0.1:8500 (make run HOST=0.0.0.0 PORT=8080 GRPC_PORT=9500 moves them)
 run: install
-	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+	$(BIN)/python -m webapp.model_server $(if $(HOST),--host $(HOST)) $(if $(PORT),--rest_api_port $(PORT)) \
+		$(if $(GRPC_PORT),--port $(GRPC_PORT))
 
 ## Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; a test tool's
-## own browser download fails offline) and wrk, the load client of bench/ (the bench tests run it briefly)
+## own browser download fails offline), npm for axe-core (package-lock.json), wrk and h2load
+## (nghttp2-client), the load clients of bench/ (the bench tests run them briefly)
 system-packages:
-	command -v chromium >/dev/null && command -v wrk >/dev/null || \
-		(apt-get update && apt-get install -y --no-install-recommends chromium wrk)
+	command -v chromium >/dev/null && command -v npm >/dev/null && command -v wrk >/dev/null && \
+		command -v h2load >/dev/null || (apt-get update && \
+		apt-get install -y --no-install-recommends chromium npm wrk nghttp2-client)
+
+## The browser tests' JavaScript tools, at package-lock.json's versions
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 ## Install everything, then run the checks and the whole test suite
-test: install-dev system-packages
+test: install-dev system-packages node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest

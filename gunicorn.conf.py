@@ -43,3 +43,20 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 
 # Heartbeat files on tmpfs: a disk-backed /tmp can stall the heartbeat and get healthy workers killed.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+def on_starting(server):
+    """Listen on the GraphPipe port too when EMNIST_GRAPHPIPE_PORT is set (GraphPipe's servers use :9000).
+
+    A hook rather than ``bind`` above, so that it adds to whatever ``--bind`` the command line gives: the
+    GraphPipe listener goes on the first bind's host; ``webapp.http.graphpipe_port`` answers GraphPipe on
+    every request that comes in on it.
+    """
+    from webapp.settings import load_settings
+
+    port = load_settings()[0]["GRAPHPIPE_PORT"]
+    if port:
+        first = server.cfg.bind[0]
+        tcp = ":" in first and not first.startswith(("unix:", "fd://"))
+        host = first.rsplit(":", 1)[0] if tcp else "127.0.0.1"
+        server.cfg.set("bind", [*server.cfg.bind, f"{host}:{port}"])

@@ -13,6 +13,10 @@ Serving's batching parameters mean:
   instead of waiting without limit.
 * ``num_batch_threads``: batches that may run at the same time in this process.
 
+A request may carry a deadline (a ``time.monotonic()`` instant, from a gRPC client's deadline): one
+still queued when its deadline passes is answered :class:`DeadlineExceededError` and left out of the
+batch, so no model call starts for a client that has given up.
+
 There is no batching thread: the request thread that finds the model idle becomes the leader, runs the
 queued requests as one batch and hands the leadership to the next queued request, so a request whose
 batch runs alone pays no thread switch at all.
@@ -31,7 +35,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from emnist_contract.tensors import NUM_PIXELS
-from serving_core.errors import ResourceExhaustedError
+from serving_core.errors import (
+    DEADLINE_MESSAGE,
+    DeadlineExceededError,
+    ResourceExhaustedError,
+    check_deadline,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +79,11 @@ class BatchingOptions:
 class _Task:
     """One request's images on their way through the queue."""
 
-    __slots__ = ("images", "result", "error", "done", "lead", "event")
+    __slots__ = ("images", "deadline", "result", "error", "done", "lead", "event")
 
-    def __init__(self, images: np.ndarray) -> None:
+    def __init__(self, images: np.ndarray, deadline: float | None) -> None:
         self.images = images
+        self.deadline = deadline
         self.result: np.ndarray | None = None
         self.error: BaseException | None = None
         self.done = False
@@ -102,15 +112,19 @@ class DynamicBatcher:
     def mean_batch_size(self) -> float:
         return self.images_run / self.batches_run if self.batches_run else 0.0
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Scores float32 [N,62] of ``images`` float32 [N,784], computed in a shared batch."""
+    def predict(self, images: np.ndarray, deadline: float | None = None) -> np.ndarray:
+        """Scores float32 [N,62] of ``images`` float32 [N,784], computed in a shared batch.
+
+        ``deadline``: a ``time.monotonic()`` instant after which the request is not run.
+        """
         images = np.ascontiguousarray(images, dtype=np.float32)
         if images.ndim != 2 or images.shape[1] != NUM_PIXELS:
             raise ValueError(f"expected images of shape [N, {NUM_PIXELS}], got {list(images.shape)}")
         count = len(images)
         if count >= self.options.max_batch_size or count == 0:
+            check_deadline(deadline)
             return self._predict(images)
-        task = _Task(images)
+        task = _Task(images, deadline)
         with self._cond:
             if self._queued_images + count > self.options.max_enqueued_images:
                 raise BatchQueueFullError(
@@ -172,15 +186,24 @@ class DynamicBatcher:
                 return
 
     def _take_batch(self) -> list[_Task]:
-        """Pop queued requests, oldest first, up to ``max_batch_size`` images (lock held)."""
+        """Pop queued requests, oldest first, up to ``max_batch_size`` images (lock held).
+
+        Requests whose deadline has passed are popped too, and answered DEADLINE_EXCEEDED, not run.
+        """
         tasks: list[_Task] = []
         size = 0
         limit = self.options.max_batch_size
+        now = time.monotonic()
         while self._queue and size + len(self._queue[0].images) <= limit:
             task = self._queue.popleft()
+            self._queued_images -= len(task.images)
+            if task.deadline is not None and task.deadline <= now:
+                task.error = DeadlineExceededError(DEADLINE_MESSAGE)
+                task.done = True
+                task.event.set()
+                continue
             tasks.append(task)
             size += len(task.images)
-        self._queued_images -= size
         return tasks
 
     def _run(self, tasks: list[_Task]) -> None:
@@ -216,9 +239,9 @@ class BatcherCache:
         self._batchers: weakref.WeakKeyDictionary[object, DynamicBatcher] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def predict(self, engine: object, images: np.ndarray) -> np.ndarray:
-        """``engine.predict(images)`` through the engine's batcher."""
-        return self.batcher_for(engine).predict(images)
+    def predict(self, engine: object, images: np.ndarray, deadline: float | None = None) -> np.ndarray:
+        """``engine.predict(images)`` through the engine's batcher (not run once ``deadline`` passed)."""
+        return self.batcher_for(engine).predict(images, deadline)
 
     def batcher_for(self, engine: object) -> DynamicBatcher:
         batcher = self._batchers.get(engine)

@@ -9,6 +9,7 @@ limit, an unsupported media type) name their own.
 from __future__ import annotations
 
 import enum
+import time
 
 
 class Code(enum.IntEnum):
@@ -79,6 +80,18 @@ class ModelNotFoundError(ServingError):
     code = Code.NOT_FOUND
 
 
+class ServableUnavailableError(ModelNotFoundError):
+    """A configured model with no version AVAILABLE yet (loading, or every load failed).
+
+    The REST answer stays TF Serving's (404, "Servable not found for request: ..."); the gRPC code is
+    UNAVAILABLE, which tells a client (or a front end balancing over model servers) to retry, where
+    NOT_FOUND for an unknown model or version tells it not to.
+    """
+
+    code = Code.UNAVAILABLE
+    http_status = 404
+
+
 class InvalidArgumentError(ServingError):
     """The request itself is wrong: bad tensors, unknown signature, malformed body."""
 
@@ -95,3 +108,19 @@ class UnavailableError(ServingError):
     """The server cannot answer now (nothing loaded, no core configured); the client may retry."""
 
     code = Code.UNAVAILABLE
+
+
+class DeadlineExceededError(ServingError):
+    """The client's deadline passed before the model call could start: it is not run."""
+
+    code = Code.DEADLINE_EXCEEDED
+
+
+#: gRPC's own wording for an expired deadline.
+DEADLINE_MESSAGE = "Deadline Exceeded"
+
+
+def check_deadline(deadline: float | None) -> None:
+    """Refuse to start work once ``deadline`` (a ``time.monotonic()`` instant) has passed."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineExceededError(DEADLINE_MESSAGE)

@@ -49,6 +49,14 @@ class NotAnImageError(PreprocessingError):
     http_status = 415
 
 
+class DamagedImageError(NotAnImageError):
+    """A file that starts as an accepted image format but cannot be decoded (truncated, corrupted)."""
+
+
+class EmptyFileError(NotAnImageError):
+    """A file of zero bytes."""
+
+
 class ImageTooLargeError(PreprocessingError):
     """More pixels than MAX_IMAGE_PIXELS: refused from the header, before decoding."""
 
@@ -63,15 +71,13 @@ class EmptyImageError(PreprocessingError):
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
     """Open an image lazily (header only) and refuse it when it has more than ``max_pixels`` pixels."""
     if not data:
-        raise NotAnImageError("the uploaded file is empty")
+        raise EmptyFileError("the file is empty (0 bytes)")
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as exc:  # Pillow's own header check, for gigantic sizes
         raise ImageTooLargeError(f"{exc} Over the limit MAX_IMAGE_PIXELS={max_pixels}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise NotAnImageError(
-            f"not an image: expected a PNG, JPEG, GIF, BMP or WebP file ({exc.__class__.__name__})"
-        ) from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise unreadable_image_error(data) from None
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLargeError(
@@ -81,6 +87,27 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     if width < 1 or height < 1:
         raise NotAnImageError("image has no pixels")
     return image
+
+
+def looks_like_text(data: bytes) -> bool:
+    """True for bytes that are UTF-8 text without control characters other than whitespace."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(char) < 32 and char not in "\t\n\r\f" for char in text[:4096])
+
+
+def unreadable_image_error(data: bytes) -> NotAnImageError:
+    """The refusal of bytes Pillow cannot open, saying what they look like instead."""
+    mime_type = image_mime_type(data)
+    if mime_type != "application/octet-stream":
+        kind = mime_type.split("/")[1].upper()
+        return DamagedImageError(f"the {kind} file is damaged or truncated: it cannot be decoded")
+    expected = "expected a PNG, JPEG, GIF, BMP or WebP image file"
+    if looks_like_text(data):
+        return NotAnImageError(f"this is text ({len(data)} bytes), not an image: {expected}")
+    return NotAnImageError(f"not an image: {expected} ({len(data)} bytes of another kind)")
 
 
 def to_greyscale(image: Image.Image) -> np.ndarray:
@@ -107,7 +134,7 @@ def to_greyscale(image: Image.Image) -> np.ndarray:
             grey = np.asarray(frame.convert("L"), dtype=np.float32) / 255.0
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
-        raise NotAnImageError(f"the image file is damaged or truncated: {exc}") from None
+        raise DamagedImageError(f"the image file is damaged or truncated: {exc}") from None
     if rgba is None:
         return grey
     alpha = np.asarray(rgba, dtype=np.float32)[..., 3] / 255.0

@@ -4,6 +4,10 @@ TF Serving's PredictionService and ModelService implementations, and MLServer's 
 transport. It is the only place that pins a version, checks a request against the version's signature
 and chooses between the dynamic batcher and the engine; front ends only translate their protocol into
 these calls and the answers back. Every refusal is a ``ServingError``.
+
+``InferenceBackend`` is the interface the front ends call: this service in-process, or a client of
+remote model servers that answers the same calls (``webapp.remote``). A call may carry a deadline (a
+``time.monotonic()`` instant, from a gRPC client's): no model call starts after it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from emnist_contract.signatures import (
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.batching import BatcherCache
 from serving_core.engines import SignatureError
-from serving_core.errors import InvalidArgumentError, ServingError
+from serving_core.errors import InvalidArgumentError, ServingError, check_deadline
 from serving_core.lifecycle.manager import Servable, ServableManager
 
 
@@ -84,11 +88,15 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Scores:
-    """The default signature's scores [N,62] with the version's own labels."""
+    """The default signature's scores [N,62] with the version's own labels.
+
+    ``untrained_classes``: the labels the version cannot answer (its model info; empty when unknown).
+    """
 
     model: ServedVersion
     scores: np.ndarray
     labels: tuple[str, ...]
+    untrained_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,8 @@ class Classification:
 class ModelMetadata:
     model: ServedVersion
     signature_defs: dict[str, Any]
+    labels: tuple[str, ...] = ()
+    untrained_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,31 @@ class Readiness:
     ready: bool
     model: ServedVersion | None = None
     error: str = ""
+
+
+class InferenceBackend(Protocol):
+    """What the front ends call: ``InferenceService`` here, or a client of remote model servers."""
+
+    def predict(self, spec: ModelSpec, inputs: Inputs, deadline: float | None = None) -> Prediction:
+        """Every output of the spec's signature for one input tensor."""
+
+    def scores(self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None) -> Scores:
+        """The default signature's scores for images float32 [N,784], with the version's labels."""
+
+    def classify(self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None) -> Classification:
+        """TF Serving's Classification API on images [N,784]."""
+
+    def metadata(self, spec: ModelSpec) -> ModelMetadata:
+        """The version's SignatureDefs."""
+
+    def status(self, spec: ModelSpec) -> list[dict[str, Any]]:
+        """TF Serving's ``model_version_status`` entries (newest first)."""
+
+    def model_names(self) -> list[str]:
+        """The models a client may choose from."""
+
+    def readiness(self, name: str) -> Readiness:
+        """Whether ``name`` answers predictions now."""
 
 
 def _served(pinned: Servable) -> ServedVersion:
@@ -127,12 +162,13 @@ class InferenceService:
     def _acquire(self, spec: ModelSpec) -> Any:
         return self.manager.acquire(spec.name, version=spec.version, label=spec.label)
 
-    def _scores(self, engine: Any, images: np.ndarray) -> np.ndarray:
+    def _scores(self, engine: Any, images: np.ndarray, deadline: float | None) -> np.ndarray:
         if self.batchers is not None:
-            return self.batchers.predict(engine, images)
+            return self.batchers.predict(engine, images, deadline)
+        check_deadline(deadline)
         return engine.predict(images)
 
-    def predict(self, spec: ModelSpec, inputs: Inputs) -> Prediction:
+    def predict(self, spec: ModelSpec, inputs: Inputs, deadline: float | None = None) -> Prediction:
         """Every output of the spec's signature (default ``serving_default``) for one input tensor.
 
         The default signature giving ``scores`` alone is what ``Engine.predict`` computes, so it goes that
@@ -149,33 +185,39 @@ class InferenceService:
                 input_name, input_info = _single_input(engine, signature)
                 values = inputs.tensor(SignatureInput(input_name, input_info.get("dtype", "")))
             if signature == DEFAULT_SIGNATURE and engine.signature_outputs(signature) == [SCORES_KEY]:
-                outputs = {SCORES_KEY: self._scores(engine, values)}
+                outputs = {SCORES_KEY: self._scores(engine, values, deadline)}
             else:
+                check_deadline(deadline)
                 try:
                     outputs = engine.run_signature(signature, {input_name: values})
                 except SignatureError as exc:
                     raise InvalidArgumentError(str(exc)) from None
             return Prediction(_served(pinned), signature, outputs)
 
-    def scores(self, spec: ModelSpec, images: np.ndarray) -> Scores:
+    def scores(self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None) -> Scores:
         """The default signature's scores for images float32 [N,784], with the labels of the version."""
         with self._acquire(spec) as pinned:
-            scores = self._scores(pinned.engine, images)
-            return Scores(_served(pinned), scores, pinned.engine.labels)
+            scores = self._scores(pinned.engine, images, deadline)
+            return Scores(_served(pinned), scores, pinned.engine.labels, _untrained(pinned.engine))
 
-    def classify(self, spec: ModelSpec, images: np.ndarray) -> Classification:
+    def classify(
+        self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None
+    ) -> Classification:
         """TF Serving's Classification API on images [N,784] (the signature's checks and its outputs)."""
         signature = spec.signature_name or CLASSIFY_SIGNATURE
         with self._acquire(spec) as pinned:
             outputs = _classification_outputs(pinned.engine, signature)
-            scores = self._scores(pinned.engine, images) if SCORES_KEY in outputs else None
+            check_deadline(deadline)
+            scores = self._scores(pinned.engine, images, deadline) if SCORES_KEY in outputs else None
             labels = pinned.engine.labels if CLASSES_KEY in outputs else None
             return Classification(_served(pinned), labels, scores)
 
     def metadata(self, spec: ModelSpec) -> ModelMetadata:
-        """The version's SignatureDefs, as TF Serving's GetModelMetadata gives them."""
+        """The version's SignatureDefs, as TF Serving's GetModelMetadata gives them, its labels and the
+        classes it cannot answer."""
         with self._acquire(spec) as pinned:
-            return ModelMetadata(_served(pinned), pinned.engine.signature_defs)
+            engine = pinned.engine
+            return ModelMetadata(_served(pinned), engine.signature_defs, engine.labels, _untrained(engine))
 
     def status(self, spec: ModelSpec) -> list[dict[str, Any]]:
         """TF Serving's ``model_version_status`` entries (newest first)."""
@@ -197,6 +239,11 @@ class InferenceService:
         if scores.shape != (1, NUM_CLASSES) or not np.isfinite(scores).all():
             return Readiness(False, served, "the model answered malformed scores")
         return Readiness(True, served)
+
+
+def _untrained(engine: Any) -> tuple[str, ...]:
+    """The engine's untrained classes (engines built outside ``Engine``, such as test doubles, know none)."""
+    return tuple(getattr(engine, "untrained_classes", ()))
 
 
 def _single_input(engine: Any, signature: str) -> tuple[str, dict[str, Any]]:

@@ -109,6 +109,19 @@ def _policy(value: Any) -> str:
     return parse_version_policy(_text(value)).describe()
 
 
+def _host(value: Any) -> str:
+    host = _text(value).strip()
+    if not host or any(c in host for c in "/ "):
+        raise ValueError(f"expected a host name or IP address, got {value!r}")
+    return host
+
+
+def _model_servers(value: Any) -> str:
+    from webapp.remote.addresses import parse_model_servers
+
+    return ",".join(address.url for address in parse_model_servers(_text(value)))
+
+
 def _labels(value: Any) -> str:
     labels = parse_version_labels(value)
     return ",".join(f"{label}={version}" for label, version in labels.items())
@@ -173,8 +186,29 @@ SETTINGS: tuple[Setting, ...] = (
             "header before decoding (413 above it)", _integer(1)),
     Setting("DEFAULT_TOP_K", "int", 5, "entries in top_k of /predict answers (?top_k= asks for others)",
             _integer(1, 62)),
-    Setting("FAST_PREDICT_PATH", "bool", True, "answer :predict below Flask's request handling (same "
-            "answers, less CPU per request)", _bool),
+    Setting("FAST_PREDICT_PATH", "bool", True, "answer :predict and the V2 .../infer below Flask's request "
+            "handling (same answers, less CPU per request)", _bool),
+    # Other protocols.
+    Setting("GRAPHPIPE_PORT", "int", 0, "also serve GraphPipe on this port, every path for MODEL_NAME "
+            "(0: off; POST /graphpipe/<model> on the REST port is always on)", _integer(0, 65535)),
+    # The gRPC model server (``python -m webapp.model_server``).
+    Setting("GRPC_HOST", "string", "127.0.0.1", "address the gRPC server listens on (127.0.0.1: this "
+            "machine only; 0.0.0.0: every interface)", _host),
+    Setting("GRPC_PORT", "int", 8500, "gRPC port: TF Serving's PredictionService and ModelService, the "
+            "V2 GRPCInferenceService, health (0: no gRPC server)", _integer(0, 65535)),
+    Setting("GRPC_WORKERS", "int", 0, "gRPC server processes sharing GRPC_PORT, each with its own models "
+            "(0: one per core)", _integer(0)),
+    Setting("GRPC_THREADS", "int", 4, "RPCs one gRPC process runs at once (more wait in its queue)",
+            _integer(1)),
+    Setting("GRPC_GRACE_SECONDS", "seconds", 30.0, "on SIGTERM, how long RPCs in flight may take to finish",
+            _seconds),
+    # The app as a front end to remote model servers.
+    Setting("MODEL_SERVER", "string", "", "model servers doing the inference, e.g. grpc://models-a:8500,"
+            "http://models-b:8501 (empty: the app loads the models itself)", _model_servers),
+    Setting("MODEL_SERVER_TIMEOUT_SECONDS", "seconds", 10.0, "deadline of one call to the model servers, "
+            "retries included (504 after it)", _seconds),
+    Setting("MODEL_SERVER_RETRIES", "int", 3, "further attempts, on the next model server, when one is "
+            "unavailable (503 when all fail)", _integer(0)),
 )
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 _BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}
@@ -205,6 +239,17 @@ class Settings(Mapping[str, Any]):
     def batching_enabled(self) -> bool:
         enabled = self["ENABLE_BATCHING"]
         return self["ENGINE"] == "tensorflow" if enabled is None else enabled
+
+    @property
+    def model_servers(self) -> list[Any]:
+        """The remote model servers' addresses (``webapp.remote.addresses``); empty: serve in-process."""
+        from webapp.remote.addresses import parse_model_servers
+
+        return parse_model_servers(self["MODEL_SERVER"])
+
+    @property
+    def grpc_workers(self) -> int:
+        return self["GRPC_WORKERS"] or os.cpu_count() or 1
 
     def request_limits(self) -> RequestLimits:
         return RequestLimits(max_instances=self["MAX_INSTANCES"], max_image_pixels=self["MAX_IMAGE_PIXELS"])

@@ -1,7 +1,9 @@
 """``eval-serving``: the blog's ``eval_serving_performance`` for any set of deployments.
 
 N real images, chosen with a seed from a shipped split, are sent one per request to every endpoint
-(this app's ``/v1/models/<name>:predict`` or ``/predict``, or any TF Serving REST URL). Each request's
+(this app's ``/v1/models/<name>:predict`` or ``/predict``, any TF Serving REST URL, TF Serving's gRPC
+API as ``grpc://host:port/<name>``, GraphPipe's ``/graphpipe/<name>`` or a GraphPipe port, the Open
+Inference Protocol's ``/v2/models/<name>`` over HTTP or ``grpc://``). Each request's
 latency and answer is recorded; the report gives accuracy against the labels and the latency
 distribution per endpoint, as JSON (with every record), Markdown, and the blog's two latency figures.
 An unreachable endpoint or an error answer is counted and reported, never a crash.
@@ -20,16 +22,17 @@ import numpy as np
 
 from model_tools.client.serving_client import (
     FORMATS,
-    Connection,
     Endpoint,
     EndpointError,
-    encode_payload,
+    encode_request,
     error_message,
     latency_summary,
+    open_connection,
     parse_endpoints,
     predicted_classes,
 )
 from model_tools.common.atomic_io import write_text_atomic
+from model_tools.common.paths import REPORTS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def evaluate_endpoint(endpoint: Endpoint, indices: np.ndarray, images: np.ndarra
     """Send each image alone to ``endpoint``; one record per image, errors included."""
     from tqdm import tqdm
 
-    connection = Connection(endpoint, timeout=timeout)
+    connection = open_connection(endpoint, timeout=timeout)
     records: list[RequestRecord] = []
     consecutive_failures = 0
     given_up: str | None = None
@@ -81,9 +84,10 @@ def evaluate_endpoint(endpoint: Endpoint, indices: np.ndarray, images: np.ndarra
             if given_up is not None:
                 records.append(RequestRecord(endpoint.name, index, label, None, None, None, given_up))
                 continue
-            body, content_type = encode_payload(images[row:row + 1], "json")
+            request = encode_request(endpoint, images[row:row + 1], "json")
             try:
-                status, answer, seconds = connection.post(body, content_type)
+                status, answer, seconds = connection.post(request.body, request.content_type,
+                                                          headers=request.headers)
             except EndpointError as exc:
                 consecutive_failures += 1
                 records.append(RequestRecord(endpoint.name, index, label, None, None, None, str(exc)))
@@ -199,14 +203,17 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a deployment to measure (repeat to compare), e.g. "
                              "app=http://127.0.0.1:8000/v1/models/emnist:predict")
     parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="answer format: tfserving (predictions) or predict (this app's /predict); "
-                             "default: guessed from each URL")
+                        help="protocol: tfserving (predictions), predict (this app's /predict), graphpipe "
+                             "or v2 (the Open Inference Protocol); default: guessed from each URL "
+                             "(/graphpipe/..., /v2/models/..., grpc://host:port/v2/models/<model>; "
+                             "grpc://host:port/<model> is TF Serving's gRPC API)")
     parser.add_argument("--split", default="validation", choices=("validation", "test"),
                         help="shipped split the images come from (default validation)")
     parser.add_argument("--data-dir", type=Path, default=None, help="data folder (default: the repo's data/)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the image choice (default 0)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
-    parser.add_argument("--out", default="reports/serving", help="report folder (default reports/serving)")
+    parser.add_argument("--out", default=str(REPORTS_DIR / "serving"),
+                        help="report folder (default: the project's reports/serving)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

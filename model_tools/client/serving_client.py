@@ -2,10 +2,12 @@
 
 Shared by ``eval-serving`` (accuracy and latency, one image per request) and ``throughput`` (closed
 loop load). It speaks TF Serving's REST predict contract (``POST .../v1/models/<name>:predict`` with
-``{"instances": ...}``) and this app's ``POST /predict``, so the same run can compare this app, a real
-TF Serving and any other server that accepts the same JSON. ``http.client`` rather than ``requests``:
-one persistent connection per worker and much less client CPU per request, which matters when client
-and server share the machine's cores.
+``{"instances": ...}``) and its gRPC API (``grpc://host:port/<model>``,
+``model_tools.client.tfserving_grpc``), this app's ``POST /predict``, and GraphPipe and the Open
+Inference Protocol (REST and gRPC, ``model_tools.client.protocols``), so the same run can compare this
+app, a real TF Serving and any other server that speaks one of them. ``http.client`` rather than
+``requests``: one persistent connection per worker and much less client CPU per request, which
+matters when client and server share the machine's cores.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import numpy as np
 
 from emnist_contract.signatures import CLASSES_KEY, SCORES_KEY
 from emnist_contract.tensors import PIXEL_MAX
+from model_tools.client import protocols, tfserving_grpc
 
 #: Request body kinds: the blog's JSON of pixels/255, TF Serving's ``{"b64": ...}`` of raw uint8
 #: pixels (one per instance), and an ``application/octet-stream`` ``.npy`` body of uint8 images.
 PAYLOADS = ("json", "b64", "npy")
-FORMATS = ("tfserving", "predict")
+FORMATS = ("tfserving", "predict", "graphpipe", "v2")
 CONTENT_TYPES = {"json": "application/json", "b64": "application/json", "npy": "application/octet-stream"}
 #: Answer kinds: TF Serving's JSON, or (this app, ``Accept: application/x-npy``) a .npy of the scores.
 ANSWERS = ("json", "npy")
@@ -59,8 +62,13 @@ class Endpoint:
 
 
 def guess_format(url: str) -> str:
-    """``tfserving`` for ``...:predict`` URLs (TF Serving's REST API), ``predict`` for the app's /predict."""
+    """``tfserving`` for ``...:predict`` URLs (TF Serving's REST API), ``graphpipe`` for ``/graphpipe/``,
+    ``v2`` for ``/v2/models/`` (the Open Inference Protocol), ``predict`` for the app's /predict."""
     path = urlsplit(url).path
+    if "/graphpipe/" in path:
+        return "graphpipe"
+    if "/v2/models/" in path:
+        return "v2"
     return "tfserving" if path.endswith(":predict") or "/v1/models/" in path else "predict"
 
 
@@ -71,16 +79,20 @@ def parse_endpoint(text: str, default_format: str | None = None) -> Endpoint:
         name, url = "", text
     url = url.strip()
     split = urlsplit(url)
-    if split.scheme not in ("http", "https") or not split.hostname:
+    grpc_v2 = split.scheme == "grpc" and "/v2/models/" in split.path
+    grpc_tfserving = not grpc_v2 and tfserving_grpc.is_tfserving_url(url)
+    if not (split.scheme in ("http", "https") or grpc_v2 or grpc_tfserving) or not split.hostname:
         raise ValueError(f"endpoint {text!r}: expected NAME=http://host:port/path, e.g. "
-                         "app=http://127.0.0.1:8000/v1/models/emnist:predict")
+                         "app=http://127.0.0.1:8000/v1/models/emnist:predict, NAME=grpc://host:port/<model> "
+                         "(TF Serving's gRPC API), or NAME=grpc://host:port/v2/models/<model> (the Open "
+                         "Inference Protocol)")
     try:
         split.port  # noqa: B018 - validates the port number
     except ValueError as exc:
         raise ValueError(f"endpoint {text!r}: {exc}") from None
     if default_format is not None and default_format not in FORMATS:
         raise ValueError(f"unknown format {default_format!r}: expected one of {', '.join(FORMATS)}")
-    fmt = default_format or guess_format(url)
+    fmt = "v2" if grpc_v2 else "tfserving" if grpc_tfserving else default_format or guess_format(url)
     default_name = f"{split.hostname}:{split.port or 80}{split.path}"
     return Endpoint(name=name.strip() or default_name, url=url, format=fmt)
 
@@ -113,14 +125,55 @@ def encode_payload(images: np.ndarray, payload: str) -> tuple[bytes, str]:
     return body, CONTENT_TYPES[payload]
 
 
+def encode_request(endpoint: Endpoint, images: np.ndarray, payload: str) -> protocols.Request:
+    """uint8 [N,28,28] images -> the request the endpoint's protocol takes, in the chosen payload kind."""
+    if payload not in PAYLOADS:
+        raise ValueError(f"unknown payload {payload!r}: expected one of {', '.join(PAYLOADS)}")
+    if endpoint.format == "graphpipe":
+        return protocols.graphpipe_request(images, payload)
+    if endpoint.format == "v2":
+        if endpoint.url.startswith("grpc://"):
+            return protocols.v2_grpc_request(images, payload, endpoint.url)
+        return protocols.v2_rest_request(images, payload)
+    if endpoint.url.startswith("grpc://"):
+        return tfserving_grpc.predict_request(images, payload, endpoint.url)
+    return protocols.Request(*encode_payload(images, payload))
+
+
+def open_connection(endpoint: Endpoint, timeout: float = 30.0) -> Connection | protocols.GrpcConnection:
+    """A persistent connection to the endpoint: HTTP keep-alive, or a gRPC channel."""
+    if endpoint.url.startswith("grpc://"):
+        method = protocols.GRPC_INFER if endpoint.format == "v2" else tfserving_grpc.PREDICT_METHOD
+        return protocols.GrpcConnection(endpoint.url, timeout, method)
+    return Connection(endpoint, timeout)
+
+
+def _scores_classes(scores: np.ndarray, count: int) -> np.ndarray:
+    if scores.ndim != 2 or len(scores) != count:
+        raise EndpointError(f"answer has scores of shape {list(scores.shape)}, expected [{count}, classes]")
+    return scores.argmax(axis=1)
+
+
 def predicted_classes(body: bytes, fmt: str, count: int) -> np.ndarray:
     """Class ids [count] from a predict answer (TF Serving ``predictions`` or the app's ``results``).
 
-    Accepts rows of scores, TF Serving's multi-output rows ``{"scores": [...], "classes": k}``, and a
-    ``.npy`` answer of scores [count, classes].
+    Accepts rows of scores, TF Serving's multi-output rows ``{"scores": [...], "classes": k}``, a
+    ``.npy`` answer of scores [count, classes], and GraphPipe's and V2's answers.
     """
+    if fmt in ("graphpipe", "v2"):
+        try:
+            scores = protocols.graphpipe_scores(body) if fmt == "graphpipe" else protocols.v2_scores(body)
+        except (protocols.ProtocolError, ValueError, KeyError, TypeError) as exc:
+            raise EndpointError(f"not a {fmt} prediction: {exc}") from None
+        return _scores_classes(np.asarray(scores), count)
     if body.startswith(NPY_MAGIC):
         return _npy_classes(body, count)
+    if fmt == "tfserving" and tfserving_grpc.looks_like_response(body):
+        try:
+            scores = tfserving_grpc.predict_scores(body)
+        except protocols.ProtocolError as exc:
+            raise EndpointError(f"not a TF Serving gRPC prediction: {exc}") from None
+        return _scores_classes(scores, count)
     try:
         answer = json.loads(body)
     except ValueError as exc:
@@ -165,12 +218,12 @@ def _npy_classes(body: bytes, count: int) -> np.ndarray:
 
 
 def error_message(status: int, body: bytes) -> str:
-    """``HTTP 400: <TF Serving's "error" text>`` (or the start of the body)."""
+    """``HTTP 400: <TF Serving's "error" text>`` (a GraphPipe Error's message, or the start of the body)."""
     try:
         answer = json.loads(body)
         text = answer.get("error") if isinstance(answer, dict) else None
     except ValueError:
-        text = None
+        text = protocols.graphpipe_error(body)
     if not text:
         text = body[:200].decode("utf-8", "replace").strip() or http.client.responses.get(status, "")
     return f"HTTP {status}: {text}"
@@ -183,6 +236,8 @@ class Connection:
         self.endpoint = endpoint
         self.timeout = timeout
         self.scheme, self.host, self.port, self.path = endpoint.parts
+        if endpoint.format == "v2":
+            self.path = protocols.v2_infer_path(endpoint.url)
         self._connection: http.client.HTTPConnection | None = None
 
     def _connect(self) -> http.client.HTTPConnection:
@@ -191,9 +246,10 @@ class Connection:
             self._connection = factory(self.host, self.port, timeout=self.timeout)
         return self._connection
 
-    def post(self, body: bytes, content_type: str, accept: str | None = None) -> tuple[int, bytes, float]:
+    def post(self, body: bytes, content_type: str, accept: str | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, bytes, float]:
         """(status, answer body, seconds). Raises EndpointError when the server cannot be reached."""
-        headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+        headers = {**(headers or {}), "Content-Type": content_type, "Content-Length": str(len(body))}
         if accept:
             headers["Accept"] = accept
         for attempt in (0, 1):

@@ -26,12 +26,12 @@ from model_tools.client.serving_client import (
     ACCEPT_TYPES,
     ANSWERS,
     PAYLOADS,
-    Connection,
     Endpoint,
     EndpointError,
-    encode_payload,
+    encode_request,
     error_message,
     latency_summary,
+    open_connection,
     parse_endpoints,
     predicted_classes,
 )
@@ -56,14 +56,14 @@ class WorkerResult:
 
 def _worker(endpoint: Endpoint, body: bytes, content_type: str, batch_size: int, deadline: float,
             record: bool, result: WorkerResult, timeout: float, check_answers: bool = True,
-            accept: str | None = None) -> None:
+            accept: str | None = None, headers: dict[str, str] | None = None) -> None:
     """Closed loop: send, wait for the answer, send again, until ``deadline``."""
-    connection = Connection(endpoint, timeout=timeout)
+    connection = open_connection(endpoint, timeout=timeout)
     checked = not check_answers
     try:
         while time.perf_counter() < deadline:
             try:
-                status, answer, seconds = connection.post(body, content_type, accept)
+                status, answer, seconds = connection.post(body, content_type, accept, headers)
             except EndpointError as exc:
                 if record:
                     result.error(str(exc))
@@ -89,17 +89,18 @@ def _worker(endpoint: Endpoint, body: bytes, content_type: str, batch_size: int,
 
 def measure(endpoint: Endpoint, body: bytes, content_type: str, batch_size: int, concurrency: int,
             duration: float, warmup: float = 1.0, timeout: float = 30.0, check_answers: bool = True,
-            accept: str | None = None) -> dict[str, Any]:
+            accept: str | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """One cell: ``concurrency`` closed-loop workers for ``duration`` seconds -> figures.
 
     ``check_answers``: the first answer of each worker must hold ``batch_size`` predictions (off for a
-    no-op server that answers a fixed body). ``accept``: the Accept header (None: none is sent).
+    no-op server that answers a fixed body). ``accept``: the Accept header (None: none is sent);
+    ``headers``: more request headers (V2's Inference-Header-Content-Length).
     """
     if warmup > 0:
         _run_workers(endpoint, body, content_type, batch_size, concurrency, warmup, False, timeout,
-                     check_answers, accept)
+                     check_answers, accept, headers)
     results, elapsed = _run_workers(endpoint, body, content_type, batch_size, concurrency, duration, True,
-                                    timeout, check_answers, accept)
+                                    timeout, check_answers, accept, headers)
     latencies = np.array([v for r in results for v in r.latencies_ms], dtype=np.float64)
     errors: dict[str, int] = {}
     for r in results:
@@ -124,13 +125,15 @@ def measure(endpoint: Endpoint, body: bytes, content_type: str, batch_size: int,
 
 def _run_workers(endpoint: Endpoint, body: bytes, content_type: str, batch_size: int, concurrency: int,
                  duration: float, record: bool, timeout: float, check_answers: bool = True,
-                 accept: str | None = None) -> tuple[list[WorkerResult], float]:
+                 accept: str | None = None, headers: dict[str, str] | None = None
+                 ) -> tuple[list[WorkerResult], float]:
     results = [WorkerResult() for _ in range(concurrency)]
     started = time.perf_counter()
     deadline = started + duration
     threads = [
         threading.Thread(target=_worker, args=(endpoint, body, content_type, batch_size, deadline, record,
-                                               result, timeout, check_answers, accept), daemon=True)
+                                               result, timeout, check_answers, accept, headers),
+                         daemon=True)
         for result in results
     ]
     for thread in threads:
@@ -205,14 +208,18 @@ def run(args: argparse.Namespace) -> int:
     if args.duration <= 0:
         raise ValueError(f"--duration must be positive, got {args.duration}")
     _, images, _ = choose_images(args.split, max(batch_sizes), args.seed, args.data_dir)
-    bodies = {b: encode_payload(images[:b], args.payload) for b in batch_sizes}
+    requests = {(e.name, b): encode_request(e, images[:b], args.payload)
+                for e in endpoints for b in batch_sizes}
     plan = [(e, b, c) for e in endpoints for b in batch_sizes for c in concurrencies]
     cells = []
     for endpoint, batch_size, concurrency in tqdm(plan, desc="throughput", unit="cell",
                                                   disable=args.no_progress):
-        body, content_type = bodies[batch_size]
-        cells.append(measure(endpoint, body, content_type, batch_size, concurrency, args.duration,
-                             args.warmup, args.timeout, accept=ACCEPT_TYPES[args.answer]))
+        request = requests[endpoint.name, batch_size]
+        # Accept asks this app's :predict routes for a .npy answer; the other protocols have their own.
+        accept = ACCEPT_TYPES[args.answer] if endpoint.format in ("tfserving", "predict") else None
+        cells.append(measure(endpoint, request.body, request.content_type, batch_size, concurrency,
+                             args.duration, args.warmup, args.timeout, accept=accept,
+                             headers=request.headers))
     settings = {"payload": args.payload, "answer": args.answer, "duration_s": args.duration,
                 "warmup_s": args.warmup, "batch_sizes": batch_sizes, "concurrency": concurrencies,
                 "split": args.split, "seed": args.seed}
@@ -240,7 +247,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--concurrency", default="1", help="closed-loop workers (comma list allowed)")
     parser.add_argument("--payload", choices=PAYLOADS, default="json",
                         help="json (pixels/255), b64 (TF Serving {\"b64\"} of raw uint8 pixels) or npy "
-                             "(application/octet-stream .npy body)")
+                             "(application/octet-stream .npy body); for GraphPipe and V2 endpoints: json "
+                             "= pixels/255 (float64 GraphPipe tensors, V2 JSON tensors), npy = binary "
+                             "float32 tensors, b64 = binary uint8 pixels")
     parser.add_argument("--answer", choices=ANSWERS, default="json",
                         help="json (TF Serving's answer) or npy (ask for a .npy of the scores with "
                              "Accept: application/x-npy; this app's :predict routes give it)")

@@ -23,6 +23,7 @@ from emnist_contract.labels import BYCLASS_LABELS, CLASS_GROUP_RANGES, NUM_CLASS
 from emnist_contract.tensors import IMAGE_SIZE
 from model_tools.common.atomic_io import atomic_output, write_text_atomic
 from model_tools.common.hashing import file_sha256
+from model_tools.common.paths import DATA_DIR, SHARED_DIR
 from model_tools.data.datasets import (
     DEFAULT_DATA_DIR,
     STORED_SPLITS,
@@ -370,8 +371,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--shared", default="../shared", help="the shared folder (holds data/emnist)")
-    parser.add_argument("--out", default="data", help="output folder (default: data)")
+    parser.add_argument("--shared", default=str(SHARED_DIR),
+                        help="the shared folder holding data/emnist (default: ../shared beside the project)")
+    parser.add_argument("--out", default=str(DATA_DIR), help="output folder (default: the project's data/)")
     parser.add_argument("--synthetic", default=str(DEFAULT_DATA_DIR / SYNTHETIC_FILE),
                         help="the synthetic characters to ship beside the real splits (render-synthetic)")
     parser.set_defaults(func=run)

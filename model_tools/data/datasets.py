@@ -16,10 +16,11 @@ import numpy as np
 
 from emnist_contract.labels import CLASS_GROUP_RANGES, NUM_CLASSES
 from emnist_contract.tensors import IMAGE_SIZE, NUM_PIXELS, pixels_to_unit
+from model_tools.common.paths import DATA_DIR
 from model_tools.data.emnist_io import read_idx_images, read_idx_labels
 
 #: ``data/`` at the repository root.
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+DEFAULT_DATA_DIR = DATA_DIR
 
 #: Split name -> file inside ``data/`` (npz with ``images`` and ``labels``, or NIST idx for "test").
 NPZ_SPLITS: dict[str, str] = {

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from model_tools.common.atomic_io import atomic_output
+from model_tools.common.paths import DOWNLOADS_DIR
 from model_tools.data.emnist_io import (
     PARTS,
     SPLITS,
@@ -205,7 +206,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--split", choices=sorted(SPLITS), default="byclass", help="split to extract")
-    parser.add_argument("--out", default="downloads/emnist", help="folder for the extracted files")
+    parser.add_argument("--out", default=str(DOWNLOADS_DIR / "emnist"),
+                        help="folder for the extracted files (default: the project's downloads/emnist)")
     parser.add_argument("--url", default=NIST_GZIP_URL, help="archive URL (https, http or file://)")
     parser.add_argument("--md5", default=NIST_GZIP_MD5,
                         help="expected MD5 of the archive ('none' to only check it is NIST's zip layout)")

@@ -18,6 +18,7 @@ from emnist_contract.labels import BYCLASS_LABELS, CLASS_GROUP_RANGES, NUM_CLASS
 from emnist_contract.tensors import IMAGE_SIZE
 from model_tools.common.atomic_io import write_text_atomic
 from model_tools.common.figures import pyplot, save_figure
+from model_tools.common.paths import REPORTS_DIR
 from model_tools.data.datasets import (
     BYCLASS_TEST_LABELS,
     BYCLASS_TRAIN_LABELS,
@@ -387,7 +388,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--out", default="reports/explore", help="report folder")
+    parser.add_argument("--out", default=str(REPORTS_DIR / "explore"),
+                        help="report folder (default: the project's reports/explore)")
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="the shipped data folder")
     parser.add_argument("--samples", type=int, default=8, help="sample images per class in the grid")
     parser.add_argument("--seed", type=int, default=0, help="seed choosing the sample images")

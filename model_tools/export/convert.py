@@ -2,9 +2,9 @@
 
 onnx2tf turns the (normalized) ONNX graph into a Keras model, in a temporary folder and from a temporary
 copy (it rewrites its input file in place otherwise). The network is then wrapped with the contract's
-signatures, saved with its labels asset, warmup records and ONNX file into a dot-prefixed folder beside
-the versions (ignored by any registry), verified, and renamed into place: a watching server sees either
-no version or a complete, verified one. An existing version is never overwritten.
+signatures, saved with its labels asset, warmup records, model info and ONNX file into a dot-prefixed
+folder beside the versions (ignored by any registry), verified, and renamed into place: a watching server
+sees either no version or a complete, verified one. An existing version is never overwritten.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import numpy as np
 from emnist_contract.labels import BYCLASS_LABELS
 from emnist_contract.layout import LABELS_FILE, ONNX_FILE, VERSION_ENTRIES, is_version_name
 from model_tools.common.hashing import file_sha256
+from model_tools.common.paths import MODELS_DIR
 from model_tools.data.datasets import validation_inputs
+from model_tools.export.model_info import NONE, ModelInfo, resolve_model_info, write_model_info
 from model_tools.export.onnx_import import import_onnx_classifier
 from model_tools.export.onnx_model import save_atomically
 
@@ -93,10 +95,13 @@ def write_saved_model(keras_model: Any, version_dir: Path, model_name: str,
     write_warmup_requests(version_dir, model_name, warmup_images)
 
 
-def convert_onnx(onnx_path: str | Path, name: str, *, version: int | None = None, base: str | Path = "models",
-                 checkpoint_path: str | Path | None = None, verify: bool = True,
-                 limit: int | None = None) -> Path:
-    """Convert an ONNX classifier into ``<base>/<name>/<version>/``, verified, atomically; returns it."""
+def convert_onnx(onnx_path: str | Path, name: str, *, version: int | None = None,
+                 base: str | Path = MODELS_DIR, checkpoint_path: str | Path | None = None,
+                 verify: bool = True, limit: int | None = None, model_info: ModelInfo | None = None) -> Path:
+    """Convert an ONNX classifier into ``<base>/<name>/<version>/``, verified, atomically; returns it.
+
+    ``model_info``: the classes without training images, written into the version (None: no file).
+    """
     from model_tools.export.verify import verify_version
 
     if not _NAME_PATTERN.match(name):
@@ -124,6 +129,8 @@ def convert_onnx(onnx_path: str | Path, name: str, *, version: int | None = None
             keras_model = onnx_to_keras(normalized, Path(work))
             write_saved_model(keras_model, staging, name, images[:32])
             shutil.copyfile(normalized, staging / ONNX_FILE)
+        if model_info is not None:
+            write_model_info(staging, model_info)
         # Anything else than the contract's entries (onnx2tf debris) is an error.
         debris = sorted(entry.name for entry in staging.iterdir() if entry.name not in VERSION_ENTRIES)
         if debris:
@@ -151,8 +158,9 @@ def convert_onnx(onnx_path: str | Path, name: str, *, version: int | None = None
 
 
 def _convert_command(args: argparse.Namespace) -> int:
+    info = resolve_model_info(args.untrained_classes, args.checkpoint)
     final_dir = convert_onnx(args.model, args.name, version=args.version, base=args.base,
-                             checkpoint_path=args.checkpoint, limit=args.limit)
+                             checkpoint_path=args.checkpoint, limit=args.limit, model_info=info)
     print(f"wrote {final_dir} (verified against {Path(args.model).name}"
           f"{' and ' + Path(args.checkpoint).name if args.checkpoint else ''})")
     return 0
@@ -167,7 +175,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="ONNX file (never modified)")
     parser.add_argument("--name", required=True, help="model name: the folder under --base")
     parser.add_argument("--version", type=int, default=None, help="version number (default: next integer)")
-    parser.add_argument("--base", default="models", help="model base path (default: models)")
-    parser.add_argument("--checkpoint", default=None, help="also verify against this PyTorch checkpoint")
+    parser.add_argument("--base", default=str(MODELS_DIR),
+                        help="model base path (default: the project's models/, whatever the cwd)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="also verify against this PyTorch checkpoint; its run's metrics.json gives the "
+                             "classes without training images")
+    parser.add_argument("--untrained-classes", default=None, metavar="LIST",
+                        help=f"classes the model had no training images of: labels separated by commas, or "
+                             f"{NONE} (for a foreign model; default: from --checkpoint's run)")
     parser.add_argument("--limit", type=int, default=None, help="verify on the first N validation images")
     parser.set_defaults(func=_convert_command)

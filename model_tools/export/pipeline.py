@@ -1,7 +1,8 @@
 """``pipeline``: one command from a training run (or checkpoint) to a new verified version in ``models/``.
 
 checkpoint -> ONNX (checked against PyTorch) -> SavedModel (onnx2tf) -> verified against both ONNX and
-the checkpoint -> renamed into ``models/<name>/<version>/``. Nothing is left behind if a step fails.
+the checkpoint -> renamed into ``models/<name>/<version>/``, with the run's model info (its classes
+without training images, from ``metrics.json``). Nothing is left behind if a step fails.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from emnist_contract.layout import ONNX_FILE
+from model_tools.common.paths import MODELS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +33,21 @@ def resolve_checkpoint(source: str | Path) -> Path:
     return source
 
 
-def run_pipeline(source: str | Path, name: str, *, version: int | None = None, base: str | Path = "models",
+def run_pipeline(source: str | Path, name: str, *, version: int | None = None, base: str | Path = MODELS_DIR,
                  limit: int | None = None) -> Path:
-    """Export, convert and verify; returns the new version folder."""
+    """Export, convert and verify; returns the new version folder (with the run's model info)."""
     from model_tools.export.convert import convert_onnx
+    from model_tools.export.model_info import resolve_model_info
     from model_tools.export.onnx_export import export_checkpoint
 
     checkpoint = resolve_checkpoint(source)
+    info = resolve_model_info(None, checkpoint)
     with tempfile.TemporaryDirectory(prefix="pipeline-") as work:
         onnx_path = Path(work) / ONNX_FILE
         report = export_checkpoint(checkpoint, onnx_path, limit=limit)
         log.info("ONNX export: %s", report.parity.describe())
         return convert_onnx(onnx_path, name, version=version, base=base, checkpoint_path=checkpoint,
-                            limit=limit)
+                            limit=limit, model_info=info)
 
 
 def _pipeline_command(args: argparse.Namespace) -> int:
@@ -60,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("source", help="run folder (with checkpoint.pt) or checkpoint file")
     parser.add_argument("--name", required=True, help="model name: the folder under --base")
     parser.add_argument("--version", type=int, default=None, help="version number (default: next integer)")
-    parser.add_argument("--base", default="models", help="model base path (default: models)")
+    parser.add_argument("--base", default=str(MODELS_DIR),
+                        help="model base path (default: the project's models/, whatever the cwd)")
     parser.add_argument("--limit", type=int, default=None, help="check on the first N validation images")
     parser.set_defaults(func=_pipeline_command)

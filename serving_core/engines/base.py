@@ -1,7 +1,8 @@
 """What every engine is: batches of images in, the default signature's scores out, and its signatures.
 
-Everything a version needs to answer requests (its labels and its signature definitions) is read when
-the engine opens, so a version that became AVAILABLE never reads its folder again.
+Everything a version needs to answer requests (its labels, the classes it cannot answer and its
+signature definitions) is read when the engine opens, so a version that became AVAILABLE never reads its
+folder again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ def read_labels(version_dir: Path) -> tuple[str, ...]:
         raise EngineError(str(exc)) from None
 
 
+def read_untrained_classes(version_dir: Path, labels: tuple[str, ...]) -> tuple[str, ...]:
+    """The classes the version never trained on (``assets.extra/model_info.json``); none when absent."""
+    path = version_dir / layout.MODEL_INFO_FILE
+    if not path.is_file():
+        return ()
+    try:
+        return layout.parse_model_info(path.read_text(encoding="utf-8"), labels, str(path))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EngineError(str(exc)) from None
+
+
 def check_images(images: np.ndarray) -> np.ndarray:
     """A C-contiguous float32 [N,784] view of ``images`` (copying only when needed)."""
     array = np.ascontiguousarray(images, dtype=np.float32)
@@ -53,6 +65,8 @@ class Engine(ABC):
     def __init__(self, version_dir: Path) -> None:
         self.version_dir = Path(version_dir)
         self.labels = read_labels(self.version_dir)
+        #: Labels of the classes the model cannot answer (no training images), in the labels' order.
+        self.untrained_classes = read_untrained_classes(self.version_dir, self.labels)
         #: ``{"signature_def": {...}}`` exactly as TF Serving prints a model's metadata.
         self.signature_defs: dict[str, Any] = {}
 

@@ -88,6 +88,21 @@ def _saved_model_class() -> type:
     )
 
 
+def sorted_signature_maps(signature_map: dict[str, Any]) -> dict[str, Any]:
+    """Signatures, and each one's inputs and outputs, by name: protobuf iterates a map in no fixed order,
+    and the metadata answer should be the same bytes from every process and through a front end."""
+
+    def by_key(mapping: dict[str, Any]) -> dict[str, Any]:
+        return dict(sorted(mapping.items()))
+
+    signatures = {
+        name: {key: by_key(value) if key in ("inputs", "outputs") else value
+               for key, value in definition.items()}
+        for name, definition in by_key(signature_map.get("signature_def", {})).items()
+    }
+    return {**signature_map, "signature_def": signatures}
+
+
 def read_signature_defs(version_dir: Path, tag: str = "serve") -> dict[str, Any]:
     """``{"signature_def": {name: SignatureDef as JSON}}`` of the MetaGraph tagged ``tag``."""
     saved_model_class, signature_map_class = _saved_model_class()
@@ -104,9 +119,9 @@ def read_signature_defs(version_dir: Path, tag: str = "serve") -> dict[str, Any]
             signature_map = signature_map_class()
             for name, signature in meta_graph.signature_def.items():
                 signature_map.signature_def[name].CopyFrom(signature)
-            return MessageToDict(
+            return sorted_signature_maps(MessageToDict(
                 signature_map,
                 preserving_proto_field_name=True,
                 always_print_fields_with_no_presence=True,
-            )
+            ))
     raise ValueError(f"{path}: no MetaGraph tagged {tag!r}")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serving_core.errors import InvalidArgumentError, ModelNotFoundError
+from serving_core.errors import InvalidArgumentError, ModelNotFoundError, ServableUnavailableError
 from serving_core.lifecycle.loader import Loader, error_code
 from serving_core.lifecycle.model_config import ModelSource
 from serving_core.lifecycle.source import Fingerprint, fingerprint, list_versions
@@ -338,7 +338,11 @@ class ServableManager:
                 if entry is not None and entry.state is not ServableState.AVAILABLE:
                     entry = None
             if entry is None:
-                raise ModelNotFoundError(f"Servable not found for request: {request}")
+                message = f"Servable not found for request: {request}"
+                if model is not None and not any(
+                        e.state is ServableState.AVAILABLE for e in model.versions.values()):
+                    raise ServableUnavailableError(message)  # configured, nothing loaded yet
+                raise ModelNotFoundError(message)
             entry.in_flight += 1
             return entry
 

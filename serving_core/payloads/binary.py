@@ -10,7 +10,7 @@ from emnist_contract.tensors import NUM_PIXELS, RAW_FLOAT32_BYTES, pixels_to_uni
 from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.codecs import NPY_MAGIC, load_npy
 from serving_core.payloads.limits import RequestLimits
-from serving_core.preprocessing import PreprocessingError, image_mime_type, preprocess_image
+from serving_core.preprocessing import PreprocessingError, image_mime_type, looks_like_text, preprocess_image
 
 
 def as_float32(value: Any) -> np.ndarray:
@@ -44,12 +44,14 @@ def npy_to_images(data: bytes, where: str = "body") -> np.ndarray:
 
 
 def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestLimits) -> np.ndarray:
-    """Decoded b64 / binary data -> float32 [n,784].
+    """Decoded b64 data, a file or a binary body -> float32 [n,784].
 
     An image file (PNG, JPEG, GIF, BMP, WebP) goes through preprocessing; a .npy file is read as an
     array; raw bytes are float32 pixels/255 when their length is a multiple of 3136 (784 x 4), or
     uint8 pixels (0-255, divided by 255) when exactly 784 bytes.
     """
+    if not data:
+        raise InvalidArgumentError(f"{where}: empty (0 bytes)")
     if data.startswith(NPY_MAGIC):
         return npy_to_images(data, where)
     if image_mime_type(data) != "application/octet-stream":
@@ -63,8 +65,9 @@ def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestL
         return pixels_to_unit(np.frombuffer(data, dtype=np.uint8))[np.newaxis]
     if len(data) and len(data) % RAW_FLOAT32_BYTES == 0 and (allow_batch or len(data) == RAW_FLOAT32_BYTES):
         return np.frombuffer(data, dtype="<f4").reshape(-1, NUM_PIXELS)
+    kind = "text" if looks_like_text(data) else "data"
     raise InvalidArgumentError(
-        f"{where}: b64 data of {len(data)} bytes is neither an image file (PNG, JPEG, GIF, BMP, WebP), "
+        f"{where}: {len(data)} bytes of {kind} that are neither an image file (PNG, JPEG, GIF, BMP, WebP), "
         f"a .npy array, {RAW_FLOAT32_BYTES} bytes of float32 pixels nor {NUM_PIXELS} bytes of uint8 pixels",
         http_status=415,
     )

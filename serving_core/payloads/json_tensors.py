@@ -51,7 +51,7 @@ def instance_to_image(instance: Any, index: int, input_name: str, limits: Reques
     where = f"instance {index}"
     if isinstance(instance, dict):
         if "b64" in instance:
-            return bytes_to_images(decode_b64(instance["b64"], where), where, False, limits)
+            return bytes_to_images(decode_b64(instance["b64"], where), f"{where} (b64)", False, limits)
         if set(instance) != {input_name}:
             raise InvalidArgumentError(
                 f"Failed to process element: {index} of 'instances' list. JSON object keys must be equal "

@@ -76,3 +76,10 @@ def test_hot_reload_quick() -> None:
     result = run("hot_reload.py", "--steady", "0.3", "--poll", "0.2", "--threads", "2", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "0 failed" in result.stdout and "first answer by version 2" in result.stdout
+
+
+def test_confidence_cue_quick() -> None:
+    result = run("confidence_cue.py", "--quick", timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "500 validation images" in result.stdout
+    assert "| confident |" in result.stdout and "| all |" in result.stdout

@@ -30,4 +30,8 @@ def build_app(**overrides: Any) -> Flask:
 
 
 def stop_app(application: Flask) -> None:
-    application.extensions["serving_core"].stop()
+    core = application.extensions["serving_core"]
+    if core is not None:
+        core.stop()
+    else:  # a front end to remote model servers
+        application.extensions["inference_service"].close()

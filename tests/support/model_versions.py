@@ -7,19 +7,22 @@ SavedModel with the contract's signatures for the TensorFlow engine.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
-from emnist_contract.layout import WARMUP_FILE
+from emnist_contract.layout import MODEL_INFO_FILE, WARMUP_FILE
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.engines import EngineOptions, load_engine
 from serving_core.lifecycle.warmup import prediction_log_class, write_tfrecords
+from tests.support.paths import SERVED_MODEL, served_version_dir
 
 #: The engine threads the lifecycle tests open versions with.
 TEST_ENGINE_OPTIONS = EngineOptions(onnx_intra_op_threads=1, tf_intra_op_threads=1, tf_inter_op_threads=-1)
@@ -179,3 +182,16 @@ class GatedFactory(RecordingFactory):
             self.loading.set()
             assert self.release.wait(10), "the test never released the gated load"
         return super().__call__(kind, version_dir)
+
+
+def copy_served_version(base_path: Path, untrained: Sequence[str] | None) -> Path:
+    """A copy of the served version under ``base_path/<model>/1`` whose model info lists ``untrained`` as
+    the classes without training images (written by hand, as JSON); ``None``: no model info file."""
+    target = base_path / SERVED_MODEL / "1"
+    shutil.copytree(served_version_dir(), target)
+    info = target / MODEL_INFO_FILE
+    info.unlink(missing_ok=True)
+    if untrained is not None:
+        info.parent.mkdir(exist_ok=True)
+        info.write_text(json.dumps({"classes_without_training_images": list(untrained)}), encoding="utf-8")
+    return target

@@ -2,7 +2,8 @@
 
 Nothing happens at import. ``create_app`` reads the settings (``webapp.settings``), builds the serving
 core and, unless ``START_REGISTRY`` is false, starts it: models loaded synchronously, then watched in a
-background thread. Under gunicorn each worker calls it after the fork (no ``preload_app``), so
+background thread. With ``MODEL_SERVER`` set there is no core: the same routes are answered by remote
+model servers (``webapp.remote``). Under gunicorn each worker calls it after the fork (no ``preload_app``), so
 TensorFlow's threads and the watcher belong to the worker that uses them.
 """
 
@@ -32,20 +33,41 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(flask_keys)
     app.json.sort_keys = False
 
-    from webapp.http import fastpath, health, predict_api, tfserving_api, ui
+    from webapp.http import (
+        fastpath,
+        graphpipe_api,
+        graphpipe_port,
+        health,
+        predict_api,
+        tfserving_api,
+        ui,
+        v2_api,
+        v2_fastpath,
+    )
     from webapp.http.errors import register_error_handlers
 
     app.url_map.converters["model"] = tfserving_api.ModelNameConverter
-    for module in (ui, tfserving_api, predict_api, health):
+    for module in (ui, tfserving_api, predict_api, health, graphpipe_api, v2_api):
         app.register_blueprint(module.blueprint)
-    register_error_handlers(app)
+    register_error_handlers(app, ui.error_page)
 
-    core = ServerCore(settings.core_options())
     app.extensions["settings"] = settings
-    app.extensions["serving_core"] = core
-    app.extensions["inference_service"] = core.service
     app.extensions["request_limits"] = settings.request_limits()
+    core = None
+    if settings.model_servers:
+        # A front end: the models live in the model servers, and no ServerCore in this process.
+        from webapp.remote.service import RemoteInferenceService
+
+        app.extensions["inference_service"] = RemoteInferenceService(
+            settings.model_servers, settings["MODEL_NAME"], settings["MODEL_SERVER_TIMEOUT_SECONDS"],
+            settings["MODEL_SERVER_RETRIES"])
+    else:
+        core = ServerCore(settings.core_options())
+        app.extensions["inference_service"] = core.service
+    app.extensions["serving_core"] = core
+    v2_fastpath.install(app)
     fastpath.install(app)
-    if settings["START_REGISTRY"]:
+    graphpipe_port.install(app)
+    if core is not None and settings["START_REGISTRY"]:
         core.start()
     return app

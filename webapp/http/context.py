@@ -6,12 +6,13 @@ from flask import current_app, request
 
 from serving_core.errors import ResourceExhaustedError, UnavailableError
 from serving_core.payloads.limits import RequestLimits
-from serving_core.service import InferenceService
+from serving_core.service import InferenceBackend
 from webapp.http.errors import too_large_message
 
 
-def serving() -> InferenceService:
-    """The app's inference service (``create_app`` puts it in ``app.extensions``)."""
+def serving() -> InferenceBackend:
+    """The app's inference service, or its remote model servers (``create_app`` puts it in
+    ``app.extensions``)."""
     service = current_app.extensions.get("inference_service")
     if service is None:
         raise UnavailableError("no model registry configured", http_status=503)

@@ -1,9 +1,12 @@
 """The app's own endpoint, ``POST /predict``: labels and top k, and file uploads, over the inference service.
 
 ``/predict`` takes what the TF Serving routes take (JSON rows or columns, ``.npy``/binary bodies) and
-also multipart uploads (``curl -F image=@x.png``, several files allowed) or a bare image body, and
-answers TF Serving's ``predictions`` plus, per image, the label, its probability and the top k.
-Query parameters: ``model``, ``version`` or ``label`` (which servable), ``top_k`` (default 5).
+also multipart uploads (``curl -F image=@x.png``, several files allowed) or a bare image body (with or
+without a Content-Type), and answers TF Serving's ``predictions`` plus, per image, the label, its
+probability, the confidence cue, the top k and warnings about an input that does not look like the
+model's (``serving_core.input_checks``: answered all the same, as TF Serving would), and the classes the
+version cannot answer. Query parameters: ``model``, ``version`` or ``label`` (which servable), ``top_k``
+(default 5). docs/serving-api.md describes the answer.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import numpy as np
 from flask import Blueprint, Response, current_app, request
 
 from emnist_contract.labels import NUM_CLASSES
+from emnist_contract.layout import UNTRAINED_CLASSES_KEY
 from emnist_contract.signatures import INPUT_KEY
+from serving_core.confidence import confidence
 from serving_core.errors import InvalidArgumentError
+from serving_core.input_checks import InputWarning, input_warnings
 from serving_core.payloads.binary import body_to_images, bytes_to_images
 from serving_core.payloads.json_tensors import parse_json_object, predict_request_images
 from serving_core.service import ModelSpec
@@ -70,9 +76,32 @@ def request_images() -> tuple[np.ndarray, list[str] | None]:
     return images, None
 
 
-def top_k(scores: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, Any]]:
+def top_k(
+    scores: np.ndarray, labels: Sequence[str], k: int, untrained: frozenset[str]
+) -> list[dict[str, Any]]:
     order = np.argsort(-np.asarray(scores), kind="stable")[:k]
-    return [{"label": labels[i], "class_id": int(i), "probability": float(scores[i])} for i in order]
+    return [{"label": labels[i], "class_id": int(i), "probability": float(scores[i]),
+             "learned": labels[i] not in untrained} for i in order]
+
+
+def result_entry(row_scores: np.ndarray, labels: Sequence[str], k: int, untrained: frozenset[str],
+                 warnings: tuple[InputWarning, ...]) -> dict[str, Any]:
+    """One image's answer: the label, its probability, the confidence cue, the top k, input warnings."""
+    class_id = int(np.argmax(row_scores))
+    cue = confidence(row_scores)
+    entry: dict[str, Any] = {
+        "label": labels[class_id],
+        "class_id": class_id,
+        "probability": float(row_scores[class_id]),
+        "learned": labels[class_id] not in untrained,
+        "uncertain": cue.uncertain,
+    }
+    if cue.uncertain:
+        entry["uncertain_reason"] = cue.reason
+    entry["top_k"] = top_k(row_scores, labels, k, untrained)
+    if warnings:
+        entry["warnings"] = [{"code": warning.code, "message": warning.message} for warning in warnings]
+    return entry
 
 
 @blueprint.route("/predict", methods=["POST"])
@@ -84,22 +113,17 @@ def predict() -> Response:
     k = query_int("top_k", int(config["DEFAULT_TOP_K"]), 1, NUM_CLASSES)
     images, file_names = request_images()
     result = serving().scores(ModelSpec(name, version, label), images)
-    answer: dict[str, Any] = {
-        "model_spec": {"name": result.model.name, "version": str(result.model.version),
-                       "engine": result.model.engine},
-    }
+    untrained = frozenset(result.untrained_classes)
     results = []
-    for row, (class_id, row_scores) in enumerate(zip(result.scores.argmax(axis=1).tolist(), result.scores,
-                                                     strict=True)):
-        entry = {
-            "label": result.labels[class_id],
-            "class_id": class_id,
-            "probability": float(row_scores[class_id]),
-            "top_k": top_k(row_scores, result.labels, k),
-        }
+    for row, (row_scores, warnings) in enumerate(zip(result.scores, input_warnings(images), strict=True)):
+        entry = result_entry(row_scores, result.labels, k, untrained, warnings)
         if file_names is not None:
             entry["file"] = file_names[row]
         results.append(entry)
-    answer["predictions"] = result.scores
-    answer["results"] = results
-    return json_response(answer)
+    return json_response({
+        "model_spec": {"name": result.model.name, "version": str(result.model.version),
+                       "engine": result.model.engine},
+        "predictions": result.scores,
+        "results": results,
+        UNTRAINED_CLASSES_KEY: list(result.untrained_classes),
+    })

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from werkzeug.routing import BaseConverter
 
+from emnist_contract.layout import MODEL_INFO_FIELD
 from serving_core.errors import InvalidArgumentError
 from serving_core.service import ModelSpec
 from webapp.http import tfserving_rest
@@ -76,7 +77,12 @@ def model_status(name: str, version: int | None = None, label: str | None = None
 
 
 def model_metadata(name: str, version: int | None = None, label: str | None = None) -> Response:
-    return _answer(tfserving_rest.metadata(serving(), ModelSpec(name, version, label)))
+    fields = request.args.getlist("metadata_field")
+    unknown = sorted(set(fields) - {"signature_def", MODEL_INFO_FIELD})
+    if unknown:
+        raise InvalidArgumentError(f"Metadata field {unknown[0]} is not supported")
+    return _answer(tfserving_rest.metadata(serving(), ModelSpec(name, version, label),
+                                           model_info=MODEL_INFO_FIELD in fields))
 
 
 for _rule in STATUS_ROUTES:

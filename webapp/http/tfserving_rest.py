@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.binary import body_to_images
 from serving_core.payloads.codecs import dump_npy
 from serving_core.payloads.json_tensors import JsonPredictInputs, examples_to_images, parse_json_object
 from serving_core.payloads.limits import RequestLimits
-from serving_core.service import InferenceService, ModelSpec
+from serving_core.service import InferenceBackend, ModelSpec
 from webapp.http.media import JSON_MEDIA_TYPE, NPY_MEDIA_TYPES, is_binary_body
 from webapp.http.responses import json_bytes
 
@@ -43,7 +44,7 @@ class Answer:
 
 
 def predict(
-    service: InferenceService, limits: RequestLimits, spec: ModelSpec, mimetype: str, body: bytes,
+    service: InferenceBackend, limits: RequestLimits, spec: ModelSpec, mimetype: str, body: bytes,
     npy_answer: bool,
 ) -> Answer:
     """``:predict``: a JSON body (row or columnar, any signature) or a binary one (default signature)."""
@@ -95,7 +96,7 @@ def decode_strings(value: np.ndarray) -> Any:
     return value
 
 
-def classify(service: InferenceService, limits: RequestLimits, spec: ModelSpec, body: bytes) -> Answer:
+def classify(service: InferenceBackend, limits: RequestLimits, spec: ModelSpec, body: bytes) -> Answer:
     """``:classify``: ``{"examples": [...]}`` -> ``{"results": [[[label, score] x 62] per example]}``."""
     document = parse_json_object(body)
     signature = document.get("signature_name") or ""
@@ -116,14 +117,19 @@ def classify(service: InferenceService, limits: RequestLimits, spec: ModelSpec, 
     return Answer(json_bytes({"results": results}))
 
 
-def metadata(service: InferenceService, spec: ModelSpec) -> Answer:
-    """GetModelMetadata: the version's SignatureDefs and the spec of the version that answered."""
+def metadata(service: InferenceBackend, spec: ModelSpec, model_info: bool = False) -> Answer:
+    """GetModelMetadata: the version's SignatureDefs and the spec of the version that answered.
+
+    ``model_info`` adds this project's extension field: the classes the version has no training images of.
+    """
     result = service.metadata(spec)
     model_spec = {"name": result.model.name, "signature_name": "", "version": str(result.model.version)}
-    metadata_field = {"signature_def": result.signature_defs}
+    metadata_field: dict[str, Any] = {"signature_def": result.signature_defs}
+    if model_info:
+        metadata_field[MODEL_INFO_FIELD] = {UNTRAINED_CLASSES_KEY: list(result.untrained_classes)}
     return Answer(json_bytes({"model_spec": model_spec, "metadata": metadata_field}))
 
 
-def status(service: InferenceService, spec: ModelSpec) -> Answer:
+def status(service: InferenceBackend, spec: ModelSpec) -> Answer:
     """GetModelStatus: ``{"model_version_status": [...]}``."""
     return Answer(json_bytes({"model_version_status": service.status(spec)}))

@@ -8,6 +8,7 @@ this package shares one conversion of each and pytest removes the folder like an
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from model_tools.common.hashing import file_sha256
 from model_tools.data.datasets import load_split, to_model_input
 
@@ -40,7 +42,8 @@ class Translation:
 
 
 def _train_small_dnn(path: Path, steps: int = 300, seed: int = 0) -> Path:
-    """A real (if brief) training run: Adam on 3,000 validation images, saved as a checkpoint."""
+    """A real (if brief) training run: Adam on 3,000 validation images, saved as a checkpoint, with the
+    run's metrics.json naming the classes none of those images shows (as ``train`` writes it)."""
     import torch
     import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
@@ -61,6 +64,10 @@ def _train_small_dnn(path: Path, steps: int = 300, seed: int = 0) -> Path:
         F.cross_entropy(model(x[batch]), y[batch]).backward()
         optimizer.step()
     model.eval()
+    counts = np.bincount(labels[:3000], minlength=NUM_CLASSES)
+    absent = [BYCLASS_LABELS[c] for c in np.flatnonzero(counts == 0)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (path.parent / "metrics.json").write_text(json.dumps({"classes_without_training_images": absent}))
     return save_checkpoint(Checkpoint(arch="dnn", model=model, config={"steps": steps, "seed": seed}), path)
 
 
@@ -73,7 +80,9 @@ def reference_onnx(repo: Path) -> Path:
 @pytest.fixture(scope="session")
 def translation(tmp_path_factory: pytest.TempPathFactory, reference_onnx: Path) -> Translation:
     """Train, export, convert (ours and a copy of the reference), once for the whole session."""
+    from model_tools.__main__ import main
     from model_tools.export.convert import convert_onnx
+    from model_tools.export.model_info import info_from_option
     from model_tools.export.onnx_export import export_checkpoint
 
     root = tmp_path_factory.mktemp("translation")
@@ -81,13 +90,16 @@ def translation(tmp_path_factory: pytest.TempPathFactory, reference_onnx: Path) 
     onnx_path = root / "export" / "model.onnx"
     export_checkpoint(checkpoint, onnx_path, limit=CHECK_IMAGES)
     onnx_sha = file_sha256(onnx_path)
-    version_dir = convert_onnx(onnx_path, "emnist", base=root / "models", checkpoint_path=checkpoint,
-                               limit=CHECK_IMAGES)
+    # Through the command line, as a person converts: the run's model info comes with --checkpoint.
+    assert main(["convert", str(onnx_path), "--name", "emnist", "--base", str(root / "models"),
+                 "--checkpoint", str(checkpoint), "--limit", str(CHECK_IMAGES)]) == 0
+    version_dir = root / "models" / "emnist" / "1"
     reference_copy = root / "user" / "dnn_model_pt.onnx"
     reference_copy.parent.mkdir()
     shutil.copyfile(reference_onnx, reference_copy)
     reference_sha = file_sha256(reference_copy)
-    reference_version = convert_onnx(reference_copy, "reference", base=root / "models", limit=CHECK_IMAGES)
+    reference_version = convert_onnx(reference_copy, "reference", base=root / "models", limit=CHECK_IMAGES,
+                                     model_info=info_from_option("none", "trained on every class"))
     return Translation(root, CHECK_IMAGES, checkpoint, onnx_path, onnx_sha, version_dir, reference_copy,
                        reference_sha, reference_version)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,17 @@ def test_version_folder_is_exactly_the_tf_serving_layout(translation):
         labels = (version_dir / "assets" / "labels.txt").read_text().splitlines()
         assert labels == list(BYCLASS_LABELS)
         assert not [p for p in version_dir.parent.iterdir() if p.name.startswith(".")]  # no temp folders
+
+
+def test_each_version_carries_its_model_info(translation):
+    run = json.loads((translation.checkpoint.parent / "metrics.json").read_text())
+    assert len(run["classes_without_training_images"]) >= 10  # J Q X Y Z j q x y z at least
+    ours = json.loads((translation.version_dir / "assets.extra" / "model_info.json").read_text())
+    assert ours["classes_without_training_images"] == run["classes_without_training_images"]
+    assert ours["source"].endswith("run/metrics.json")
+    reference_info = translation.reference_version_dir / "assets.extra" / "model_info.json"
+    reference = json.loads(reference_info.read_text())
+    assert reference == {"classes_without_training_images": [], "source": "trained on every class"}
 
 
 def test_user_onnx_files_unchanged_byte_for_byte(translation):

@@ -52,8 +52,9 @@ def test_inspect_onnx_summarizes_the_graph(capsys, reference_onnx):
     assert summary["initializers_listed_as_inputs"] == 6
 
 
-def test_inspect_of_missing_or_wrong_target_is_a_clear_error(tmp_path, caplog):
+def test_inspect_of_missing_or_wrong_target_is_a_clear_error(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "nothing")]) == 2
-    assert "does not exist" in caplog.text
+    error = capsys.readouterr().err
+    assert error.startswith("python -m model_tools: error: ") and "does not exist" in error
     assert main(["inspect", str(tmp_path)]) == 2  # a folder without saved_model.pb
-    assert "not a SavedModel folder" in caplog.text
+    assert "not a SavedModel folder" in capsys.readouterr().err

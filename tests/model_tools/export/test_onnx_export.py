@@ -69,7 +69,7 @@ def test_export_refuses_to_overwrite(translation, capsys):
     assert file_sha256(translation.onnx) == translation.onnx_sha_before
 
 
-def test_export_of_missing_checkpoint_is_a_clear_error(tmp_path, caplog):
+def test_export_of_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["export-onnx", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "m.onnx")]) == 2
-    assert "no checkpoint at" in caplog.text
+    assert "no checkpoint at" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()

@@ -193,3 +193,30 @@ def test_a_version_never_reads_its_folder_after_opening(kind, tmp_path, batch):
     np.testing.assert_array_equal(engine.predict(batch[:4]), expected)
     assert engine.labels == BYCLASS_LABELS
     engine.close()
+
+
+@pytest.mark.parametrize("kind", ["onnxruntime", "tensorflow"])
+def test_the_untrained_classes_come_from_the_model_info(kind, tmp_path):
+    from tests.support.model_versions import copy_served_version
+
+    version = copy_served_version(tmp_path, ["z", "J"])
+    engine = load_engine(kind, version)
+    assert engine.untrained_classes == ("J", "z")  # in the labels' order
+    engine.close()
+    without = copy_served_version(tmp_path / "without", None)
+    engine = load_engine(kind, without)
+    assert engine.untrained_classes == ()
+    engine.close()
+
+
+def test_a_malformed_model_info_refuses_the_version(tmp_path):
+    from emnist_contract.layout import MODEL_INFO_FILE
+    from tests.support.model_versions import copy_served_version
+
+    version = copy_served_version(tmp_path, [])
+    (version / MODEL_INFO_FILE).write_text('{"classes_without_training_images": ["?"]}', encoding="utf-8")
+    with pytest.raises(EngineError, match="model_info.json.*not one of the labels"):
+        load_engine("onnxruntime", version)
+    (version / MODEL_INFO_FILE).write_bytes(b"\xff\xfe")
+    with pytest.raises(EngineError):
+        load_engine("onnxruntime", version)

@@ -197,7 +197,7 @@ def test_a_failing_model_call_runs_once(fast_app: Flask, monkeypatch: pytest.Mon
     calls = []
 
     class Exploding:
-        def predict(self, engine, images):
+        def predict(self, engine, images, deadline=None):
             calls.append(len(images))
             raise RuntimeError("the model fell over")
 

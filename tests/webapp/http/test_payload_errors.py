@@ -46,10 +46,12 @@ CASES = [
     ("overflow", instances([1e39] * 784), JSON, 400, "inputs contain NaN or infinite values"),
     ("too many", instances(*[[0.0] * 784] * 1025), JSON, 400, "over the limit MAX_INSTANCES=1024"),
     ("bad base64", instances({"b64": "!!!"}), JSON, 400, "instance 0: invalid base64 in 'b64'"),
-    ("b64 of 10 bytes", instances({"b64": b64(b"0123456789")}), JSON, 415, "b64 data of 10 bytes"),
+    ("b64 of 10 bytes", instances({"b64": b64(b"0123456789")}), JSON, 415,
+     "instance 0 (b64): 10 bytes of text that are neither an image file"),
     ("b64 nan float32", instances({"b64": b64(np.full(784, np.nan, "<f4").tobytes())}), JSON, 400,
      "inputs contain NaN or infinite values"),
-    ("b64 broken png", instances({"b64": b64(b"\x89PNG\r\n\x1a\n" + b"x" * 100)}), JSON, 415, "not an image"),
+    ("b64 broken png", instances({"b64": b64(b"\x89PNG\r\n\x1a\n" + b"x" * 100)}), JSON, 415,
+     "the PNG file is damaged or truncated"),
     ("b64 blank png", instances({"b64": b64(encode_image(np.zeros((60, 60), np.uint8)))}), JSON, 400,
      "no character found"),
     ("npy garbage", b"\x93NUMPYgarbage", NPY, 400, "not a readable .npy array"),
@@ -58,7 +60,7 @@ CASES = [
     ("npy inf", npy(np.full((1, 784), np.inf, np.float32)), NPY, 400,
      "inputs contain NaN or infinite values"),
     ("npy truncated", npy(np.zeros((2, 784), np.float32))[:-10], NPY, 400, "bytes of data follow"),
-    ("raw bytes", b"\x01" * 1000, "application/octet-stream", 415, "b64 data of 1000 bytes"),
+    ("raw bytes", b"\x01" * 1000, "application/octet-stream", 415, "body: 1000 bytes of data that are"),
 ]
 IDS = [case[0] for case in CASES]
 PREDICT = f"/v1/models/{SERVED_MODEL}:predict"
@@ -84,19 +86,23 @@ def test_every_api_route_refuses_alike(client, flask_only, case, body, content_t
     assert answers["fast path"].get_json() == answers["/predict"].get_json()
 
 
-@pytest.mark.parametrize(("content", "status", "message"), [
-    (b"\x89PNG\r\n\x1a\n" + b"x" * 100, 415, "not an image"),
-    (encode_image(np.zeros((60, 60), np.uint8)), 400, "no character found"),
+@pytest.mark.parametrize(("content", "status", "api_message", "page_message"), [
+    (b"\x89PNG\r\n\x1a\n" + b"x" * 100, 415, "the PNG file is damaged or truncated",
+     "“upload.png” looks like a picture but is damaged or incomplete."),
+    (encode_image(np.zeros((60, 60), np.uint8)), 400, "no character found",
+     "No character found in “upload.png”: the picture looks blank."),
 ])
-def test_image_file_errors_on_the_page_and_in_the_api(client, content, status, message):
+def test_image_file_errors_on_the_page_and_in_the_api(client, content, status, api_message, page_message):
+    # The same refusal: precise for a program, in plain words for a person.
     page = client.post("/", data={"image": (io.BytesIO(content), "upload.png")},
                        content_type="multipart/form-data")
     assert page.status_code == status
-    assert message in page.get_data(as_text=True)
+    assert page_message in page.get_data(as_text=True)
     api = client.post("/predict", data={"image": (io.BytesIO(content), "upload.png")},
                       content_type="multipart/form-data")
     assert api.status_code == status
-    assert api.get_json()["error"].startswith("file 'upload.png': ") and message in api.get_json()["error"]
+    error = api.get_json()["error"]
+    assert error.startswith("file 'upload.png': ") and api_message in error
 
 
 def test_body_limit_holds_on_the_fast_path_and_in_flask(make_module_app):

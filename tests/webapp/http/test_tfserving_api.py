@@ -59,6 +59,9 @@ def test_classify_labels_are_the_models_own(make_app, tmp_path, pixels, expected
     shutil.copytree(served_version_dir(), version_dir)
     renamed = [f"class-{label}" for label in BYCLASS_LABELS]
     (version_dir / "assets" / "labels.txt").write_text("\n".join(renamed) + "\n", encoding="utf-8")
+    # The model info names classes by their labels: renamed with them.
+    (version_dir / "assets.extra" / "model_info.json").write_text(
+        json.dumps({"classes_without_training_images": ["class-J", "class-Q"]}), encoding="utf-8")
     client = make_app(MODEL_BASE_PATH=str(tmp_path)).test_client()
     x, _ = pixels
     answer = client.post(f"/v1/models/{SERVED_MODEL}:classify",

@@ -1,0 +1,132 @@
+"""TensorProto <-> numpy without TensorFlow, checked against TensorFlow's own tensor_util."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from serving_core.errors import InvalidArgumentError
+from tests.support.paths import REPO
+from webapp.grpc.tensors import array_to_tensor, tensor_to_array
+
+
+@pytest.fixture(scope="module")
+def tf():
+    import tensorflow
+
+    return tensorflow
+
+
+ARRAYS = [
+    np.random.default_rng(0).random((3, 784), dtype=np.float32),
+    np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28),
+    np.array([[1.5, -2.25]], dtype=np.float64),
+    np.array([7, -3, 2**40], dtype=np.int64),
+    np.array([[-128, 127]], dtype=np.int8),
+    np.array([1, 65535], dtype=np.uint16),
+    np.array([0.5, -1.0], dtype=np.float16),
+    np.array([True, False]),
+    np.array([b"tf.Example bytes", b""], dtype=object),
+]
+
+
+@pytest.mark.parametrize("array", ARRAYS, ids=lambda a: f"{a.dtype}{list(a.shape)}")
+def test_tensorflows_protos_decode_as_tensorflow_reads_them(tf, array):
+    """tf.make_tensor_proto writes tensor_content (numbers) or string_val: read as tf.make_ndarray reads."""
+    proto = tf.make_tensor_proto(array)
+    decoded = tensor_to_array(proto)
+    expected = tf.make_ndarray(proto)
+    assert decoded.shape == expected.shape
+    if array.dtype == object:
+        assert decoded.tolist() == expected.tolist()
+    else:
+        assert decoded.dtype == expected.dtype
+        np.testing.assert_array_equal(decoded, expected)
+
+
+@pytest.mark.parametrize("array", ARRAYS, ids=lambda a: f"{a.dtype}{list(a.shape)}")
+def test_our_answers_read_back_with_tensorflow(tf, array):
+    proto = array_to_tensor(array)
+    read = tf.make_ndarray(proto)
+    assert read.shape == array.shape
+    if array.dtype == object:
+        assert read.tolist() == array.tolist()
+    else:
+        np.testing.assert_array_equal(read, array)
+    if array.dtype != object:
+        assert proto.tensor_content == array.astype(array.dtype.newbyteorder("<")).tobytes()
+
+
+def test_typed_fields_follow_tensorflows_fill_rule(tf):
+    """float_val and int_val as TensorFlow reads them: one value repeated, none as zeros."""
+    from tensorflow.core.framework import tensor_pb2, types_pb2
+
+    cases = []
+    full = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[0.25] * 6)
+    one = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[0.5])
+    none = tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT8)
+    pixels = tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT8, int_val=[0, 17, 255, 3, 4, 5])
+    for proto in (full, one, none, pixels):
+        proto.tensor_shape.dim.add(size=2)
+        proto.tensor_shape.dim.add(size=3)
+        cases.append(proto)
+    for proto in cases:
+        decoded = tensor_to_array(proto)
+        expected = tf.make_ndarray(proto)
+        assert decoded.dtype == expected.dtype
+        np.testing.assert_array_equal(decoded, expected)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"dtype": 1, "tensor_content": b"\x00" * 12, "dims": [2, 2]}, "tensor_content of 12 bytes"),
+    ({"dtype": 1, "float_val": [1.0, 2.0, 3.0], "dims": [2]}, "3 values do not fit the shape [2]"),
+    ({"dtype": 4, "int_val": [300], "dims": [1]}, "int_val values must lie in [0, 255]"),
+    ({"dtype": 18, "dims": [1]}, "DT_COMPLEX128 are not accepted"),
+    ({"dtype": 7, "tensor_content": b"abc", "dims": [1]}, "holds its values in string_val"),
+])
+def test_malformed_tensors_are_refused_with_their_reason(fields, message):
+    from tensorflow.core.framework import tensor_pb2
+
+    dims = fields.pop("dims")
+    proto = tensor_pb2.TensorProto(**fields)
+    for size in dims:
+        proto.tensor_shape.dim.add(size=size)
+    with pytest.raises(InvalidArgumentError, match=f"^input: .*{re.escape(message)}"):
+        tensor_to_array(proto)
+
+
+def test_the_grpc_front_end_does_not_import_tensorflow():
+    """Serving gRPC with the onnxruntime engine must not load TensorFlow (its 560 MB) in the worker."""
+    code = (
+        "import sys\n"
+        "from webapp.grpc import server, protos\n"
+        "from webapp.remote import service\n"
+        "from tensorflow_serving.apis import predict_pb2\n"
+        "assert predict_pb2.PredictRequest is protos.predict_pb2.PredictRequest\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'tensorflow'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_tensorflow_imported_later_shares_the_message_classes():
+    """After the light import, a real ``import tensorflow`` still works and builds the same messages."""
+    code = (
+        "import numpy as np\n"
+        "from webapp.grpc import protos\n"
+        "import tensorflow as tf\n"
+        "request = protos.predict_pb2.PredictRequest()\n"
+        "request.inputs['images'].CopyFrom(tf.make_tensor_proto(np.zeros((1, 784), np.float32)))\n"
+        "assert type(request.inputs['images']) is tf.make_tensor_proto(1.0).__class__\n"
+        "print('ok', tf.constant([1.0]).shape)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok (1,)"

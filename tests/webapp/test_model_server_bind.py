@@ -1,0 +1,36 @@
+"""Where the model server's REST side listens: command-line options win, then GUNICORN_BIND, then defaults."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.support.paths import REPO
+from webapp.model_server import rest_bind
+
+
+@pytest.mark.parametrize(("host", "port", "environ", "bind"), [
+    (None, None, {}, None),  # gunicorn.conf.py reads GUNICORN_BIND itself
+    (None, None, {"GUNICORN_BIND": "0.0.0.0:9000"}, None),
+    ("0.0.0.0", None, {}, "0.0.0.0:8000"),
+    ("0.0.0.0", None, {"GUNICORN_BIND": "127.0.0.1:9000"}, "0.0.0.0:9000"),
+    (None, 8080, {"GUNICORN_BIND": "0.0.0.0:9000"}, "0.0.0.0:8080"),
+    ("::", 8080, {}, "[::]:8080"),
+    (None, 8080, {"GUNICORN_BIND": "[::1]:9000"}, "[::1]:8080"),
+])
+def test_rest_bind(host, port, environ, bind):
+    assert rest_bind(host, port, environ) == bind
+
+
+def make_run(*variables: str) -> str:
+    """The command ``make run`` would start, without running it."""
+    done = subprocess.run(["make", "-n", "-o", ".venv/.serve-installed", "run", *variables], cwd=REPO,
+                          capture_output=True, text=True, timeout=30, check=True)
+    return done.stdout.replace("\\\n", " ")
+
+
+def test_make_run_leaves_gunicorn_bind_alone_unless_told_where_to_listen():
+    assert "--rest_api_port" not in make_run() and "--host" not in make_run()
+    command = make_run("HOST=0.0.0.0", "PORT=8080", "GRPC_PORT=9500")
+    assert "--host 0.0.0.0" in command and "--rest_api_port 8080" in command and "--port 9500" in command

@@ -1,0 +1,124 @@
+"""gRPC request messages -> what the inference service takes: the model spec, tensors, examples.
+
+``PredictInputs`` hands the service a ``PredictRequest``'s one input tensor once the version (and so the
+signature) is pinned, with TF Serving's refusals for a wrong set of inputs. ``examples_to_images`` reads a
+``ClassificationRequest``'s ``tf.Example`` list (with its context, merged as TF Serving merges it: the
+context's serialized bytes before each example's).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from emnist_contract.signatures import EXAMPLE_FEATURE
+from emnist_contract.tensors import NUM_PIXELS
+from serving_core.errors import DEADLINE_MESSAGE, DeadlineExceededError, InvalidArgumentError
+from serving_core.payloads.binary import bytes_to_images, finite
+from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.typed_tensors import pixels_to_images
+from serving_core.service import ModelSpec, SignatureInput
+from webapp.grpc.protos import example_pb2
+from webapp.grpc.tensors import tensor_to_array
+
+
+def model_spec(request: Any) -> ModelSpec:
+    """The request's ``model_spec`` (name, version or version_label, signature_name) for the service."""
+    if not request.HasField("model_spec"):
+        raise InvalidArgumentError("Missing ModelSpec")
+    proto = request.model_spec
+    version = proto.version.value if proto.HasField("version") else None
+    return ModelSpec(proto.name, version, proto.version_label or None, proto.signature_name)
+
+
+def deadline(context: Any) -> float | None:
+    """The client's deadline as a ``time.monotonic()`` instant; refused at once when it has passed."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return None
+    if remaining <= 0:
+        raise DeadlineExceededError(DEADLINE_MESSAGE)
+    return time.monotonic() + remaining
+
+
+def _names(keys: Any) -> str:
+    return ",".join(sorted(keys))
+
+
+class PredictInputs:
+    """A ``PredictRequest``'s input tensor, decoded for the signature the service pinned."""
+
+    def __init__(self, request: Any, limits: RequestLimits) -> None:
+        self.request = request
+        self.limits = limits
+
+    def signature_name(self) -> str:
+        return ""  # the spec carries model_spec.signature_name
+
+    def tensor(self, signature_input: SignatureInput) -> np.ndarray:
+        inputs = self.request.inputs
+        expected = {signature_input.name}
+        if len(inputs) != len(expected):
+            raise InvalidArgumentError(
+                f"input size does not match signature: {len(inputs)}!=1 len({{{_names(inputs)}}}) != "
+                f"len({{{signature_input.name}}}). Sent extra: {{{_names(set(inputs) - expected)}}}. "
+                f"Missing but required: {{{_names(expected - set(inputs))}}}."
+            )
+        if signature_input.name not in inputs:
+            (sent,) = inputs
+            raise InvalidArgumentError(
+                f"input tensor alias not found in signature: {sent}. Inputs expected to be in the set "
+                f"{{{signature_input.name}}}."
+            )
+        where = f"input {signature_input.name}"
+        array = tensor_to_array(inputs[signature_input.name], where)
+        if signature_input.dtype == "DT_STRING":
+            if array.dtype != object or array.ndim != 1:
+                raise InvalidArgumentError(
+                    f"{where}: expected a DT_STRING tensor of shape [N] (serialized tf.Example), got "
+                    f"{array.dtype} {list(array.shape)}"
+                )
+            self.limits.check_count(len(array))
+            return array
+        return pixels_to_images(array, where, self.limits)
+
+
+def _example_images(example: Any, index: int, limits: RequestLimits) -> np.ndarray:
+    where = f"example {index}"
+    features = example.features.feature
+    if EXAMPLE_FEATURE not in features:
+        raise InvalidArgumentError(f"{where}: missing feature '{EXAMPLE_FEATURE}' ({NUM_PIXELS} floats)")
+    feature = features[EXAMPLE_FEATURE]
+    kind = feature.WhichOneof("kind")
+    if kind == "float_list":
+        values = np.asarray(feature.float_list.value, dtype=np.float32)
+        if values.size != NUM_PIXELS:
+            raise InvalidArgumentError(
+                f"{where}: feature '{EXAMPLE_FEATURE}' holds {values.size} floats, expected {NUM_PIXELS}")
+        return values.reshape(1, NUM_PIXELS)
+    if kind == "bytes_list" and len(feature.bytes_list.value) == 1:
+        return bytes_to_images(feature.bytes_list.value[0], where, False, limits)
+    raise InvalidArgumentError(
+        f"{where}: feature '{EXAMPLE_FEATURE}' must be a float_list of {NUM_PIXELS} pixels (0-1) or a "
+        "bytes_list holding one image file"
+    )
+
+
+def examples_to_images(model_input: Any, limits: RequestLimits) -> np.ndarray:
+    """A ``tensorflow.serving.Input`` (example_list or example_list_with_context) -> finite [N,784]."""
+    kind = model_input.WhichOneof("kind")
+    if kind == "example_list":
+        examples = list(model_input.example_list.examples)
+    elif kind == "example_list_with_context":
+        listed = model_input.example_list_with_context
+        context = listed.context.SerializeToString()
+        examples = [example_pb2.Example.FromString(context + example.SerializeToString())
+                    for example in listed.examples]
+    else:
+        examples = []
+    if not examples:
+        raise InvalidArgumentError("Input is empty.")
+    limits.check_count(len(examples))
+    return finite(np.concatenate([_example_images(example, i, limits) for i, example in enumerate(examples)]))

@@ -1,0 +1,93 @@
+"""One process's gRPC server over one serving core: TF Serving's services, the Open Inference Protocol's
+GRPCInferenceService and the health service, on one port.
+
+``start_grpc_server`` binds and starts it; ``GrpcServer.stop`` turns health to NOT_SERVING, stops taking
+new RPCs and lets those in flight finish within the grace period. Messages larger than the REST body
+limit (``MAX_CONTENT_LENGTH``) are refused by gRPC itself with RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2_grpc
+
+from serving_core.lifecycle.model_config import sources_from_config
+from serving_core.server_core import ServerCore
+from webapp.grpc import v2_servicer
+from webapp.grpc.health import ServingHealth
+from webapp.grpc.model_service import ModelServicer
+from webapp.grpc.prediction_service import PredictionServicer
+from webapp.grpc.protos import model_service_pb2_grpc, prediction_service_pb2_grpc
+from webapp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GrpcServer:
+    server: grpc.Server
+    health: ServingHealth
+    port: int
+
+    def stop(self, grace: float) -> None:
+        """NOT_SERVING, then stop: RPCs in flight get ``grace`` seconds, new ones are refused."""
+        self.health.shutdown()
+        self.server.stop(grace).wait()
+
+
+def core_reloader(
+    core: ServerCore, relay: Callable[[Any], None] | None = None, reloaded: Callable[[], None] | None = None,
+) -> Callable[[Any], None]:
+    """Apply a ``ModelServerConfig`` to ``core``, then call ``reloaded`` (the health statuses) and hand the
+    config to ``relay`` (the other worker processes)."""
+
+    def reload_config(config: Any) -> None:
+        sources = sources_from_config(config)
+        log.info("reloading the model config: %s", ", ".join(source.name for source in sources))
+        core.manager.refresh(sources)
+        if reloaded is not None:
+            reloaded()
+        if relay is not None:
+            relay(config)
+
+    return reload_config
+
+
+def server_options(settings: Settings, reuse_port: bool) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
+        ("grpc.max_receive_message_length", settings["MAX_CONTENT_LENGTH"]),
+        ("grpc.max_send_message_length", -1),
+    ]
+
+
+def start_grpc_server(
+    settings: Settings,
+    core: ServerCore,
+    address: str,
+    reuse_port: bool = False,
+    relay: Callable[[Any], None] | None = None,
+) -> GrpcServer:
+    """Serve ``core`` on ``address`` (``host:port``; port 0 picks one) and start; the bound port is kept."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings["GRPC_THREADS"], thread_name_prefix="grpc-rpc"),
+        options=server_options(settings, reuse_port),
+    )
+    service = core.service
+    health = ServingHealth(service)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(service, settings.request_limits()), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelServicer(service, core_reloader(core, relay, health.update)), server)
+    v2_servicer.add_to_server(server, service, settings.request_limits())
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    port = server.add_insecure_port(address)
+    server.start()
+    health.start()
+    return GrpcServer(server, health, port)

@@ -1,0 +1,170 @@
+"""The whole model server in one command: REST (gunicorn) and gRPC (worker processes), like TF Serving's
+``tensorflow_model_server --port=8500 --rest_api_port=8501``.
+
+``python -m webapp.model_server`` (or the ``emnist-model-server`` script) forks the gRPC workers first
+(``webapp.grpc.workers``: nothing gRPC or TensorFlow exists in this launcher), then starts gunicorn with
+the repository's ``gunicorn.conf.py`` and ``wsgi:app``. Settings come from ``EMNIST_*`` variables as
+everywhere; the flags override the ports and the host. ``--port 0`` switches gRPC off,
+``--rest_api_port 0`` REST. With ``MODEL_SERVER`` set the app is a front end that does no inference, so
+only REST starts. SIGTERM (or Ctrl-C) stops both cleanly: each lets its requests in flight finish;
+SIGHUP is passed on (config file re-read, gunicorn workers reloaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from webapp.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("model_server")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONFIG = REPO_ROOT / "gunicorn.conf.py"
+#: gunicorn.conf.py's bind when GUNICORN_BIND is not set.
+DEFAULT_REST_BIND = "127.0.0.1:8000"
+GUNICORN_STOP_SECONDS = 45  # gunicorn.conf.py's graceful_timeout, plus unloading
+
+
+def port_number(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, got {port}")
+    return port
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="emnist-model-server", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", help="address both servers listen on (default: EMNIST_GRPC_HOST, "
+                        "127.0.0.1)")
+    parser.add_argument("--port", type=port_number,
+                        help="gRPC port (default: EMNIST_GRPC_PORT, 8500; 0: no gRPC)")
+    parser.add_argument("--rest_api_port", type=port_number,
+                        help="REST port (default: GUNICORN_BIND's, else 8000; 0: no REST)")
+    parser.add_argument("--grpc_workers", type=int, help="gRPC processes (default: EMNIST_GRPC_WORKERS; 0: "
+                        "one per core)")
+    return parser.parse_args(argv)
+
+
+def rest_bind(host: str | None, port: int | None, environ: Mapping[str, str]) -> str | None:
+    """gunicorn's ``--bind`` for the options given: each of host and port given on the command line wins,
+    the other comes from ``GUNICORN_BIND`` (or its default, 127.0.0.1:8000); neither: no ``--bind``, so
+    gunicorn.conf.py reads ``GUNICORN_BIND`` itself."""
+    if host is None and port is None:
+        return None
+    default_host, _, default_port = environ.get("GUNICORN_BIND", DEFAULT_REST_BIND).rpartition(":")
+    host = host if host is not None else default_host.strip("[]") or "127.0.0.1"
+    port = port if port is not None else int(default_port or 8000)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def rest_command(bind: str | None) -> list[str]:
+    command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)]
+    if bind is not None:
+        command += ["--bind", bind]
+    return [*command, "wsgi:app"]
+
+
+class _Signals:
+    """Signals become flags the main loop acts on (no work inside a handler)."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.hangups = 0
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hangup)
+
+    def _on_stop(self, signum: int, _frame: object) -> None:
+        self.stop = True
+
+    def _on_hangup(self, signum: int, _frame: object) -> None:
+        self.hangups += 1
+
+
+def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, rest_at: str | None) -> int:
+    """Run until a signal or a failure; 0 after a clean stop."""
+    from webapp.grpc.workers import GrpcWorkers, PortInUseError
+
+    if settings["MODEL_SERVER"] and grpc_port:
+        log.info("MODEL_SERVER is set: this server is a front end to %s; no gRPC model server started",
+                 settings["MODEL_SERVER"])
+        grpc_port = 0
+    if not grpc_port and rest_port == 0:
+        log.error("nothing to serve: REST is switched off (--rest_api_port 0) and gRPC is %s",
+                  "not started with MODEL_SERVER set" if settings["MODEL_SERVER"] else "too (--port 0)")
+        return 2
+    signals = _Signals()
+    workers = None
+    if grpc_port:
+        try:
+            workers = GrpcWorkers(settings, host, grpc_port, settings.grpc_workers)
+        except PortInUseError as exc:
+            log.error("%s", exc)
+            return 1
+        workers.start()
+    rest = None
+    if rest_port != 0:
+        rest = subprocess.Popen(rest_command(rest_at), cwd=REPO_ROOT)
+    failure = ""
+    hangups = 0
+    while not signals.stop and not failure:
+        if workers is not None:
+            workers.poll(0.5)
+            if signals.stop:  # a worker that exited on the same signal is not replaced
+                break
+            workers.restart_exited()
+            failure = workers.failed
+        else:
+            time.sleep(0.5)
+        if rest is not None and rest.poll() is not None:
+            failure = f"gunicorn exited with code {rest.returncode}"
+        if signals.hangups != hangups:
+            hangups = signals.hangups
+            if workers is not None:
+                workers.signal(signal.SIGHUP)
+            if rest is not None:
+                rest.send_signal(signal.SIGHUP)
+    if failure:
+        log.error("stopping the model server: %s", failure)
+    else:
+        log.info("stopping the model server")
+    if rest is not None and rest.poll() is None:
+        rest.send_signal(signal.SIGTERM)
+    if workers is not None:
+        workers.stop()
+    if rest is not None:
+        try:
+            rest.wait(GUNICORN_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            rest.kill()
+            rest.wait()
+    return 1 if failure else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
+    )
+    overrides = {key: value for key, value in (
+        ("GRPC_HOST", args.host), ("GRPC_PORT", args.port), ("GRPC_WORKERS", args.grpc_workers),
+    ) if value is not None}
+    try:
+        settings, _ = load_settings(overrides)
+    except SettingsError as exc:
+        log.error("%s", exc)
+        return 2
+    rest_at = rest_bind(args.host, args.rest_api_port, os.environ)
+    return serve(settings, settings["GRPC_HOST"], settings["GRPC_PORT"], args.rest_api_port, rest_at)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

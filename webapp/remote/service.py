@@ -1,0 +1,259 @@
+"""``RemoteInferenceService``: the inference service's calls, answered by remote model servers.
+
+The front ends call it exactly as they call ``serving_core.service.InferenceService`` (both are an
+``InferenceBackend``), so the page, ``/predict`` and the TF Serving REST routes keep their contract;
+request bodies are decoded here, in the front end, and tensors go to the model servers.
+
+Each call has a deadline (``MODEL_SERVER_TIMEOUT_SECONDS``, retries included) and starts at the next
+server in turn (client-side round robin); a server that is unavailable is skipped for a second and the
+call moves to the next one, pausing with a doubling backoff after each full round, up to
+``MODEL_SERVER_RETRIES`` further attempts (``webapp.remote.errors`` says which failures these are).
+Answers name the version that answered and, as its engine, the model server's address.
+
+What a request needs to know of a signature (the input's name and dtype, to read TF Serving's JSON) and
+each version's labels are asked once and remembered (the labels through one Classify of a blank image;
+a model without a classify signature has the contract's ByClass labels).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from emnist_contract.signatures import CLASSIFY_SIGNATURE, DEFAULT_SIGNATURE, SCORES_KEY
+from emnist_contract.tensors import NUM_PIXELS
+from serving_core.errors import Code, InvalidArgumentError, ServingError, UnavailableError
+from serving_core.service import (
+    Classification,
+    Inputs,
+    ModelMetadata,
+    ModelSpec,
+    Prediction,
+    Readiness,
+    Scores,
+    ServedVersion,
+    SignatureInput,
+)
+from webapp.remote.addresses import ModelServerAddress
+from webapp.remote.errors import ModelServerUnavailableError, bad_gateway
+from webapp.remote.grpc_client import GrpcModelServer
+from webapp.remote.http_client import HttpModelServer
+
+T = TypeVar("T")
+BACKOFF_SECONDS = 0.05
+DOWN_SECONDS = 1.0
+SIGNATURE_SECONDS = 30.0
+BLANK_IMAGE = np.zeros((1, NUM_PIXELS), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    input: SignatureInput
+    output_types: dict[str, str]
+
+
+def signature_info(signature_defs: dict[str, Any], signature: str) -> SignatureInfo:
+    """The one input and the outputs' dtypes of a signature, with the service's refusals."""
+    definition = signature_defs.get("signature_def", {}).get(signature)
+    if definition is None or signature.startswith("__"):
+        raise InvalidArgumentError(f'Serving signature name: "{signature}" not found in signature def')
+    inputs = definition.get("inputs", {})
+    if len(inputs) != 1:
+        raise InvalidArgumentError(f"signature {signature} takes {len(inputs)} inputs; this server feeds one")
+    ((name, info),) = inputs.items()
+    outputs = {key: value.get("dtype", "DT_FLOAT") for key, value in definition.get("outputs", {}).items()}
+    return SignatureInfo(SignatureInput(name, info.get("dtype", "")), outputs)
+
+
+class RemoteInferenceService:
+    """An ``InferenceBackend`` over remote model servers (see the module doc)."""
+
+    def __init__(self, addresses: list[ModelServerAddress], default_model: str, timeout: float,
+                 retries: int) -> None:
+        if not addresses:
+            raise ValueError("no model server address")
+        self.servers = [GrpcModelServer(a) if a.scheme == "grpc" else HttpModelServer(a) for a in addresses]
+        self.default_model = default_model
+        self.timeout = timeout
+        self.retries = retries
+        self._turn = itertools.count()
+        self._down_until = {server.url: 0.0 for server in self.servers}
+        self._signatures: dict[tuple, tuple[float, SignatureInfo]] = {}
+        self._labels: dict[tuple, tuple[str, ...]] = {}
+        self._untrained: dict[tuple, tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()
+
+    # --- one call, over the servers -------------------------------------------------------------
+
+    def _deadline(self, deadline: float | None) -> float:
+        own = time.monotonic() + self.timeout
+        return own if deadline is None else min(own, deadline)
+
+    def _order(self) -> list[Any]:
+        start = next(self._turn) % len(self.servers)
+        turn = self.servers[start:] + self.servers[:start]
+        now = time.monotonic()
+        return sorted(turn, key=lambda server: self._down_until[server.url] > now)  # stable: up ones first
+
+    def _call(self, operation: Callable[[Any, float], T], deadline: float) -> T:
+        order = self._order()
+        failures: dict[str, str] = {}  # the last failure of each server
+        for attempt in range(self.retries + 1):
+            rounds, index = divmod(attempt, len(order))
+            if attempt and index == 0:
+                time.sleep(max(0.0, min(BACKOFF_SECONDS * 2 ** (rounds - 1), deadline - time.monotonic())))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            server = order[index]
+            try:
+                return operation(server, remaining)
+            except ServingError as exc:
+                if exc.code is Code.DEADLINE_EXCEEDED:  # say which deadline
+                    raise ServingError(f"{exc.message} of {self.timeout:g} s", exc.code,
+                                       http_status=exc.http_status) from None
+                raise
+            except ModelServerUnavailableError as exc:
+                failures[server.url] = str(exc)
+                self._down_until[server.url] = time.monotonic() + DOWN_SECONDS
+        reasons = "; ".join(f"{url}: {reason}" for url, reason in failures.items())
+        if time.monotonic() >= deadline:
+            detail = f" ({reasons})" if reasons else ""
+            raise ServingError(f"no model server answered within the deadline of {self.timeout:g} s{detail}",
+                               Code.DEADLINE_EXCEEDED, http_status=504)
+        raise UnavailableError(f"no model server could answer: {reasons}", http_status=503)
+
+    # --- what requests need to know of a model --------------------------------------------------
+
+    def _signature(self, spec: ModelSpec, signature: str, deadline: float) -> SignatureInfo:
+        key = (spec.name, spec.version, spec.label, signature)
+        with self._lock:
+            cached = self._signatures.get(key)
+        if cached is not None and time.monotonic() - cached[0] < SIGNATURE_SECONDS:
+            return cached[1]
+        _, signature_defs = self._call(lambda server, timeout: server.metadata(spec, timeout), deadline)
+        info = signature_info(signature_defs, signature)
+        with self._lock:
+            self._signatures[key] = (time.monotonic(), info)
+        return info
+
+    def _version_labels(self, server: Any, name: str, version: int, deadline: float) -> tuple[str, ...]:
+        key = (server.url, name, version)
+        with self._lock:
+            labels = self._labels.get(key)
+        if labels is not None:
+            return labels
+        try:
+            labels = server.classify(ModelSpec(name, version), CLASSIFY_SIGNATURE, BLANK_IMAGE,
+                                     deadline - time.monotonic()).labels or BYCLASS_LABELS
+        except ServingError as exc:
+            if exc.code not in (Code.INVALID_ARGUMENT, Code.FAILED_PRECONDITION):
+                raise
+            labels = BYCLASS_LABELS  # no classify signature: the contract's order
+        if len(labels) != NUM_CLASSES:
+            raise bad_gateway(server.url, f"answered {len(labels)} class labels, expected {NUM_CLASSES}")
+        with self._lock:
+            self._labels[key] = labels
+        return labels
+
+    def _untrained_classes(self, server: Any, name: str, version: int, deadline: float) -> tuple[str, ...]:
+        """The version's classes without training images, asked once; nothing known from a server that
+        does not have the model_info field (a real TF Serving refuses it)."""
+        key = (server.url, name, version)
+        with self._lock:
+            untrained = self._untrained.get(key)
+        if untrained is not None:
+            return untrained
+        try:
+            untrained = server.untrained_classes(ModelSpec(name, version), deadline - time.monotonic())
+        except ServingError as exc:
+            if exc.code is not Code.INVALID_ARGUMENT:
+                raise
+            untrained = ()
+        with self._lock:
+            self._untrained[key] = untrained
+        return untrained
+
+    # --- the InferenceBackend calls -------------------------------------------------------------
+
+    def predict(self, spec: ModelSpec, inputs: Inputs, deadline: float | None = None) -> Prediction:
+        deadline = self._deadline(deadline)
+        if isinstance(inputs, np.ndarray):
+            signature = spec.signature_name or DEFAULT_SIGNATURE
+        else:
+            signature = inputs.signature_name() or spec.signature_name or DEFAULT_SIGNATURE
+        info = self._signature(spec, signature, deadline)
+        values = inputs if isinstance(inputs, np.ndarray) else inputs.tensor(info.input)
+
+        def run(server: Any, timeout: float) -> Prediction:
+            answer = server.predict(spec, signature, info.input.name, values, timeout, info.output_types)
+            return Prediction(ServedVersion(spec.name, answer.version, server.url), signature, answer.outputs)
+
+        return self._call(run, deadline)
+
+    def scores(self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None) -> Scores:
+        deadline = self._deadline(deadline)
+        info = self._signature(ModelSpec(spec.name, spec.version, spec.label), DEFAULT_SIGNATURE, deadline)
+
+        def run(server: Any, timeout: float) -> Scores:
+            answer = server.predict(spec, DEFAULT_SIGNATURE, info.input.name, images, timeout,
+                                    info.output_types)
+            outputs = answer.outputs
+            scores = outputs.get(SCORES_KEY, next(iter(outputs.values())) if len(outputs) == 1 else None)
+            if scores is None or scores.shape != (len(images), NUM_CLASSES) or scores.dtype.kind != "f":
+                shape = None if scores is None else list(scores.shape)
+                raise bad_gateway(server.url, f"answered scores of shape {shape} for {len(images)} images")
+            labels = self._version_labels(server, spec.name, answer.version, deadline)
+            untrained = self._untrained_classes(server, spec.name, answer.version, deadline)
+            return Scores(ServedVersion(spec.name, answer.version, server.url), scores, labels, untrained)
+
+        return self._call(run, deadline)
+
+    def classify(self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None) -> Classification:
+        signature = spec.signature_name or CLASSIFY_SIGNATURE
+
+        def run(server: Any, timeout: float) -> Classification:
+            answer = server.classify(spec, signature, images, timeout)
+            return Classification(ServedVersion(spec.name, answer.version, server.url), answer.labels,
+                                  answer.scores)
+
+        return self._call(run, self._deadline(deadline))
+
+    def metadata(self, spec: ModelSpec) -> ModelMetadata:
+        deadline = self._deadline(None)
+
+        def run(server: Any, timeout: float) -> ModelMetadata:
+            version, signature_defs = server.metadata(spec, timeout)
+            labels = self._version_labels(server, spec.name, version, deadline)
+            untrained = self._untrained_classes(server, spec.name, version, deadline)
+            served = ServedVersion(spec.name, version, server.url)
+            return ModelMetadata(served, signature_defs, labels, untrained)
+
+        return self._call(run, deadline)
+
+    def status(self, spec: ModelSpec) -> list[dict[str, Any]]:
+        return self._call(lambda server, timeout: server.status(spec, timeout), self._deadline(None))
+
+    def model_names(self) -> list[str]:
+        return [self.default_model]
+
+    def readiness(self, name: str) -> Readiness:
+        """Ready when a model server answers a prediction of ``name`` now (the way /predict would)."""
+        try:
+            answer = self.scores(ModelSpec(name), BLANK_IMAGE)
+        except ServingError as exc:
+            return Readiness(False, error=str(exc))
+        if not np.isfinite(answer.scores).all():
+            return Readiness(False, answer.model, "the model answered malformed scores")
+        return Readiness(True, answer.model)
