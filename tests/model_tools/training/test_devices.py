@@ -30,8 +30,8 @@ def test_the_cpu_runs_in_float32_without_loss_scaling() -> None:
 
 
 @needs_no_gpu
-def test_train_with_cuda_and_no_gpu_exits_with_a_message(tmp_path, caplog) -> None:
+def test_train_with_cuda_and_no_gpu_exits_with_a_message(tmp_path, capsys) -> None:
     assert main(["train", "--arch", "linear", "--device", "cuda", "--epochs", "1", "--train-limit", "64",
                  "--no-test", "--out", str(tmp_path / "run")]) == 2
-    assert "no CUDA device" in caplog.text
+    assert "no CUDA device" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
