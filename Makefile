@@ -38,11 +38,17 @@ run: install
 
 ## Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; a test tool's
 ## own browser download fails offline), npm for axe-core (package-lock.json), wrk and h2load
-## (nghttp2-client), the load clients of bench/ (the bench tests run them briefly)
+## (nghttp2-client), the load clients of bench/ (the bench tests run them briefly), strace (the
+## no-disk-writes test watches the workers) and nginx (the documented proxy, which the tests run on
+## loopback: a policy-rc.d stops Debian from starting its own nginx on port 80 while it installs)
 system-packages:
 	command -v chromium >/dev/null && command -v npm >/dev/null && command -v wrk >/dev/null && \
-		command -v h2load >/dev/null || (apt-get update && \
-		apt-get install -y --no-install-recommends chromium npm wrk nghttp2-client)
+		command -v h2load >/dev/null && command -v strace >/dev/null || (apt-get update && \
+		apt-get install -y --no-install-recommends chromium npm wrk nghttp2-client strace)
+	test -x /usr/sbin/nginx || ( created=; if ! test -e /usr/sbin/policy-rc.d; then \
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created=1; fi; \
+		apt-get install -y --no-install-recommends nginx; status=$$?; \
+		test -z "$$created" || rm -f /usr/sbin/policy-rc.d; exit $$status )
 
 ## The browser tests' JavaScript tools, at package-lock.json's versions
 node_modules/.package-lock.json: package.json package-lock.json

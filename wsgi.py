@@ -7,9 +7,11 @@ imports this module after the fork (``preload_app`` is off), so each has its own
 import logging
 
 from webapp.http.app import create_app
+from webapp.process_memory import share_one_malloc_arena
 
 logging.basicConfig(
     level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 )
+share_one_malloc_arena()
 
 app = create_app()

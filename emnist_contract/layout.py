@@ -16,6 +16,10 @@ from emnist_contract.labels import NUM_CLASSES
 SAVED_MODEL_FILE = "saved_model.pb"
 FINGERPRINT_FILE = "fingerprint.pb"
 VARIABLES_DIR = "variables"
+#: Inside VARIABLES_DIR: the variables' index, and the prefix of their data shards
+#: (``variables.data-00000-of-00001``).
+VARIABLES_INDEX = "variables.index"
+VARIABLES_DATA = "variables.data"
 ASSETS_DIR = "assets"
 ASSETS_EXTRA_DIR = "assets.extra"
 #: The 62 class labels, one per line in ByClass order (what the classify signature's ``classes`` read).

@@ -4,7 +4,8 @@ EMNIST was made from NIST's 128x128 scans by (Cohen et al. 2017): Gaussian blur 
 the ink's bounding box, centre in a square frame keeping the aspect ratio, pad 2 pixels, downsample
 to 28x28 bicubic. The character then fills about 24 of 28 pixels, white ink on black, with strokes
 about 3.4 px wide. This module applies the same recipe to real uploads, which first need what NIST's
-clean scans did not: decoding any format/colour/alpha, finding which side is ink, flattening the uneven
+clean scans did not: decoding any format/colour/alpha (``serving_core.image_decoding``, with
+the work of every file bounded), finding which side is ink, flattening the uneven
 light of a phone photo, and bringing thin pen strokes to EMNIST's stroke width. A 28x28 image is
 taken as already EMNIST-style and only turned ink-high if needed. Pillow decodes; scikit-image does
 the image operations. Used by the UI and both APIs, so they all see the same 28x28 image.
@@ -14,14 +15,33 @@ from __future__ import annotations
 
 import base64
 import io
-import warnings
 
 import numpy as np
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image
 from skimage import filters, measure, morphology, transform
 
 from emnist_contract.tensors import IMAGE_SIZE, NUM_PIXELS
-from serving_core.errors import Code, InvalidArgumentError
+
+# Decoding (and its errors) lives in image_decoding; they are importable from here as before.
+from serving_core.image_decoding import (  # noqa: F401
+    ACCEPTED_FORMATS,
+    WORK_MAX_SIDE,
+    DamagedImageError,
+    DecodeBounds,
+    EmptyFileError,
+    EmptyImageError,
+    ImageTooLargeError,
+    NotAnImageError,
+    PixelGate,
+    PreprocessingError,
+    decode_cost,
+    decode_greyscale,
+    image_mime_type,
+    looks_like_text,
+    open_image,
+    plan_decoding,
+    unreadable_image_error,
+)
 
 #: Side of the character's square frame inside the 28x28 image (2 pixels of padding each side).
 FRAME_SIZE = 24
@@ -32,119 +52,8 @@ WORK_FRAME = 96
 #: both are given at the working scale.
 THIN_STROKE_WIDTH = 2.0 * WORK_FRAME / FRAME_SIZE
 TARGET_STROKE_WIDTH = 3.0 * WORK_FRAME / FRAME_SIZE
-#: Longest side an upload is reduced to before any analysis: pen strokes stay several pixels wide.
-WORK_MAX_SIDE = 512
-ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 #: Ink must stand out from the paper by this much (0-1 scale) for an image not to count as empty.
 MIN_INK_CONTRAST = 0.08
-
-
-class PreprocessingError(InvalidArgumentError):
-    """An upload that cannot become a model input."""
-
-
-class NotAnImageError(PreprocessingError):
-    """Not a PNG, JPEG, GIF, BMP or WebP file (or a damaged one)."""
-
-    http_status = 415
-
-
-class DamagedImageError(NotAnImageError):
-    """A file that starts as an accepted image format but cannot be decoded (truncated, corrupted)."""
-
-
-class EmptyFileError(NotAnImageError):
-    """A file of zero bytes."""
-
-
-class ImageTooLargeError(PreprocessingError):
-    """More pixels than MAX_IMAGE_PIXELS: refused from the header, before decoding."""
-
-    code = Code.RESOURCE_EXHAUSTED
-    http_status = 413
-
-
-class EmptyImageError(PreprocessingError):
-    """No ink: a blank page or an empty drawing."""
-
-
-def open_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Open an image lazily (header only) and refuse it when it has more than ``max_pixels`` pixels."""
-    if not data:
-        raise EmptyFileError("the file is empty (0 bytes)")
-    try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except Image.DecompressionBombError as exc:  # Pillow's own header check, for gigantic sizes
-        raise ImageTooLargeError(f"{exc} Over the limit MAX_IMAGE_PIXELS={max_pixels}") from None
-    except (UnidentifiedImageError, OSError, ValueError):
-        raise unreadable_image_error(data) from None
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ImageTooLargeError(
-            f"image of {width}x{height} = {width * height} pixels is over the limit "
-            f"MAX_IMAGE_PIXELS={max_pixels}"
-        )
-    if width < 1 or height < 1:
-        raise NotAnImageError("image has no pixels")
-    return image
-
-
-def looks_like_text(data: bytes) -> bool:
-    """True for bytes that are UTF-8 text without control characters other than whitespace."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return not any(ord(char) < 32 and char not in "\t\n\r\f" for char in text[:4096])
-
-
-def unreadable_image_error(data: bytes) -> NotAnImageError:
-    """The refusal of bytes Pillow cannot open, saying what they look like instead."""
-    mime_type = image_mime_type(data)
-    if mime_type != "application/octet-stream":
-        kind = mime_type.split("/")[1].upper()
-        return DamagedImageError(f"the {kind} file is damaged or truncated: it cannot be decoded")
-    expected = "expected a PNG, JPEG, GIF, BMP or WebP image file"
-    if looks_like_text(data):
-        return NotAnImageError(f"this is text ({len(data)} bytes), not an image: {expected}")
-    return NotAnImageError(f"not an image: {expected} ({len(data)} bytes of another kind)")
-
-
-def to_greyscale(image: Image.Image) -> np.ndarray:
-    """Decode the first frame as float greyscale in [0, 1]; transparent parts become background.
-
-    A transparent background is filled with the colour that contrasts with the opaque pixels, so
-    black strokes on a transparent canvas and white strokes on one both keep their ink.
-    """
-    width, height = image.size
-    if image.format == "JPEG" and max(width, height) > 4 * WORK_MAX_SIDE:
-        # Let libjpeg decode a phone photo at 1/2, 1/4 or 1/8 scale (still >= 2x the working size):
-        # several times faster and lighter than decoding 12 megapixels to throw most away.
-        image.draft("L", (width * 2 * WORK_MAX_SIDE // max(width, height),
-                          height * 2 * WORK_MAX_SIDE // max(width, height)))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            frame = next(ImageSequence.Iterator(image))
-            frame.load()
-            has_alpha = frame.mode in ("RGBA", "LA", "PA") or (
-                frame.mode == "P" and "transparency" in frame.info
-            )
-            rgba = frame.convert("RGBA") if has_alpha else None
-            grey = np.asarray(frame.convert("L"), dtype=np.float32) / 255.0
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
-        raise DamagedImageError(f"the image file is damaged or truncated: {exc}") from None
-    if rgba is None:
-        return grey
-    alpha = np.asarray(rgba, dtype=np.float32)[..., 3] / 255.0
-    if alpha.min() >= 1.0:
-        return grey
-    if alpha.max() <= 0.0:
-        raise EmptyImageError("the image is fully transparent: nothing to read")
-    opaque_mean = float((grey * alpha).sum() / alpha.sum())
-    background = 1.0 if opaque_mean < 0.5 else 0.0
-    return grey * alpha + background * (1.0 - alpha)
 
 
 def ink_high(grey: np.ndarray) -> np.ndarray:
@@ -292,14 +201,16 @@ def emnist_from_greyscale(grey: np.ndarray) -> np.ndarray:
     return result
 
 
-def preprocess_image(data: bytes, max_pixels: int) -> np.ndarray:
+def preprocess_image(data: bytes, max_pixels: int, bounds: DecodeBounds | None = None) -> np.ndarray:
     """Image file bytes -> float32 [784] model input (upright pixels/255, ink high).
 
     A 28x28 image is already EMNIST-sized: its pixels pass through unchanged (inverted only if the
-    ink is dark), so an EMNIST PNG gives exactly its own pixels/255.
+    ink is dark), so an EMNIST PNG gives exactly its own pixels/255. ``bounds`` bounds the decoding
+    (``serving_core.image_decoding``); without them only ``max_pixels`` applies.
     """
     image = open_image(data, max_pixels)
-    grey = to_greyscale(image)
+    plan_decoding(image)
+    grey = decode_greyscale(image, decode_cost(image), bounds)
     if grey.shape == (IMAGE_SIZE, IMAGE_SIZE):
         pixels = ink_high(grey)
         if float(pixels.max()) - float(pixels.min()) < MIN_INK_CONTRAST:
@@ -319,16 +230,3 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 def data_uri(data: bytes, mime_type: str) -> str:
     """Inline ``data:`` URI, so the UI shows uploads without ever writing them to disk."""
     return f"data:{mime_type};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def image_mime_type(data: bytes) -> str:
-    """The MIME type of an accepted image file, from its signature (for data URIs)."""
-    signatures = {
-        b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif", b"BM": "image/bmp",
-    }
-    for signature, mime_type in signatures.items():
-        if data.startswith(signature):
-            return mime_type
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return "application/octet-stream"

@@ -37,6 +37,8 @@ class CoreOptions:
     allow_version_labels_for_unavailable_models: bool
     reload_on_sighup: bool
     batching: BatchingOptions | None
+    #: A version folder is loaded once its files have not changed for this long (``Loader``).
+    model_settle_seconds: float = 0.0
 
 
 class ServerCore:
@@ -46,7 +48,7 @@ class ServerCore:
         self.options = options
         factory = engine_factory or functools.partial(_open_engine, options=options.engine_options)
         self.manager = ServableManager(
-            Loader(factory, warmup=options.warmup),
+            Loader(factory, warmup=options.warmup, settle_seconds=options.model_settle_seconds),
             engine_kind=options.engine,
             allow_version_labels_for_unavailable_models=options.allow_version_labels_for_unavailable_models,
         )

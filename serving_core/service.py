@@ -163,10 +163,10 @@ class InferenceService:
         return self.manager.acquire(spec.name, version=spec.version, label=spec.label)
 
     def _scores(self, engine: Any, images: np.ndarray, deadline: float | None) -> np.ndarray:
-        if self.batchers is not None:
+        if self.batchers is not None and len(images) <= MODEL_CALL_IMAGES:
             return self.batchers.predict(engine, images, deadline)
         check_deadline(deadline)
-        return engine.predict(images)
+        return _in_chunks(engine.predict, images)
 
     def predict(self, spec: ModelSpec, inputs: Inputs, deadline: float | None = None) -> Prediction:
         """Every output of the spec's signature (default ``serving_default``) for one input tensor.
@@ -184,19 +184,30 @@ class InferenceService:
                 signature = inputs.signature_name() or spec.signature_name or DEFAULT_SIGNATURE
                 input_name, input_info = _single_input(engine, signature)
                 values = inputs.tensor(SignatureInput(input_name, input_info.get("dtype", "")))
+            check_pixels(values)
             if signature == DEFAULT_SIGNATURE and engine.signature_outputs(signature) == [SCORES_KEY]:
                 outputs = {SCORES_KEY: self._scores(engine, values, deadline)}
             else:
                 check_deadline(deadline)
                 try:
-                    outputs = engine.run_signature(signature, {input_name: values})
+                    outputs = _in_chunks(lambda part: engine.run_signature(signature, {input_name: part}),
+                                         values)
                 except SignatureError as exc:
                     raise InvalidArgumentError(str(exc)) from None
             return Prediction(_served(pinned), signature, outputs)
 
     def scores(self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None) -> Scores:
-        """The default signature's scores for images float32 [N,784], with the labels of the version."""
+        """The default signature's scores for images float32 [N,784], with the labels of the version.
+
+        A request naming another signature is refused: these are ``serving_default``'s scores.
+        """
+        check_pixels(images)
         with self._acquire(spec) as pinned:
+            if spec.signature_name not in ("", DEFAULT_SIGNATURE):
+                _single_input(pinned.engine, spec.signature_name)  # TF Serving's error for an unknown one
+                raise InvalidArgumentError(
+                    f"signature {spec.signature_name} is not answered here: this route gives "
+                    f"{DEFAULT_SIGNATURE}'s scores, labels and top k; use :predict for other signatures")
             scores = self._scores(pinned.engine, images, deadline)
             return Scores(_served(pinned), scores, pinned.engine.labels, _untrained(pinned.engine))
 
@@ -205,6 +216,7 @@ class InferenceService:
     ) -> Classification:
         """TF Serving's Classification API on images [N,784] (the signature's checks and its outputs)."""
         signature = spec.signature_name or CLASSIFY_SIGNATURE
+        check_pixels(images)
         with self._acquire(spec) as pinned:
             outputs = _classification_outputs(pinned.engine, signature)
             check_deadline(deadline)
@@ -230,15 +242,53 @@ class InferenceService:
         """Whether every configured model is loaded and ``name``'s latest version answers a prediction."""
         if not self.manager.ready():
             return Readiness(False, error="no model version is AVAILABLE yet")
-        try:
-            with self._acquire(ModelSpec(name)) as pinned:
-                scores = pinned.engine.predict(np.zeros((1, NUM_PIXELS), dtype=np.float32))
-                served = _served(pinned)
+        try:  # through the default signature, as a request would go: its definition is checked too
+            prediction = self.predict(ModelSpec(name), np.zeros((1, NUM_PIXELS), dtype=np.float32))
         except ServingError as exc:
             return Readiness(False, error=str(exc))
-        if scores.shape != (1, NUM_CLASSES) or not np.isfinite(scores).all():
-            return Readiness(False, served, "the model answered malformed scores")
-        return Readiness(True, served)
+        scores = prediction.outputs.get(SCORES_KEY)
+        if scores is None or scores.shape != (1, NUM_CLASSES) or not np.isfinite(scores).all():
+            return Readiness(False, prediction.model, f"{DEFAULT_SIGNATURE} answered no well-formed "
+                             f"{SCORES_KEY} for one image")
+        return Readiness(True, prediction.model)
+
+
+#: Most images in one model call: a larger request runs in parts of this size, so that the network's
+#: activations (which grow with the batch) stay bounded whatever MAX_INSTANCES allows; the parts cost
+#: no more CPU than one call.
+MODEL_CALL_IMAGES = 256
+
+
+def _in_chunks(run: Any, values: np.ndarray) -> Any:
+    """``run(values)`` in parts of MODEL_CALL_IMAGES rows, joined (arrays, or dicts of arrays)."""
+    if len(values) <= MODEL_CALL_IMAGES:
+        return run(values)
+    starts = range(0, len(values), MODEL_CALL_IMAGES)
+    parts = [run(values[start:start + MODEL_CALL_IMAGES]) for start in starts]
+    if isinstance(parts[0], dict):
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return np.concatenate(parts)
+
+
+#: The largest magnitude any pixel encoding gives (0-255, or standardised values): beyond it an input is
+#: no picture. Inside it, values outside [0, 1] are answered with a warning (``serving_core.input_checks``).
+PIXEL_VALUE_LIMIT = 255.0
+
+
+def check_pixels(values: np.ndarray) -> None:
+    """Refuse float inputs that no pixel encoding gives: finite but huge values (3.4e38) overflow inside
+    the network and would answer ``null`` scores. The model reads pixels/255 in [0, 1]."""
+    if values.dtype.kind != "f" or values.size == 0:
+        return
+    if values.min() >= -PIXEL_VALUE_LIMIT and values.max() <= PIXEL_VALUE_LIMIT:  # NaN fails both
+        return
+    rows = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(1, -1)
+    outside = ~((rows >= -PIXEL_VALUE_LIMIT) & (rows <= PIXEL_VALUE_LIMIT))
+    row = int(np.flatnonzero(outside.any(axis=1))[0])
+    value = float(rows[row][outside[row]][0])
+    raise InvalidArgumentError(
+        f"instance {row}: {value:g} is no pixel value: the model reads pixels/255 in [0, 1] "
+        "(white ink on black)")
 
 
 def _untrained(engine: Any) -> tuple[str, ...]:

@@ -83,7 +83,8 @@ def make_core() -> Iterator[Callable[..., Any]]:
     made: list[Any] = []
 
     def build(base_path: Path | None = None, engine_factory: Any = None, **overrides: Any) -> Any:
-        config = {"ENGINE": "onnxruntime", "FILE_SYSTEM_POLL_SECONDS": 0, "MODEL_RELOAD_ON_SIGHUP": False}
+        config = {"ENGINE": "onnxruntime", "FILE_SYSTEM_POLL_SECONDS": 0, "MODEL_RELOAD_ON_SIGHUP": False,
+                  "MODEL_SETTLE_SECONDS": 0}
         if base_path is not None:
             config.update(MODEL_BASE_PATH=str(base_path), MODEL_NAME=Path(base_path).name)
         config.update(overrides)

@@ -18,6 +18,7 @@ from typing import Any
 
 from serving_core.batching import BatchingOptions
 from serving_core.engines import ENGINES, EngineOptions
+from serving_core.image_decoding import PixelGate
 from serving_core.lifecycle.model_config import parse_version_labels, single_model_source
 from serving_core.lifecycle.policy import parse_version_policy
 from serving_core.payloads.limits import RequestLimits
@@ -159,6 +160,8 @@ SETTINGS: tuple[Setting, ...] = (
             "this often (0: only at start and on SIGHUP)", _seconds),
     Setting("MODEL_WARMUP", "bool", True, "replay assets.extra/tf_serving_warmup_requests before a version "
             "is AVAILABLE", _bool),
+    Setting("MODEL_SETTLE_SECONDS", "seconds", 0.5, "a version folder is loaded once its files have not "
+            "changed for this long (a copy still being written is not loaded half-done)", _seconds),
     Setting("MODEL_RELOAD_ON_SIGHUP", "bool", True, "SIGHUP re-reads the config file and rescans", _bool),
     Setting("ALLOW_VERSION_LABELS_FOR_UNAVAILABLE_MODELS", "bool", False, "let a label point at a version "
             "that is not AVAILABLE yet (TF Serving's flag)", _bool),
@@ -182,8 +185,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_CONTENT_LENGTH", "bytes", 16 * 1024 * 1024, "largest request body (413 above it)",
             _integer(1)),
     Setting("MAX_INSTANCES", "int", 1024, "most images in one request (400 above it)", _integer(1)),
-    Setting("MAX_IMAGE_PIXELS", "int", 40_000_000, "most pixels of one uploaded image, checked from its "
-            "header before decoding (413 above it)", _integer(1)),
+    Setting("MAX_IMAGE_PIXELS", "int", 40_000_000, "most pixels one image file may decode to, checked "
+            "from its header before decoding (a large JPEG counts at the reduced scale it is decoded at; "
+            "413 above it)", _integer(1)),
+    Setting("MAX_DECODED_IMAGES", "int", 64, "most image files (PNG, JPEG, GIF, BMP, WebP) in one request "
+            "(400 above it; raw pixels and .npy count only against MAX_INSTANCES)", _integer(1)),
+    Setting("MAX_DECODED_PIXELS", "int", 40_000_000, "most pixels all the image files of one request may "
+            "decode to together (413 above it)", _integer(1)),
+    Setting("MAX_CONCURRENT_DECODE_PIXELS", "int", 40_000_000, "most image pixels being decoded at once in "
+            "one worker process, all requests together (the others wait their turn within their "
+            "deadline; one larger image is decoded alone)", _integer(1)),
+    Setting("REQUEST_DEADLINE_SECONDS", "seconds", 10.0, "most time from a request's arrival (its body "
+            "read) to its answer: 504 when it runs out while being worked on, 503 when it could not "
+            "start in time (0: no deadline)", _seconds),
+    Setting("MAX_FORM_PARTS", "int", 1000, "most parts of a multipart form (413 above it; Werkzeug's "
+            "limit)", _integer(1)),
+    Setting("MAX_FORM_MEMORY_SIZE", "bytes", 500_000, "largest non-file field or part header of a "
+            "multipart form, e.g. a file name (413 above it; Werkzeug's limit)", _integer(1)),
+    Setting("REQUEST_BODY_TIMEOUT_SECONDS", "seconds", 30.0, "the whole request body must arrive within "
+            "this once the headers have (408 and the connection closed after it; 0: no limit)", _seconds),
     Setting("DEFAULT_TOP_K", "int", 5, "entries in top_k of /predict answers (?top_k= asks for others)",
             _integer(1, 62)),
     Setting("FAST_PREDICT_PATH", "bool", True, "answer :predict and the V2 .../infer below Flask's request "
@@ -252,7 +272,14 @@ class Settings(Mapping[str, Any]):
         return self["GRPC_WORKERS"] or os.cpu_count() or 1
 
     def request_limits(self) -> RequestLimits:
-        return RequestLimits(max_instances=self["MAX_INSTANCES"], max_image_pixels=self["MAX_IMAGE_PIXELS"])
+        """The decoders' limits; their pixel gate is shared by every request of the server built from it."""
+        return RequestLimits(
+            max_instances=self["MAX_INSTANCES"],
+            max_image_pixels=self["MAX_IMAGE_PIXELS"],
+            max_decoded_images=self["MAX_DECODED_IMAGES"],
+            max_decoded_pixels=self["MAX_DECODED_PIXELS"],
+            gate=PixelGate(self["MAX_CONCURRENT_DECODE_PIXELS"]),
+        )
 
     def core_options(self) -> CoreOptions:
         config_file = self["MODEL_CONFIG_FILE"]
@@ -285,6 +312,7 @@ class Settings(Mapping[str, Any]):
             allow_version_labels_for_unavailable_models=self["ALLOW_VERSION_LABELS_FOR_UNAVAILABLE_MODELS"],
             reload_on_sighup=self["MODEL_RELOAD_ON_SIGHUP"],
             batching=batching,
+            model_settle_seconds=self["MODEL_SETTLE_SECONDS"],
         )
 
 

@@ -6,6 +6,9 @@ importing TensorFlow); of those it runs the ones that take images, computing ``c
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,8 @@ from emnist_contract.tensors import NUM_PIXELS
 from serving_core.engines.base import Engine, EngineError, SignatureError, check_images
 from serving_core.engines.signature_defs import read_signature_defs
 
+log = logging.getLogger(__name__)
+
 
 class OnnxRuntimeEngine(Engine):
     """``model.onnx`` (input ``images`` [N,784] -> output ``scores`` [N,62]) in one onnxruntime session."""
@@ -27,7 +32,7 @@ class OnnxRuntimeEngine(Engine):
 
     def __init__(self, version_dir: Path, intra_op_threads: int = 1) -> None:
         super().__init__(version_dir)
-        import onnxruntime as ort
+        ort = _import_onnxruntime()
 
         path = self.version_dir / layout.ONNX_FILE
         if not path.is_file():
@@ -79,6 +84,20 @@ class OnnxRuntimeEngine(Engine):
         scores = self.predict(value)
         answer = {SCORES_KEY: scores, CLASSES_KEY: scores.argmax(axis=1).astype(np.int64)}
         return {name: answer[name] for name in outputs}
+
+
+def _import_onnxruntime() -> Any:
+    """onnxruntime with its telemetry off: ORT_DISABLE_TELEMETRY must be set before its first import, or
+    it keeps a device id and an event cache under ~/.cache and tries to upload them (an operator may
+    still set the variable to 0)."""
+    if "onnxruntime" not in sys.modules:
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    elif os.environ.get("ORT_DISABLE_TELEMETRY") != "1":
+        log.warning("onnxruntime was imported before ORT_DISABLE_TELEMETRY=1 was set: its telemetry is on")
+    import onnxruntime
+
+    onnxruntime.disable_telemetry_events()
+    return onnxruntime
 
 
 def onnx_signature_def(input_name: str, output_name: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from serving_core.errors import InvalidArgumentError, ModelNotFoundError, ServableUnavailableError
-from serving_core.lifecycle.loader import Loader, error_code
+from serving_core.lifecycle.loader import Loader, error_code, relative_to_base
 from serving_core.lifecycle.model_config import ModelSource
 from serving_core.lifecycle.source import Fingerprint, fingerprint, list_versions
 
@@ -68,6 +68,8 @@ class _Version:
     engine: Any = None
     in_flight: int = 0
     failed_fingerprint: Fingerprint | None = None  # the folder as it was when loading failed
+    loaded_fingerprint: Fingerprint | None = None  # the folder as it was read by the engine serving it
+    failed_reload: Fingerprint | None = None  # a change of the folder that did not load (the old serves)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -198,6 +200,7 @@ class ServableManager:
             self._update_labels(model)
             model.scanned = True
             return
+        tried: set[int] = set()  # each version is loaded at most once per scan
         while True:
             with self._lock:
                 failed = {number: entry.failed_fingerprint for number, entry in model.versions.items()
@@ -208,17 +211,20 @@ class ServableManager:
             with self._lock:
                 aspired = model.source.policy.select(set(on_disk) - unchanged)
                 to_load = sorted(
-                    (v for v in aspired
+                    (v for v in aspired - tried
                      if v not in model.versions or model.versions[v].state in (ServableState.END,
                                                                                 ServableState.START)),
                     reverse=True,
                 )
+                tried.update(to_load)
                 for number in to_load:
                     model.versions[number] = _Version(number, on_disk[number])
             if not to_load:
                 break
             for number in to_load:  # newest first: it is the one "latest" requests will want
                 self._load(model, model.versions[number])
+        for number in sorted(aspired & set(on_disk), reverse=True):
+            self._reload_if_changed(model, number, on_disk[number])
         # Only now that the wanted versions are AVAILABLE (or failed) retire the others, and only if one of
         # them is AVAILABLE or none is wanted at all (TF Serving's availability-preserving policy).
         with self._lock:
@@ -235,7 +241,28 @@ class ServableManager:
         self._update_labels(model)
         model.scanned = True
 
-    def _load(self, model: _Model, entry: _Version) -> None:
+    def _reload_if_changed(self, model: _Model, number: int, path: Path) -> None:
+        """An AVAILABLE version whose folder changed since it was read is loaded again and swapped in
+        (the one loaded keeps serving meanwhile, and if the new files do not load), so every worker ends
+        with the folder's final content even when it first read a copy in progress."""
+        with self._lock:
+            entry = model.versions.get(number)
+        if entry is None or entry.state is not ServableState.AVAILABLE or entry.loaded_fingerprint is None:
+            return
+        now = fingerprint(path)
+        if now in (entry.loaded_fingerprint, entry.failed_reload):
+            return
+        log.info("servable version {name: %s version: %d} changed on disk since it was loaded: loading "
+                 "it again", model.source.name, number)
+        fresh = _Version(number, path)
+        if not self._load(model, fresh):
+            entry.failed_reload = fresh.failed_fingerprint
+            return
+        with self._lock:
+            model.versions[number] = fresh
+        self._unload(model.source.name, entry)
+
+    def _load(self, model: _Model, entry: _Version) -> bool:
         name = model.source.name
         kind = "onnxruntime" if model.source.platform == "onnxruntime" else self.engine_kind
         with self._lock:
@@ -244,21 +271,24 @@ class ServableManager:
                  entry.path, kind)
         started = time.perf_counter()
         try:
-            engine, warmed = self.loader.load(kind, entry.path)
+            loaded = self.loader.load(kind, entry.path)
         except Exception as exc:
             with self._lock:
                 entry.state = ServableState.END
                 entry.error_code = error_code(exc)
-                entry.error_message = str(exc) or type(exc).__name__
-                entry.failed_fingerprint = fingerprint(entry.path)
+                entry.error_message = relative_to_base(str(exc) or type(exc).__name__, model.source.base_path)
+                entry.failed_fingerprint = getattr(exc, "fingerprint", None) or fingerprint(entry.path)
             log.error("loading servable {name: %s version: %d} failed: %s %s", name, entry.version,
                       entry.error_code, entry.error_message)
-            return
+            return False
+        engine, warmed = loaded.engine, loaded.warmup_records
         with self._lock:  # one assignment makes it visible to acquire(): AVAILABLE atomically
             entry.engine = engine
+            entry.loaded_fingerprint = loaded.fingerprint
             entry.state = ServableState.AVAILABLE
         log.info("successfully loaded servable version {name: %s version: %d} in %.2f s (%d warmup records)",
                  name, entry.version, time.perf_counter() - started, warmed)
+        return True
 
     def _unload(self, name: str, entry: _Version) -> None:
         """Start unloading; the engine closes now if idle, else when its last request releases it."""

@@ -56,7 +56,7 @@ def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestL
         return npy_to_images(data, where)
     if image_mime_type(data) != "application/octet-stream":
         try:
-            return preprocess_image(data, limits.max_image_pixels)[np.newaxis]
+            return preprocess_image(data, limits.max_image_pixels, limits)[np.newaxis]
         except PreprocessingError as exc:
             raise type(exc)(f"{where}: {exc}") from None
         except ValueError as exc:
@@ -77,4 +77,5 @@ def body_to_images(body: bytes, limits: RequestLimits) -> np.ndarray:
     """A whole binary request body (.npy, raw float32 pixels, or an image file) -> finite float32 [N,784]."""
     images = bytes_to_images(body, "body", allow_batch=True, limits=limits)
     limits.check_count(len(images))
+    limits.check("running the model")
     return finite(images)

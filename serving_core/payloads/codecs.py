@@ -29,16 +29,33 @@ def decode_base64(text: str | bytes) -> bytes:
     return pybase64.b64decode(text, validate=True)  # binascii.Error is a ValueError
 
 
+#: What a refused header is told (numpy's own messages can quote parser objects with heap addresses).
+INVALID_HEADER = ("invalid .npy header: expected a Python dict literal with 'descr' (a dtype), "
+                  "'fortran_order' (True or False) and 'shape' (a tuple of sizes)")
+
+
 @lru_cache(maxsize=64)
 def _npy_header(preamble_and_header: bytes) -> tuple[np.dtype, tuple[int, ...], bool]:
-    """(dtype, shape, fortran_order) from a ``.npy`` header, parsed by numpy's own reader."""
+    """(dtype, shape, fortran_order) from a ``.npy`` header, parsed by numpy's own reader.
+
+    Any failure of the reader (numpy raises ValueError, SyntaxError, tokenize.TokenError, TypeError,
+    RecursionError... for malformed headers) becomes one ValueError whose message quotes nothing of the
+    parser's internals.
+    """
     stream = io.BytesIO(preamble_and_header)
-    major, _ = np.lib.format.read_magic(stream)
-    reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-    shape, fortran_order, dtype = reader(stream)
+    try:
+        major, _ = np.lib.format.read_magic(stream)
+        reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = reader(stream)
+    except Exception:  # whatever numpy's literal parser raises, the header is invalid
+        raise ValueError(INVALID_HEADER) from None
+    if not isinstance(dtype, np.dtype) or not isinstance(shape, tuple):
+        raise ValueError(INVALID_HEADER)
+    if any(not isinstance(size, int) or size < 0 for size in shape):
+        raise ValueError(f"invalid .npy header: shape {list(shape)} has a negative size")
     if dtype.hasobject:
         raise ValueError(f".npy arrays of dtype {dtype} need pickle, which is not accepted")
-    return dtype, tuple(shape), fortran_order
+    return dtype, tuple(shape), bool(fortran_order)
 
 
 def load_npy(data: bytes) -> np.ndarray:

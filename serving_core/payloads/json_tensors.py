@@ -3,7 +3,9 @@
 The common case is kept short: a list of N flat rows of 784 numbers becomes one float32 array in a
 single C loop (``np.fromiter`` over the parsed rows), and N ``{"b64": ...}`` instances of raw pixels are
 decoded and joined once; anything irregular (28x28 nested lists, image files, named inputs) goes
-through the per-instance path, which also words every refusal.
+through the per-instance path, which also words every refusal. Only JSON numbers become pixels
+(``serving_core.payloads.json_numbers``: strings, booleans, nulls and numbers no float holds are refused
+in TF Serving's words).
 """
 
 from __future__ import annotations
@@ -19,8 +21,19 @@ from emnist_contract.tensors import NUM_PIXELS, pixels_to_unit
 from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.binary import as_float32, bytes_to_images, finite
 from serving_core.payloads.codecs import NPY_MAGIC, decode_base64
+from serving_core.payloads.json_numbers import (
+    check_numbers,
+    first_non_number,
+    flat_rows_types_ok,
+    may_hold_non_numbers,
+    refuse_overflow,
+    type_error,
+)
 from serving_core.payloads.limits import RequestLimits
 from serving_core.preprocessing import image_mime_type
+
+#: The top-level keys of a predict body that hold its tensors.
+TENSOR_KEYS = ("instances", "inputs")
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -58,9 +71,17 @@ def instance_to_image(instance: Any, index: int, input_name: str, limits: Reques
                 f"to: {input_name}"
             )
         return instance_to_image(instance[input_name], index, input_name, limits)
+    if not isinstance(instance, list):
+        if type(instance) not in (int, float):
+            raise type_error(instance)
+        raise InvalidArgumentError(
+            f"Failed to process element: {index} of 'instances' list: expected {NUM_PIXELS} numbers "
+            "(flat or 28x28) or {\"b64\": <image file>}"
+        )
+    check_numbers(instance)
     try:
-        array = as_float32(instance)
-    except (ValueError, TypeError):
+        array = refuse_overflow(instance, as_float32(instance))
+    except (ValueError, TypeError):  # ragged nested lists
         raise InvalidArgumentError(
             f"Failed to process element: {index} of 'instances' list: expected {NUM_PIXELS} numbers "
             "(flat or 28x28) or {\"b64\": <image file>}"
@@ -73,17 +94,16 @@ def instance_to_image(instance: Any, index: int, input_name: str, limits: Reques
     return array.reshape(1, NUM_PIXELS)
 
 
-def _flat_rows(instances: list) -> np.ndarray | None:
+def _flat_rows(instances: list, numbers_known: bool) -> np.ndarray | None:
     """N rows of 784 numbers as float32 [N,784] in one C loop, or None when the rows are not all that."""
     if not all(type(row) is list and len(row) == NUM_PIXELS for row in instances):
         return None
-    try:
-        with np.errstate(over="ignore"):  # out-of-range values become inf, refused by finite()
-            flat = np.fromiter(chain.from_iterable(instances), dtype=np.float32,
-                               count=len(instances) * NUM_PIXELS)
-    except (ValueError, TypeError):
-        return None
-    return flat.reshape(len(instances), NUM_PIXELS)
+    if not numbers_known and not flat_rows_types_ok(instances):
+        return None  # the per-instance path names the value in TF Serving's words
+    with np.errstate(over="ignore"):  # out-of-range values become inf, refused as TF Serving does
+        flat = np.fromiter(chain.from_iterable(instances), dtype=np.float32,
+                           count=len(instances) * NUM_PIXELS)
+    return refuse_overflow(instances, flat).reshape(len(instances), NUM_PIXELS)
 
 
 def _raw_b64_rows(instances: list) -> np.ndarray | None:
@@ -107,31 +127,51 @@ def _raw_b64_rows(instances: list) -> np.ndarray | None:
     return np.frombuffer(raw, dtype="<f4").reshape(-1, NUM_PIXELS)
 
 
-def instances_to_images(instances: Any, input_name: str, limits: RequestLimits) -> np.ndarray:
-    """Row format ``"instances": [...]`` -> finite float32 [N,784]."""
+def instances_to_images(
+    instances: Any, input_name: str, limits: RequestLimits, numbers_known: bool = False
+) -> np.ndarray:
+    """Row format ``"instances": [...]`` -> finite float32 [N,784].
+
+    ``numbers_known``: the caller has seen that the body holds only numbers in its tensors
+    (``may_hold_non_numbers``), so the values' types need no walk.
+    """
     if not isinstance(instances, list):
         raise InvalidArgumentError("Excepting 'instances' to be an list/array")
     limits.check_count(len(instances))
     first = instances[0]
     if type(first) is list:
-        images = _flat_rows(instances)
+        images = _flat_rows(instances, numbers_known)
         if images is not None:
             return finite(images)
-    if not isinstance(first, dict):
+    if not isinstance(first, dict) and (numbers_known or not first_non_number(instances)[0]):
         try:  # N 28x28 instances (or a mix of shapes), one C-level conversion
             array = as_float32(instances)
         except (ValueError, TypeError):
             array = None
         if array is not None and array.ndim >= 2 and array.size == len(instances) * NUM_PIXELS:
-            return finite(array.reshape(len(instances), NUM_PIXELS))
+            return finite(refuse_overflow(instances, array).reshape(len(instances), NUM_PIXELS))
     else:
         images = _raw_b64_rows(instances)
         if images is not None:
             return finite(images)
+    limits.check_image_files(count_image_files(instances))
     rows = [instance_to_image(item, i, input_name, limits) for i, item in enumerate(instances)]
     images = np.concatenate(rows)
     limits.check_count(len(images))
     return finite(images)
+
+
+def count_image_files(instances: list) -> int:
+    """How many ``{"b64": ...}`` instances hold an image file (from the first bytes of each, undecoded)."""
+    count = 0
+    for instance in instances:
+        if isinstance(instance, dict) and isinstance(instance.get("b64"), str):
+            try:
+                head = decode_base64(instance["b64"][:16])
+            except ValueError:
+                continue
+            count += image_mime_type(head) != "application/octet-stream"
+    return count
 
 
 def columnar_to_images(inputs: Any, input_name: str, limits: RequestLimits) -> np.ndarray:
@@ -151,8 +191,11 @@ def columnar_to_images(inputs: Any, input_name: str, limits: RequestLimits) -> n
         images = np.concatenate(
             [instance_to_image(item, i, input_name, limits) for i, item in enumerate(inputs)])
     else:
+        if not isinstance(inputs, list):
+            raise InvalidArgumentError("'inputs' must be a list of images (784 numbers or 28x28 each)")
+        check_numbers(inputs)
         try:
-            array = as_float32(inputs)
+            array = refuse_overflow(inputs, as_float32(inputs))
         except (ValueError, TypeError):
             raise InvalidArgumentError(
                 "'inputs' must be a list of images (784 numbers or 28x28 each)") from None
@@ -166,15 +209,16 @@ def columnar_to_images(inputs: Any, input_name: str, limits: RequestLimits) -> n
 
 
 def predict_request_images(
-    document: Mapping[str, Any], input_name: str, limits: RequestLimits
+    document: Mapping[str, Any], input_name: str, limits: RequestLimits, body: bytes | None = None
 ) -> tuple[np.ndarray, str]:
-    """(images, "row" | "columnar") from a TF Serving predict body."""
+    """(images, "row" | "columnar") from a TF Serving predict body (``body``: its bytes, if at hand)."""
     has_instances, has_inputs = "instances" in document, "inputs" in document
     if has_instances and has_inputs:
         raise InvalidArgumentError(
             "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
     if has_instances:
-        return instances_to_images(document["instances"], input_name, limits), "row"
+        numbers_known = body is not None and not may_hold_non_numbers(body, document, TENSOR_KEYS)
+        return instances_to_images(document["instances"], input_name, limits, numbers_known), "row"
     if has_inputs:
         return columnar_to_images(document["inputs"], input_name, limits), "columnar"
     raise InvalidArgumentError("Missing 'inputs' or 'instances' key")
@@ -267,5 +311,7 @@ class JsonPredictInputs:
         if signature_input.dtype == "DT_STRING":
             values, self.layout = string_inputs(self.document, signature_input.name, self.limits)
         else:
-            values, self.layout = predict_request_images(self.document, signature_input.name, self.limits)
+            values, self.layout = predict_request_images(self.document, signature_input.name, self.limits,
+                                                         self.body)
+        self.limits.check("running the model")
         return values

@@ -78,6 +78,22 @@ def test_hot_reload_quick() -> None:
     assert "0 failed" in result.stdout and "first answer by version 2" in result.stdout
 
 
+@pytest.mark.slow
+def test_slow_clients_quick() -> None:
+    result = run("slow_clients.py", "--quick", timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "40 slow connections open" in result.stdout and "closed by the server" in result.stdout
+
+
+@pytest.mark.slow
+def test_request_cost_quick(tmp_path: Path) -> None:
+    result = run("request_cost.py", "--quick", "--json", str(tmp_path / "cost.json"), timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads((tmp_path / "cost.json").read_text())
+    assert len(figures["cases"]) == 4 and all(case["peak_rss_mb"] > 0 for case in figures["cases"])
+    assert "| PNG RGBA 2000x2000, 4 at once |" in result.stdout
+
+
 def test_confidence_cue_quick() -> None:
     result = run("confidence_cue.py", "--quick", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

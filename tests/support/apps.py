@@ -18,6 +18,7 @@ def app_config(**overrides: Any) -> dict[str, Any]:
         "ENGINE": "onnxruntime",
         "FILE_SYSTEM_POLL_SECONDS": 0,
         "MODEL_RELOAD_ON_SIGHUP": False,
+        "MODEL_SETTLE_SECONDS": 0,  # test versions are written just before they load
     }
     config.update(overrides)
     return config

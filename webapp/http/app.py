@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
 from serving_core.server_core import ServerCore
 from webapp.settings import load_settings
@@ -23,11 +23,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Application factory: defaults < ``EMNIST_*`` environment variables < ``config``."""
+    from webapp.http.form_request import InMemoryFormRequest
+
     app = Flask(
         __name__,
         template_folder=str(REPO_ROOT / "templates"),
         static_folder=str(REPO_ROOT / "static"),
     )
+    app.request_class = InMemoryFormRequest
     settings, flask_keys = load_settings(config, passthrough=frozenset(app.config))
     app.config.update(settings)
     app.config.update(flask_keys)
@@ -50,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for module in (ui, tfserving_api, predict_api, health, graphpipe_api, v2_api):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app, ui.error_page)
+    app.before_request(_take_the_whole_body)
 
     app.extensions["settings"] = settings
     app.extensions["request_limits"] = settings.request_limits()
@@ -71,3 +75,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if core is not None and settings["START_REGISTRY"]:
         core.start()
     return app
+
+
+def _take_the_whole_body() -> None:
+    """Every body is in memory and within MAX_CONTENT_LENGTH before a view runs (done once per request);
+    a refused body is raised where a view reads it (``read_body``, the request's data and form), so each
+    route answers it in its own shape."""
+    from flask import current_app
+
+    from webapp.http.request_body import buffer_body
+
+    buffer_body(request.environ, current_app.config["MAX_CONTENT_LENGTH"])

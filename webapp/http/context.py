@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, g, request
 
-from serving_core.errors import ResourceExhaustedError, UnavailableError
+from serving_core.deadline import Deadline
+from serving_core.errors import UnavailableError
 from serving_core.payloads.limits import RequestLimits
 from serving_core.service import InferenceBackend
-from webapp.http.errors import too_large_message
+from webapp.http.request_body import ARRIVED, buffered_body, raise_body_refusal
 
 
 def serving() -> InferenceBackend:
@@ -20,12 +21,27 @@ def serving() -> InferenceBackend:
 
 
 def request_limits() -> RequestLimits:
-    return current_app.extensions["request_limits"]
+    """This request's limits: the server's, with the request's deadline and its own decode counters."""
+    limits = g.get("request_limits")
+    if limits is None:
+        limits = limits_for_request(current_app.extensions["request_limits"], request.environ,
+                                    current_app.config["REQUEST_DEADLINE_SECONDS"])
+        g.request_limits = limits
+        if limits.deadline is not None:
+            limits.deadline.check_start()  # it waited its whole deadline for a thread: 503
+    return limits
+
+
+def limits_for_request(limits: RequestLimits, environ: dict, deadline_seconds: float) -> RequestLimits:
+    """``limits`` for the request of ``environ``, its deadline counted from its arrival."""
+    return limits.for_request(Deadline.after(deadline_seconds, environ.get(ARRIVED)))
 
 
 def read_body() -> bytes:
-    """The raw body, whatever the Content-Type (TF Serving clients often send none)."""
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if limit is not None and request.content_length is not None and request.content_length > limit:
-        raise ResourceExhaustedError(too_large_message(limit), http_status=413)
-    return request.get_data(cache=False)
+    """The raw body, whatever the Content-Type (TF Serving clients often send none).
+
+    It is in memory already and within MAX_CONTENT_LENGTH (``webapp.http.request_body``).
+    """
+    raise_body_refusal(request.environ)
+    body = buffered_body(request.environ)
+    return body if body is not None else request.get_data(cache=False)

@@ -5,13 +5,13 @@ the model call itself, and under load that overhead sets the requests/s. This WS
 ``POST /v1/models/<name>[/versions/<v>|/labels/<l>]:predict`` itself, reads the body, and calls the very
 function the Flask view calls (``webapp.http.tfserving_rest.predict``), so answers and errors are the same
 bytes either way (the tests compare both). It only keeps to itself the WSGI reading and writing; what it
-does not read plainly (forms, chunked bodies, bodies over the size limit) goes to the Flask app untouched.
+does not answer (forms, other routes, bodies refused by ``webapp.http.request_body``) goes to the Flask app.
+Every body is read whole first (``buffer_body``), so a chunked body is answered here like any other.
 Disable with ``FAST_PREDICT_PATH = False`` (``EMNIST_FAST_PREDICT_PATH=0``).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -22,8 +22,10 @@ from werkzeug.http import HTTP_STATUS_CODES
 from serving_core.errors import ServingError
 from serving_core.service import ModelSpec
 from webapp.http import tfserving_rest
+from webapp.http.context import limits_for_request
 from webapp.http.errors import INTERNAL_ERROR
 from webapp.http.media import FORM_TYPES, accepts_npy, mimetype_of
+from webapp.http.request_body import buffer_body, buffered_body
 from webapp.http.responses import error_bytes
 
 log = logging.getLogger(__name__)
@@ -44,21 +46,25 @@ class FastPredictMiddleware:
         self.service = flask_app.extensions["inference_service"]
         self.limits = flask_app.extensions["request_limits"]
         self.max_content_length = flask_app.config.get("MAX_CONTENT_LENGTH")
+        self.deadline_seconds = flask_app.config["REQUEST_DEADLINE_SECONDS"]
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if buffer_body(environ, self.max_content_length) is not None:
+            return self.wsgi_app(environ, start_response)  # Flask answers the refusal in its shape
         if environ.get("REQUEST_METHOD") != "POST":
             return self.wsgi_app(environ, start_response)
         match = PREDICT_PATH.match(environ.get("PATH_INFO", ""))
         mimetype = mimetype_of(environ.get("CONTENT_TYPE"))
         if match is None or mimetype in FORM_TYPES:
             return self.wsgi_app(environ, start_response)
-        body = self._read_body(environ)
-        if body is None:
-            return self.wsgi_app(environ, start_response)
+        body = buffered_body(environ)
         name, version, label = match.group("name", "version", "label")
         spec = ModelSpec(name, None if version is None else int(version), label)
+        limits = limits_for_request(self.limits, environ, self.deadline_seconds)
         try:
-            answer = tfserving_rest.predict(self.service, self.limits, spec, mimetype, body,
+            if limits.deadline is not None:
+                limits.deadline.check_start()
+            answer = tfserving_rest.predict(self.service, limits, spec, mimetype, body,
                                             accepts_npy(environ.get("HTTP_ACCEPT")))
         except ServingError as error:
             return _respond(start_response, error.http_status, "application/json", error_bytes(error.message))
@@ -67,19 +73,12 @@ class FastPredictMiddleware:
             return _respond(start_response, 500, "application/json", error_bytes(INTERNAL_ERROR))
         return _respond(start_response, 200, answer.content_type, answer.body)
 
+
     def _read_body(self, environ: dict) -> bytes | None:
-        """The whole body when it has a valid Content-Length within the limit (else None: Flask decides)."""
-        if environ.get("HTTP_TRANSFER_ENCODING"):
+        """The whole body in memory (``buffer_body``), or None when it was refused (Flask answers)."""
+        if buffer_body(environ, self.max_content_length) is not None:
             return None
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
-            return None
-        if length < 0 or (self.max_content_length is not None and length > self.max_content_length):
-            return None
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)  # readable again if anything downstream looks
-        return body
+        return buffered_body(environ)
 
 
 def _respond(start_response: Callable, status: int, content_type: str, body: bytes) -> list[bytes]:

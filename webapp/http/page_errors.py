@@ -13,7 +13,14 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
-from serving_core.errors import ModelNotFoundError, ResourceExhaustedError, ServingError, UnavailableError
+from serving_core.deadline import ServerBusyError
+from serving_core.errors import (
+    DeadlineExceededError,
+    ModelNotFoundError,
+    ResourceExhaustedError,
+    ServingError,
+    UnavailableError,
+)
 from serving_core.preprocessing import (
     DamagedImageError,
     EmptyFileError,
@@ -21,6 +28,8 @@ from serving_core.preprocessing import (
     ImageTooLargeError,
     NotAnImageError,
 )
+from webapp.http.form_request import FormTooLargeError
+from webapp.http.request_body import BodyTimeoutError, BodyTooLargeError
 
 FORMATS = "PNG, JPEG, GIF, BMP or WebP"
 SERVER_FAULT = "Something went wrong on the server (it has been logged). Please try again."
@@ -72,7 +81,15 @@ def plain_message(error: BaseException, submitted: Submission, config: Any) -> s
     if isinstance(error, ImageTooLargeError):
         limit = _megapixels(int(config["MAX_IMAGE_PIXELS"]))
         return f"This picture has too many pixels (the limit is {limit}). Choose a smaller one or crop it."
-    if isinstance(error, RequestEntityTooLarge):
+    if isinstance(error, FormTooLargeError):
+        return "The form sent too many fields, or too long a file name. Send one picture with a short name."
+    if isinstance(error, BodyTimeoutError):
+        return "The picture did not arrive in time (the connection is too slow). Please try again."
+    if isinstance(error, DeadlineExceededError):
+        return "Reading took too long. Please try a smaller picture, or try again in a moment."
+    if isinstance(error, ServerBusyError):
+        return "The reader is busy right now. Please try again in a moment."
+    if isinstance(error, RequestEntityTooLarge | BodyTooLargeError):
         limit = config.get("MAX_CONTENT_LENGTH")
         size = f" (the limit is {_megabytes(int(limit))})" if limit else ""
         return f"This file is too large to send{size}. Choose a smaller picture."

@@ -55,25 +55,32 @@ def uploaded_images() -> tuple[np.ndarray, list[str]]:
             "multipart request without a file: send the image as a file field (-F image=@x.png)")
     limits = request_limits()
     limits.check_count(len(files))
+    limits.check_image_files(len(files))
     images, names = [], []
     for field, storage in files:
         name = storage.filename or field
         data = storage.read()
         images.append(bytes_to_images(data, f"file {name!r}", False, limits))
         names.append(name)
+    limits.check("running the model")
     return np.concatenate(images), names
 
 
-def request_images() -> tuple[np.ndarray, list[str] | None]:
-    """The request's images (multipart files, a binary body, or TF Serving JSON), and file names if any."""
+def request_images() -> tuple[np.ndarray, list[str] | None, str]:
+    """The request's images (multipart files, a binary body, or TF Serving JSON), the file names if any,
+    and the signature a JSON body names ("" when none)."""
     if request.mimetype == "multipart/form-data":
-        return uploaded_images()
+        return *uploaded_images(), ""
     body = read_body()
     limits = request_limits()
     if is_binary_body(request.mimetype, body):
-        return body_to_images(body, limits), None
-    images, _ = predict_request_images(parse_json_object(body), INPUT_KEY, limits)
-    return images, None
+        return body_to_images(body, limits), None, ""
+    document = parse_json_object(body)
+    signature = document.get("signature_name") or ""
+    if not isinstance(signature, str):
+        raise InvalidArgumentError("'signature_name' key must be a string value.")
+    images, _ = predict_request_images(document, INPUT_KEY, limits, body)
+    return images, None, signature
 
 
 def top_k(
@@ -111,8 +118,8 @@ def predict() -> Response:
     version = query_int("version", None, 0)
     label = request.args.get("label") or None
     k = query_int("top_k", int(config["DEFAULT_TOP_K"]), 1, NUM_CLASSES)
-    images, file_names = request_images()
-    result = serving().scores(ModelSpec(name, version, label), images)
+    images, file_names, signature = request_images()
+    result = serving().scores(ModelSpec(name, version, label, signature), images)
     untrained = frozenset(result.untrained_classes)
     results = []
     for row, (row_scores, warnings) in enumerate(zip(result.scores, input_warnings(images), strict=True)):

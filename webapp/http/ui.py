@@ -30,7 +30,7 @@ from serving_core.confidence import (
 from serving_core.errors import ServingError
 from serving_core.preprocessing import data_uri, png_bytes, preprocess_image
 from serving_core.service import ModelSpec
-from webapp.http.context import serving
+from webapp.http.context import request_limits, serving
 from webapp.http.page_errors import BadDrawingError, NothingSubmittedError, Submission, plain_message
 from webapp.http.thumbnails import thumbnail
 
@@ -119,14 +119,13 @@ def cue_text(cue: Confidence, ranked: list[dict[str, Any]]) -> str:
 
 @blueprint.route("/", methods=["POST"])
 def result() -> Response:
-    config = current_app.config
     submitted = Submission()
     try:
         data, submitted = read_submission()
-        max_pixels = int(config["MAX_IMAGE_PIXELS"])
-        pixels = preprocess_image(data, max_pixels)
+        limits = request_limits()
+        pixels = preprocess_image(data, limits.max_image_pixels, limits)
         answer = serving().scores(ModelSpec(submitted.model), pixels[None])
-        picture = thumbnail(data, max_pixels)
+        picture = thumbnail(data, limits.max_image_pixels)
     except ServingError as error:
         return error_page(error, error.http_status, submitted)
     except RequestEntityTooLarge as error:

@@ -113,6 +113,14 @@ def cases() -> list[tuple[str, bytes, str | None]]:
         (PATH, b"", "application/json"),
         (PATH, b"x" * (16 * 1024 * 1024 + 1), "application/json"),
         (f"/v1/models/{SERVED_MODEL}:classify", body({"examples": [{"images": floats[0].tolist()}]}), None),
+        # Values the model cannot mean, and bodies that cannot be read.
+        (PATH, body({"instances": [[3.4e38] * 784]}), "application/json"),
+        (PATH, body({"instances": [["0.5"] * 784]}), "application/json"),
+        (PATH, body({"instances": [[True] * 784, [0.0] * 784]}), "application/json"),
+        (PATH, body({"instances": floats.tolist()[:2] + [[0.0] * 783 + [None]]}), "application/json"),
+        (PATH, body({"signature_name": "x\"y", "instances": floats[:2].tolist()}), "application/json"),
+        (PATH, npy(np.full((2, 784), 2.0, np.float32)), "application/x-npy"),
+        (PATH, b"\x93NUMPY\x01\x00\x02\x00{\n", "application/x-npy"),
     ]
 
 
@@ -164,10 +172,12 @@ def test_non_finite_inputs_are_refused_on_both_paths(fast_app: Flask, kind: str)
         "b64-mixed": (json.dumps({"instances": encoded}).encode(), "application/json"),
         "json-overflow": (json.dumps({"instances": [[3.5e38] * 784]}).encode(), "application/json"),
     }[kind]
+    expected = ("Cannot convert JSON value: 3.5e+38 to float without loss of precision." if kind ==
+                "json-overflow" else "inputs contain NaN or infinite values")  # TF Serving's words for JSON
     for wsgi in (fast_app.wsgi_app, fast_app.wsgi_app.wsgi_app):
         status, _, data = call(wsgi, PATH, body, content_type)
         assert status == "400 BAD REQUEST"
-        assert json.loads(data) == {"error": "inputs contain NaN or infinite values"}
+        assert json.loads(data) == {"error": expected}
 
 
 def test_answers_and_errors_are_given_below_flask(fast_app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,3 +221,43 @@ def test_a_failing_model_call_runs_once(fast_app: Flask, monkeypatch: pytest.Mon
 
 def test_can_be_turned_off(make_app) -> None:
     assert not isinstance(make_app(FAST_PREDICT_PATH=False).wsgi_app, FastPredictMiddleware)
+
+
+def test_random_npy_headers_get_the_same_400_on_both_paths(fast_app: Flask) -> None:
+    from tests.support.npy_headers import random_npy_files
+
+    statuses = set()
+    for data in random_npy_files(300, seed=5):
+        fast = call(fast_app.wsgi_app, PATH, data, "application/x-npy")
+        assert fast == call(fast_app.wsgi_app.wsgi_app, PATH, data, "application/x-npy")
+        status, headers, answer = fast
+        statuses.add(status)
+        assert ("content-type", "application/json") in headers
+        assert b" at 0x" not in answer and set(json.loads(answer)) == {"error"}
+    assert statuses == {"400 BAD REQUEST"}
+
+
+def chunked_call(wsgi, body: bytes) -> tuple[str, list, bytes]:
+    """A request as gunicorn hands over a chunked body: no Content-Length, a stream the server ends."""
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": PATH, "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.errors": sys.stderr, "QUERY_STRING": "", "CONTENT_TYPE": "application/json",
+        "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True,
+    }
+    answer: dict = {}
+
+    def start_response(status: str, headers: list, exc_info=None) -> None:
+        answer["status"], answer["headers"] = status, sorted((k.lower(), v) for k, v in headers)
+
+    data = b"".join(wsgi(environ, start_response))
+    return answer["status"], answer["headers"], data
+
+
+@pytest.mark.parametrize("padding", [0, 16 * 1024 * 1024])
+def test_chunked_bodies_get_the_same_answer_on_both_paths(fast_app: Flask, padding: int) -> None:
+    body = json.dumps({"instances": [[0.0] * 784]}).encode() + b" " * padding
+    fast = chunked_call(fast_app.wsgi_app, body)
+    assert fast == chunked_call(fast_app.wsgi_app.wsgi_app, body)
+    assert fast[0] == ("200 OK" if padding == 0 else "413 REQUEST ENTITY TOO LARGE")
+    assert fast == call(fast_app.wsgi_app, PATH, body, "application/json")  # as with a Content-Length

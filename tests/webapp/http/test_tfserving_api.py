@@ -172,7 +172,7 @@ def test_status_errors(client):
         (b'{"instances": 3}', "to be an list/array"),
         (b'{"instances": []}', "No values in 'instances' array"),
         (b'{"instances": [[1, 2, 3]]}', "expected 784 pixels"),
-        (b'{"instances": [["a"]]}', "Failed to process element: 0"),
+        (b'{"instances": [["a"]]}', 'JSON Value: "a" Type: String is not of expected type: float'),
         (b'{"instances": [{"pixels": [1]}]}', "keys must be equal to: images"),
         (b'{"instances": [{"b64": "@@@"}]}', "invalid base64"),
         (b'{"signature_name": "nope", "instances": [[0]]}', 'Serving signature name: "nope" not found'),

@@ -1,0 +1,187 @@
+"""The gunicorn worker the server ships with: gevent for the connections, a pool of OS threads for the app.
+
+Why: with gunicorn's ``gthread`` worker each connection takes one of the few request threads as soon as
+it is accepted and keeps it while the client sends its request, so a handful of clients that send a
+byte and stop hold every thread and the server stops answering. Here a connection costs a greenlet
+(kilobytes), not a thread: gunicorn's gevent worker reads the request line and headers within its
+``keepalive`` time (a connection that has not sent a whole header block by then is closed), this worker
+then reads the whole body (``webapp.http.request_body``) within ``REQUEST_BODY_TIMEOUT_SECONDS``, and
+only a request that has fully arrived goes to one of ``threads`` real OS threads, where the app runs.
+
+Nothing is monkey-patched: the serving core keeps real threads, locks and sleeps (its watcher loads a
+version in a thread of its own while requests go on), and the model calls, decoding and JSON work run in
+the pool's threads, off the event loop, so the loop keeps accepting and reading while they compute.
+
+A worker whose model has no AVAILABLE version stops accepting connections while a sibling can answer
+(``webapp.http.worker_readiness``), and gunicorn's own refusals are answered in the API's JSON shape.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.socket
+from gevent.pool import Pool
+from gevent.server import StreamServer
+from gevent.threadpool import ThreadPool
+from gunicorn import util as gunicorn_util
+from gunicorn.sock import ssl_context
+from gunicorn.workers.ggevent import GeventWorker
+
+from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, BodyTimeoutError, buffer_body
+from webapp.http.responses import error_bytes
+from webapp.http.worker_readiness import ReadinessBoard
+from webapp.settings import load_settings
+
+
+class ThreadPoolApp:
+    """Reads the body in the calling greenlet, then runs the WSGI app in a pool thread; its bytes back."""
+
+    def __init__(self, wsgi_app: Callable, pool: ThreadPool, max_length: int | None,
+                 body_timeout: float) -> None:
+        self.wsgi_app = wsgi_app
+        self.pool = pool
+        self.max_length = max_length
+        self.body_timeout = body_timeout
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        timer = gevent.Timeout(self.body_timeout or None)
+        timer.start()
+        try:
+            error = buffer_body(environ, self.max_length)
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            error = BodyTimeoutError("the request body did not arrive within "
+                                     f"REQUEST_BODY_TIMEOUT_SECONDS={self.body_timeout:g} s")
+            environ.update({BODY_ERROR: error, BODY_READY: True, "CONTENT_LENGTH": "0"})
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        finally:
+            timer.close()
+        if error is not None:
+            _close_after_answer(start_response)  # the rest of the body is still on the connection
+        environ[ARRIVED] = time.monotonic()
+        return [self.pool.apply(_run_app, (self.wsgi_app, environ, start_response))]
+
+
+def _run_app(wsgi_app: Callable, environ: dict, start_response: Callable) -> bytes:
+    """The whole answer of the app, computed in a pool thread (every answer here is small)."""
+    result = wsgi_app(environ, start_response)
+    try:
+        return b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
+def _close_after_answer(start_response: Callable) -> None:
+    response = getattr(start_response, "__self__", None)
+    if response is not None and hasattr(response, "force_close"):
+        response.force_close()
+
+
+class GeventThreadPoolWorker(GeventWorker):
+    """gunicorn's gevent worker without monkey-patching, the app in ``threads`` OS threads (module doc)."""
+
+    paused = False  # not taking connections: no AVAILABLE model while a sibling has one
+
+    def patch(self) -> None:
+        # Only the listening sockets become gevent sockets (the accepted ones are gevent's already).
+        self.sockets = [gevent.socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach())
+                        for s in self.sockets]
+
+    def init_process(self) -> None:
+        # gunicorn's own refusals (a request line or headers over its limits, a malformed request) are
+        # written by gunicorn.util.write_error as an HTML page: here they get the API's JSON shape.
+        gunicorn_util.write_error = write_json_error
+        super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.app_object = self.wsgi
+        settings = _app_settings(self.wsgi)
+        self.pool = ThreadPool(max(1, self.cfg.threads))
+        self.wsgi = ThreadPoolApp(self.wsgi, self.pool, settings["MAX_CONTENT_LENGTH"],
+                                  settings["REQUEST_BODY_TIMEOUT_SECONDS"])
+
+    def run(self) -> None:
+        """GeventWorker's loop, and once a second: leave or rejoin the rotation (``worker_readiness``)."""
+        servers = []
+        ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
+        for listener in self.sockets:
+            listener.setblocking(1)
+            server = StreamServer(listener, handle=partial(self.handle, listener),
+                                  spawn=Pool(self.worker_connections), **ssl_args)
+            if self.cfg.workers > 1:
+                server.max_accept = 1
+            server.start()
+            servers.append(server)
+        board = ReadinessBoard(Path(self.cfg.worker_tmp_dir or tempfile.gettempdir()), self.ppid, self.pid)
+        try:
+            while self.alive:
+                self.notify()
+                self._follow_readiness(servers, board)
+                gevent.sleep(1.0)
+        finally:
+            board.leave()
+        self._stop_gracefully(servers)
+
+    def _follow_readiness(self, servers: list[StreamServer], board: ReadinessBoard) -> None:
+        ready = _models_available(self.app_object)
+        board.publish(ready)
+        pause = not ready and board.others_ready()
+        if pause == self.paused:
+            return
+        self.paused = pause
+        if pause:
+            self.log.warning("worker %s: no AVAILABLE model; it stops taking connections while another "
+                             "worker can answer", self.pid)
+        else:
+            self.log.info("worker %s takes connections again", self.pid)
+        for server in servers:
+            if pause:
+                server.stop_accepting()
+            else:
+                server.start_accepting()
+
+    def _stop_gracefully(self, servers: list[StreamServer]) -> None:
+        """Stop accepting, let requests in flight finish within graceful_timeout (as GeventWorker does)."""
+        for server in servers:
+            server.close()
+        started = time.monotonic()
+        while time.monotonic() - started <= self.cfg.graceful_timeout:
+            if all(server.pool.free_count() == server.pool.size for server in servers):
+                return
+            self.notify()
+            gevent.sleep(1.0)
+        self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
+        for server in servers:
+            server.stop(timeout=1)
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's error answer (status, reason, message) as ``{"error": ...}``, the connection closed."""
+    body = error_bytes(f"{reason}: {mesg}" if mesg else reason)
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    gunicorn_util.write_nonblock(sock, head + body)
+
+
+def _models_available(wsgi_app: Any) -> bool:
+    """Whether this server's app has an AVAILABLE version of every model (any other app: True)."""
+    core = getattr(wsgi_app, "extensions", {}).get("serving_core")
+    return True if core is None else core.manager.ready()
+
+
+def _app_settings(wsgi_app: Any) -> Any:
+    """The app's own settings when it is this server's Flask app, else the ``EMNIST_*`` environment's."""
+    settings = getattr(wsgi_app, "extensions", {}).get("settings")
+    return settings if settings is not None else load_settings()[0]
