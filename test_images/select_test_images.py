@@ -1,13 +1,15 @@
-"""Write one real EMNIST validation PNG per class that the given model reads correctly.
+"""Write one validation PNG per class that the given model reads correctly.
 
-    .venv/bin/python -m test_images.select_test_images [--model models/emnist/1] [--per-class 1]
+    .venv/bin/python -m test_images.select_test_images [--model models/emnist/2] [--per-class 1]
 
 File names say the label, case-safe on case-insensitive file systems: ``A_upper_0.png``,
-``a_lower_0.png``, ``7_digit_0.png``. Classes absent from the shipped data (j q x y z, J Q X Y Z) are
-skipped. A class the model knows but never reads exactly (lowercase c o s u: it answers their uppercase
-twins, see docs/training.md on class weights) gets one image in ``test_images/case_twins/`` that the
-model reads as the other case of the same letter, so the tests can pin that behaviour too. The images are
-unchanged EMNIST pixels (upright, white ink on black, 28x28).
+``a_lower_0.png``, ``7_digit_0.png``. Each image is a real EMNIST validation image where the class has
+real images; the classes no real image here shows (J Q X Y Z j q x y z) get a character drawn from a
+held-out font (the ``synthetic`` split: a font the model never trained on). A class the model knows but
+never reads exactly (lowercase c o s u: it answers their uppercase twins, see docs/training.md on class
+weights) gets one image in ``test_images/case_twins/`` that the model reads as the other case of the same
+letter, so the tests can pin that behaviour too. The images are unchanged 28x28 pixels (upright, white
+ink on black).
 """
 
 from __future__ import annotations
@@ -37,13 +39,18 @@ def file_name(class_id: int, index: int) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=REPO / "models" / "emnist" / "1")
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "emnist" / "2")
     parser.add_argument("--per-class", type=int, default=1)
     parser.add_argument("--min-probability", type=float, default=0.5)
     parser.add_argument("--out", type=Path, default=REPO / "test_images")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    images, labels = load_split("validation")
+    real_images, real_labels = load_split("validation")
+    drawn_images, drawn_labels = load_split("synthetic")
+    # Real images wherever a class has them; drawn ones (held-out fonts) only for the classes without.
+    drawn = ~np.isin(drawn_labels, real_labels)
+    images = np.concatenate([real_images, drawn_images[drawn]])
+    labels = np.concatenate([real_labels, drawn_labels[drawn]])
     scores = OnnxPredictor(args.model / ONNX_FILE).predict(to_model_input(images))  # the served scores
     twins_dir = args.out / "case_twins"
     twins_dir.mkdir(exist_ok=True)

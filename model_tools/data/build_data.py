@@ -24,8 +24,15 @@ from emnist_contract.tensors import IMAGE_SIZE
 from model_tools.common.atomic_io import atomic_output, write_text_atomic
 from model_tools.common.hashing import file_sha256
 from model_tools.common.paths import DATA_DIR, SHARED_DIR
-from model_tools.data.datasets import DEFAULT_DATA_DIR, SPLITS, load_split
+from model_tools.data.datasets import (
+    DEFAULT_DATA_DIR,
+    STORED_SPLITS,
+    SYNTHETIC_FILE,
+    load_split,
+    load_synthetic,
+)
 from model_tools.data.emnist_io import read_idx_images, read_idx_labels
+from model_tools.data.synthetic_readme import synthetic_section
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +143,11 @@ def save_npz_reproducibly(path: Path, **arrays: np.ndarray) -> None:
             archive.writestr(info, buffer.getvalue(), compresslevel=6)
 
 
-def build(shared: Path, out: Path) -> dict[str, object]:
-    """Write ``out`` (train/validation/mnist npz, NIST files, README.md); return the build summary."""
+def build(shared: Path, out: Path, synthetic: Path | None = None) -> dict[str, object]:
+    """Write ``out`` (train/validation/mnist npz, NIST files, README.md); return the build summary.
+
+    ``synthetic`` (the file ``render-synthetic`` draws) is copied into ``out`` when it lies elsewhere and
+    described in the README; it is never mixed with the real splits."""
     emnist_dir = shared / "data" / "emnist"
     nist_dir = emnist_dir / "nist"
     if not nist_dir.is_dir():
@@ -174,6 +184,9 @@ def build(shared: Path, out: Path) -> dict[str, object]:
     for name in NIST_FILES:
         with atomic_output(out / "nist" / name) as tmp:
             shutil.copyfile(nist_dir / name, tmp)
+    if synthetic is not None and synthetic.resolve() != (out / SYNTHETIC_FILE).resolve():
+        with atomic_output(out / SYNTHETIC_FILE) as tmp:
+            shutil.copyfile(synthetic, tmp)
 
     counts = {
         "train": np.bincount(train.labels, minlength=NUM_CLASSES),
@@ -181,6 +194,10 @@ def build(shared: Path, out: Path) -> dict[str, object]:
         "test": np.bincount(test_labels, minlength=NUM_CLASSES),
         "mnist": np.bincount(mnist_labels[mnist_keep], minlength=NUM_CLASSES),
     }
+    if (out / SYNTHETIC_FILE).is_file():
+        for part in ("train", "validation"):
+            counts[f"synthetic {part}"] = np.bincount(load_synthetic(part, out / SYNTHETIC_FILE)[1],
+                                                      minlength=NUM_CLASSES)
     summary: dict[str, object] = {
         "dropped": dropped,
         "pool": len(pool.labels),
@@ -261,19 +278,15 @@ def render_readme(out: Path, summary: dict[str, object]) -> str:
         "train.npz and validation.npz also hold `source` (index into `source_names`) and `source_row`",
         "(row in that source file), so every image traces back to its source.",
         "",
-        "**Why the test split is digits only.** The official ByClass test images the issue mentions",
-        "(digits and uppercase, where the reference model scores 80.5 %) are not in `../shared`: the only",
-        "official NIST test images available are the emnist-mnist test digits (reference model: 94.97 %).",
-        "No natural subset of the shared files reproduces 80.5 % for the reference model (measured",
-        "once, batch 1, onnxruntime): official test digits + uppercase pages 70.7 %; uppercase pages",
-        "44.9 % (letters 40.2 %, digits 93.1 %); lowercase pages 50.2 %; emnist_digits_5000 95.0 %;",
-        "original MNIST digits 65.0 %. Weighting the measured per-class accuracies (digits from the",
-        "official test, uppercase from the pages) by the official ByClass test counts gives 82.9 % over",
-        "the classes present (75.7 % weighting only the digit and uppercase groups), close to but not",
-        "80.5 %. So test = the official digits.",
+        "**Why the test split is digits only.** The official ByClass test images the issues mention",
+        "(digits and uppercase; the reference model 80.5 %) are not here: `../shared` holds only NIST's",
+        "label files of ByClass, and the only official NIST test images are the emnist-mnist test digits",
+        "(reference model: 94.97 %). No image set reachable here reproduces 80.5 % for the reference",
+        "(`docs/data.md` lists the sets tried, with their figures). So test = the official digits.",
         "",
-        f"**Classes without examples** (in every split): {' '.join(empty)}. EMNIST's sources here hold no",
-        "images of these letters; NIST's full ByClass set has them (see `explore`).",
+        f"**Classes without real examples** (in every real split): {' '.join(empty)}. EMNIST's sources",
+        "here hold no real image of these letters; NIST's full ByClass set has them (see `explore`).",
+        "`synthetic.npz` (below) draws them, and every other character, from fonts.",
         "",
         "## Files (sha256)",
         "",
@@ -284,29 +297,37 @@ def render_readme(out: Path, summary: dict[str, object]) -> str:
                        and not p.name.endswith(".tmp")):
         name = path.relative_to(out).as_posix()
         lines.append(f"| {name} | {path.stat().st_size:,} | `{file_sha256(path)}` |")
+    if (out / SYNTHETIC_FILE).is_file():
+        lines += ["", *synthetic_section(out / SYNTHETIC_FILE)]
+    columns = [name for name in ("train", "validation", "test", "mnist", "synthetic train",
+                                 "synthetic validation") if name in counts]
     lines += [
         "",
         "## Per-class counts",
         "",
-        "| class | char | group | train | validation | test | mnist |",
-        "|---|---|---|---|---|---|---|",
+        "| class | char | group | " + " | ".join(columns) + " |",
+        "|---|---|---|" + "---|" * len(columns),
     ]
     for i, char in enumerate(BYCLASS_LABELS):
-        row = [str(int(counts[s][i])) for s in ("train", "validation", "test", "mnist")]
+        row = [str(int(counts[s][i])) for s in columns]
         lines.append(f"| {i} | {char} | {class_group(i)} | " + " | ".join(row) + " |")
-    totals = [f"{int(counts[s].sum()):,}" for s in ("train", "validation", "test", "mnist")]
+    totals = [f"{int(counts[s].sum()):,}" for s in columns]
     lines.append("| | | **total** | " + " | ".join(totals) + " |")
     lines.append("")
-    lines.append("| group | train | validation | test | mnist |")
-    lines.append("|---|---|---|---|---|")
+    lines.append("| group | " + " | ".join(columns) + " |")
+    lines.append("|---|" + "---|" * len(columns))
     for group, span in CLASS_GROUP_RANGES.items():
-        sums = [str(int(counts[s][list(span)].sum())) for s in ("train", "validation", "test", "mnist")]
+        sums = [str(int(counts[s][list(span)].sum())) for s in columns]
         lines.append(f"| {group} | " + " | ".join(sums) + " |")
     return "\n".join(lines) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = build(Path(args.shared), Path(args.out))
+    synthetic = Path(args.synthetic) if args.synthetic else None
+    if synthetic is not None and not synthetic.is_file():
+        log.warning("%s not found: the README will not describe synthetic characters", synthetic)
+        synthetic = None
+    summary = build(Path(args.shared), Path(args.out), synthetic)
     counts: dict[str, np.ndarray] = summary["counts"]  # type: ignore[assignment]
     for split, values in counts.items():
         print(f"{split:<11} {int(values.sum()):>6} images")
@@ -326,7 +347,7 @@ def run_info(args: argparse.Namespace) -> int:
     """Print each shipped split's size and group counts, and check every file against its README hash."""
     data_dir = Path(args.data_dir)
     print(f"{'split':<11} {'images':>7} {'digits':>7} {'upper':>7} {'lower':>7} {'classes':>7}")
-    for split in SPLITS:
+    for split in STORED_SPLITS:
         _, labels = load_split(split, data_dir)
         counts = np.bincount(labels, minlength=NUM_CLASSES)
         groups = (int(counts[list(span)].sum()) for span in CLASS_GROUP_RANGES.values())
@@ -353,6 +374,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shared", default=str(SHARED_DIR),
                         help="the shared folder holding data/emnist (default: ../shared beside the project)")
     parser.add_argument("--out", default=str(DATA_DIR), help="output folder (default: the project's data/)")
+    parser.add_argument("--synthetic", default=str(DEFAULT_DATA_DIR / SYNTHETIC_FILE),
+                        help="the synthetic characters to ship beside the real splits (render-synthetic)")
     parser.set_defaults(func=run)
 
     info = subparsers.add_parser("data-info", description=run_info.__doc__,

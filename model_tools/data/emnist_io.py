@@ -262,8 +262,11 @@ def load_idx_split(directory: str | Path, split: str, part: str) -> EmnistPart:
     return EmnistPart(images, labels, mapping)
 
 
-def mat_rows_to_images(rows: np.ndarray, source: str) -> np.ndarray:
-    """NIST ``.mat`` image rows (N x 784, column-major per image) -> uint8 [N, 28, 28] upright."""
+def mat_rows_to_images(rows: np.ndarray, source: str, view: bool = False) -> np.ndarray:
+    """NIST ``.mat`` image rows (N x 784, column-major per image) -> uint8 [N, 28, 28] upright.
+
+    ``view=True`` returns an upright view of the rows instead of a contiguous copy (no second copy of
+    a large file's images)."""
     rows = np.asarray(rows)
     if rows.ndim != 2 or rows.shape[1] != NUM_PIXELS:
         raise ValueError(f"{source}: images must be N x {NUM_PIXELS}, found shape {rows.shape}")
@@ -273,7 +276,8 @@ def mat_rows_to_images(rows: np.ndarray, source: str) -> np.ndarray:
         rows = rows.astype(np.uint8)
     # Each row holds the same byte sequence as an idx record (the image transposed), so a
     # column-major reshape gives the upright image.
-    return np.ascontiguousarray(rows.reshape(-1, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 1))
+    upright = rows.reshape(-1, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 1)
+    return upright if view else np.ascontiguousarray(upright)
 
 
 def images_to_mat_rows(images: np.ndarray) -> np.ndarray:
@@ -293,8 +297,10 @@ def _field(struct_array: np.ndarray, name: str, source: str) -> np.ndarray:
     return value
 
 
-def load_mat_split(path: str | Path, part: str, split: str | None = None) -> EmnistPart:
-    """One part of a split from NIST's ``emnist-<split>.mat`` (struct ``dataset``: train, test, mapping)."""
+def load_mat_split(path: str | Path, part: str, split: str | None = None, view: bool = False) -> EmnistPart:
+    """One part of a split from NIST's ``emnist-<split>.mat`` (struct ``dataset``: train, test, mapping).
+
+    ``view=True``: the images are an upright view of the file's rows, not a copy."""
     from scipy.io import loadmat
     from scipy.io.matlab import MatReadError
 
@@ -321,7 +327,7 @@ def load_mat_split(path: str | Path, part: str, split: str | None = None) -> Emn
     part_struct = _field(dataset, part, str(path))
     if part_struct.dtype.names is None:
         raise ValueError(f"{source} is not a struct with images and labels")
-    images = mat_rows_to_images(_field(part_struct, "images", source), source + ".images")
+    images = mat_rows_to_images(_field(part_struct, "images", source), source + ".images", view=view)
     labels = np.asarray(_field(part_struct, "labels", source)).reshape(-1)
     if labels.size and (np.any(labels < 0) or np.any(labels != np.round(labels))):
         raise ValueError(f"{source}.labels: labels must be non-negative integers")
@@ -329,6 +335,7 @@ def load_mat_split(path: str | Path, part: str, split: str | None = None) -> Emn
     if len(images) != len(labels):
         raise ValueError(f"{source}: {len(images)} images but {len(labels)} labels")
     mapping = mapping_from_array(_field(dataset, "mapping", str(path)), f"{path}: dataset.mapping")
+    del content, dataset, part_struct  # the other part's images go with them
     if split is not None:
         info = _check_split(split)
         if len(mapping) != info.num_classes:

@@ -19,6 +19,7 @@ from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.layout import SAVED_MODEL_FILE, is_version_name
 from emnist_contract.signatures import DEFAULT_SIGNATURE, INPUT_KEY, SCORES_KEY
 from model_tools.common.atomic_io import write_json_atomic
+from model_tools.data.datasets import SPLITS
 from model_tools.data.image_sources import load_images
 from model_tools.training.evaluate import (
     PREDICT_BATCH,
@@ -147,8 +148,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "per-class precision and recall, the most frequent mistakes and the confusion matrix.",
     )
     parser.add_argument("model", help="checkpoint .pt, .onnx file or SavedModel folder")
-    parser.add_argument("--split", default="validation", choices=("train", "validation", "test", "mnist"),
-                        help="shipped split to score (default: validation)")
+    parser.add_argument("--split", default="validation", choices=SPLITS,
+                        help="shipped split to score (default: validation, the real images; synthetic: the "
+                        "characters drawn from held-out fonts)")
     parser.add_argument("--data", default=None,
                         help="score these images instead: a NIST idx images file "
                         "(emnist-<split>-<part>-images-idx3-ubyte[.gz]), a NIST emnist-<split>.mat "

@@ -88,10 +88,11 @@ def augment_batch(
     n = images.shape[0]
     if n == 0:
         return images
-    theta = random_affine_theta(n, config, generator)
+    # Random numbers come from the (CPU) generator, so a seed gives the same distortions on any device.
+    theta = random_affine_theta(n, config, generator).to(images.device)
     grid = F.affine_grid(theta, [n, 1, IMAGE_SIZE, IMAGE_SIZE], align_corners=False)
     if config.elastic_px > 0 and config.elastic_probability > 0:
-        grid = grid + random_elastic_field(n, config, generator)
+        grid = grid + random_elastic_field(n, config, generator).to(images.device)
     warped = F.grid_sample(
         images.view(n, 1, IMAGE_SIZE, IMAGE_SIZE),
         grid,

@@ -1,18 +1,19 @@
-"""``train``: fit a linear, DNN or CNN classifier on the shipped EMNIST splits, reproducibly.
+"""The training loop: fit a linear, DNN or CNN classifier, reproducibly, on one process or many.
 
 Adam on mini-batches, evaluation on the validation split every N steps, the best checkpoint (by
-validation accuracy) kept. One seed gives bit-identical runs: every random draw (initialisation,
-dropout, shuffling, augmentation) comes from seeded generators, torch runs its deterministic CPU
-kernels, and the thread count is fixed. Plots are drawn by :mod:`model_tools.training.plots`, class
-weights come from :mod:`model_tools.training.class_weights`.
+real-image validation accuracy) kept. One seed gives bit-identical CPU runs: every random draw
+(initialisation, dropout, shuffling, augmentation) comes from seeded generators, torch runs its
+deterministic CPU kernels, and the thread count is fixed. Under torchrun each process trains a
+DistributedDataParallel replica on its shard (:mod:`model_tools.training.distributed`); a single
+process takes exactly the path it always took. Synthetic images, when mixed in, get per-image loss
+weights (:mod:`model_tools.training.image_pool`) and their own validation on held-out fonts. The
+command line is :mod:`model_tools.training.train_command`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
-import json
 import logging
 import math
 import time
@@ -23,14 +24,21 @@ from typing import Any
 
 import numpy as np
 
-from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
+from emnist_contract.labels import NUM_CLASSES
 from model_tools.common.atomic_io import write_json_atomic
-from model_tools.data.datasets import load_split, to_model_input
+from model_tools.data.datasets import to_model_input
 from model_tools.training.class_weights import CLASS_WEIGHTS, byclass_mix_weights, inverse_frequency_weights
+from model_tools.training.devices import DEVICES
+from model_tools.training.distributed import ProcessGroup
+from model_tools.training.image_pool import ImagePool, ImageSource
 
 log = logging.getLogger(__name__)
 
 LR_SCHEDULES = ("constant", "cosine")
+#: Which classes' synthetic images ``--synthetic`` mixes in.
+SYNTHETIC_CLASSES = ("missing", "all")
+#: The class mix byclass-mix fits for letters only synthetic images teach: NIST's shares, or 50/50 per case.
+CASE_PRIORS = ("byclass", "even")
 EVAL_BATCH = 1024
 
 
@@ -52,6 +60,14 @@ class TrainConfig:
     threads: int = 1
     train_limit: int | None = None  # train on the first N images only (quick checks, tests)
     augment_params: dict[str, float] = field(default_factory=dict)
+    device: str = "cpu"
+    synthetic: str | None = None  # synthetic.npz mixed into training (None: real images only)
+    synthetic_classes: str = "missing"  # "missing": only classes without real images; "all"
+    synthetic_weight: float = 1.0  # loss weight of one synthetic image, relative to a real one
+    class_weight_power: float = 1.0  # class weights ** power: 1 the full balance, 0 none
+    case_prior: str = "byclass"  # "even": letters taught only by synthetic images get 50/50 case shares
+    data: str | None = None  # NIST files trained on instead of the shipped split
+    world_size: int = 1
 
     def validate(self) -> None:
         from model_tools.training.networks import ARCHITECTURES
@@ -71,11 +87,25 @@ class TrainConfig:
             raise ValueError("--label-smoothing must be in [0, 1)")
         if self.train_limit is not None and self.train_limit < 1:
             raise ValueError("--train-limit must be at least 1")
+        if self.device not in DEVICES:
+            raise ValueError(f"--device must be one of {DEVICES}, not {self.device!r}")
+        if self.synthetic_classes not in SYNTHETIC_CLASSES:
+            raise ValueError(f"--synthetic-classes must be one of {SYNTHETIC_CLASSES}")
+        if not (0.0 <= self.class_weight_power <= 1.0):
+            raise ValueError("--class-weight-power must be in [0, 1]")
+        if self.case_prior not in CASE_PRIORS:
+            raise ValueError(f"--case-prior must be one of {CASE_PRIORS}")
+        if not (self.synthetic_weight > 0 and math.isfinite(self.synthetic_weight)):
+            raise ValueError("--synthetic-weight must be a positive number")
+        if self.batch_size % self.world_size:
+            raise ValueError(f"--batch-size {self.batch_size} must be a multiple of the number of processes "
+                             f"({self.world_size}): it is the global batch, split across them")
 
 
 @dataclass
 class TrainResult:
-    """What a run produced: the best model, its checkpoint file and the metrics written beside it."""
+    """What a run produced: the best model, its checkpoint file and the metrics written beside it
+    (on rank 0; the other ranks of a torchrun job get ``None`` from :func:`train`)."""
 
     checkpoint_path: Path
     metrics_path: Path
@@ -111,66 +141,115 @@ def predict_logits(model: Any, images: Any, batch_size: int = EVAL_BATCH) -> Any
     return torch.cat(parts) if parts else torch.empty(0, NUM_CLASSES)
 
 
-def _to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[Any, Any]:
+def _to_tensors(images: np.ndarray, labels: np.ndarray, device: Any = None) -> tuple[Any, Any]:
     import torch
 
-    return torch.from_numpy(to_model_input(images)), torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    x = torch.from_numpy(to_model_input(images))
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    return (x, y) if device is None or device.type == "cpu" else (x.to(device), y.to(device))
 
 
-def train(
-    config: TrainConfig,
-    train_data: tuple[np.ndarray, np.ndarray],
-    validation_data: tuple[np.ndarray, np.ndarray],
-    out_dir: str | Path,
-    test_data: tuple[np.ndarray, np.ndarray] | None = None,
-    progress: bool = True,
-) -> TrainResult:
-    """Train, keep the best model by validation accuracy, write ``checkpoint.pt`` and ``metrics.json``.
-
-    ``*_data`` are (images uint8 [N, 28, 28] upright, ByClass labels int64 [N]). ``test_data``, when
-    given, is only scored once at the end with the kept model (never used to choose anything).
-    """
-    import torch
-    import torch.nn.functional as F  # noqa: N812
-    from tqdm import tqdm
-
-    from model_tools.training.augment import AugmentConfig, augment_batch
-    from model_tools.training.checkpoint import Checkpoint, save_checkpoint
-    from model_tools.training.metrics import (
-        byclass_frequencies,
-        classification_report,
-        prior_weighted_accuracy,
-    )
-    from model_tools.training.networks import build_model
-
-    config.validate()
-    out_dir = Path(out_dir)
+def _pool_of(config: TrainConfig, train_data: Any) -> ImagePool:
+    if isinstance(train_data, ImagePool):
+        return train_data
     images, labels = train_data
     if config.train_limit is not None:
         images, labels = images[: config.train_limit], labels[: config.train_limit]
     if len(labels) == 0:
         raise ValueError("the training split is empty")
+    return ImagePool([ImageSource(np.asarray(images), np.asarray(labels, dtype=np.int64))])
+
+
+def train(
+    config: TrainConfig,
+    train_data: tuple[np.ndarray, np.ndarray] | ImagePool,
+    validation_data: tuple[np.ndarray, np.ndarray],
+    out_dir: str | Path,
+    test_data: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: bool = True,
+    synthetic_validation: tuple[np.ndarray, np.ndarray] | None = None,
+    group: ProcessGroup | None = None,
+) -> TrainResult | None:
+    """Train, keep the best model by validation accuracy, write ``checkpoint.pt`` and ``metrics.json``.
+
+    ``train_data`` is (images uint8 [N, 28, 28] upright, ByClass labels int64 [N]) or an
+    :class:`ImagePool` (real and synthetic sources); the other ``*_data`` are such pairs.
+    ``synthetic_validation`` (held-out fonts) is scored beside the real validation images, never used to
+    pick the kept step. ``test_data``, when given, is only scored once at the end with the kept model.
+    Under torchrun (``group``), rank 0 writes the run folder and returns the result, the others None.
+    """
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    from torch.utils.data.distributed import DistributedSampler
+    from tqdm import tqdm
+
+    from model_tools.training.augment import AugmentConfig, augment_batch
+    from model_tools.training.checkpoint import Checkpoint, save_checkpoint
+    from model_tools.training.devices import autocast, gradient_scaler, prepare_backend, resolve_device
+    from model_tools.training.distributed import barrier, gather_in_rank_order, shard, sum_across
+    from model_tools.training.image_pool import even_case_prior, sample_weights
+    from model_tools.training.metrics import byclass_frequencies, classification_report
+    from model_tools.training.networks import build_model
+    from model_tools.training.run_metrics import run_metrics
+
+    group = group or ProcessGroup()
+    config.world_size = group.world_size
+    config.validate()
+    out_dir = Path(out_dir)
+    pool = _pool_of(config, train_data)
     if len(validation_data[1]) == 0:
         raise ValueError("the validation split is empty")
     augment_config = AugmentConfig(**config.augment_params)
+    device = resolve_device(config.device, group.local_rank)
+    prepare_backend(device)
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    with deterministic_torch(config.threads):
-        torch.manual_seed(config.seed)  # initialisation and dropout
+    with deterministic_torch(config.threads) if device.type == "cpu" else contextlib.nullcontext():
+        torch.manual_seed(config.seed)  # initialisation (the same on every rank) and dropout
         shuffle_generator = torch.Generator().manual_seed(config.seed)
-        augment_generator = torch.Generator().manual_seed(config.seed + 1)
+        augment_generator = torch.Generator().manual_seed(config.seed + 1 + 7919 * group.rank)
 
-        x_train, y_train = _to_tensors(images, labels)
-        x_val, y_val = _to_tensors(*validation_data)
-        model = build_model(config.arch)
+        x_val, y_val = _to_tensors(*validation_data, device=device)
+        x_syn = y_syn = None
+        if synthetic_validation is not None:
+            x_syn, y_syn = _to_tensors(*synthetic_validation, device=device)
+        net = build_model(config.arch).to(device)
+        if group.rank:
+            torch.manual_seed(config.seed + group.rank)  # each replica its own dropout
+        model = net
+        if group.distributed:
+            model = torch.nn.parallel.DistributedDataParallel(
+                net, device_ids=[device.index] if device.type == "cuda" else None)
         byclass = byclass_frequencies()
-        weights = None
-        if config.class_weights == "inverse-frequency":
-            weights = torch.from_numpy(inverse_frequency_weights(labels))
+        mixed = bool(pool.synthetic.any())
+        labels_np = pool.labels.numpy()
+        weights = per_image = None
+        if mixed or config.class_weight_power != 1.0:
+            prior = byclass
+            if config.case_prior == "even":
+                prior = even_case_prior(byclass, list(np.flatnonzero(
+                    (pool.class_counts(False) == 0) & (pool.class_counts(True) > 0))))
+            per_image = torch.from_numpy(sample_weights(
+                labels_np, pool.synthetic.numpy(), config.synthetic_weight, config.class_weights, prior,
+                config.class_weight_power))
+        elif config.class_weights == "inverse-frequency":
+            weights = torch.from_numpy(inverse_frequency_weights(labels_np))
         elif config.class_weights == "byclass-mix":
-            weights = torch.from_numpy(byclass_mix_weights(labels, byclass))
+            weights = torch.from_numpy(byclass_mix_weights(labels_np, byclass))
+        if device.type != "cpu":
+            pool.to(device)
+            weights = None if weights is None else weights.to(device)
+            per_image = None if per_image is None else per_image.to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        steps_per_epoch = math.ceil(len(y_train) / config.batch_size)
+        scaler = gradient_scaler(device)
+        local_batch = config.batch_size // group.world_size
+        sampler = None
+        if group.distributed:
+            sampler = DistributedSampler(pool, num_replicas=group.world_size, rank=group.rank, shuffle=True,
+                                         seed=config.seed)
+            steps_per_epoch = math.ceil(len(sampler) / local_batch)
+        else:
+            steps_per_epoch = math.ceil(len(pool) / config.batch_size)
         total_steps = steps_per_epoch * config.epochs
         scheduler = None
         if config.lr_schedule == "cosine":
@@ -180,15 +259,31 @@ def train(
             "step": [], "epoch": [], "lr": [], "train_loss": [], "train_accuracy": [],
             "val_loss": [], "val_accuracy": [], "val_accuracy_byclass_mix": [],
         }
+        if x_syn is not None:
+            curves["val_synthetic_accuracy"] = []
         best: dict[str, Any] = {"step": 0, "val_accuracy": -1.0, "val_loss": math.inf}
         best_state: dict[str, Any] = {}
         window_loss = window_correct = window_count = 0.0
 
+        def score(x: Any, y: Any) -> tuple[float, float, np.ndarray]:
+            """(mean loss, accuracy, predictions) of the current model; sliced across ranks under torchrun."""
+            if not group.distributed:
+                logits = predict_logits(net, x)
+                return (float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).double().mean()),
+                        logits.argmax(1).cpu().numpy())
+            part = shard(len(y), group)
+            logits = predict_logits(net, x[part])
+            loss_sum = sum_across(group, [float(F.cross_entropy(logits, y[part], reduction="sum"))])[0]
+            predictions = gather_in_rank_order(group, logits.argmax(1).cpu().numpy())
+            return loss_sum / len(y), float(np.mean(predictions == y.cpu().numpy())), predictions
+
         def evaluate_now(step: int) -> None:
             nonlocal window_loss, window_correct, window_count, best_state
-            logits = predict_logits(model, x_val)
-            val_loss = float(F.cross_entropy(logits, y_val))
-            val_accuracy = float((logits.argmax(1) == y_val).double().mean())
+            from model_tools.training.metrics import prior_weighted_accuracy
+
+            val_loss, val_accuracy, predictions = score(x_val, y_val)
+            window_loss, window_correct, window_count = sum_across(
+                group, [window_loss, window_correct, window_count])
             curves["step"].append(step)
             curves["epoch"].append(step / steps_per_epoch)
             curves["lr"].append(optimizer.param_groups[0]["lr"])
@@ -197,36 +292,56 @@ def train(
             curves["val_loss"].append(val_loss)
             curves["val_accuracy"].append(val_accuracy)
             curves["val_accuracy_byclass_mix"].append(
-                prior_weighted_accuracy(y_val.numpy(), logits.argmax(1).numpy(), byclass)
-            )
+                prior_weighted_accuracy(validation_data[1], predictions, byclass))
+            if x_syn is not None:
+                curves["val_synthetic_accuracy"].append(score(x_syn, y_syn)[1])
             window_loss = window_correct = window_count = 0.0
             if val_accuracy > best["val_accuracy"]:
                 best.update(step=step, epoch=step / steps_per_epoch, val_accuracy=val_accuracy,
                             val_loss=val_loss)
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(net.state_dict())
             log.debug("step %d: val loss %.4f, val accuracy %.4f", step, val_loss, val_accuracy)
 
         model.train()
         step = 0
-        bar = tqdm(total=total_steps, desc=f"train {config.arch}", unit="step", disable=not progress)
-        for _epoch in range(config.epochs):
-            order = torch.randperm(len(y_train), generator=shuffle_generator)
-            for start in range(0, len(order), config.batch_size):
-                batch = order[start : start + config.batch_size]
-                xb, yb = x_train[batch], y_train[batch]
+        bar = tqdm(total=total_steps, desc=f"train {config.arch}", unit="step",
+                   disable=not progress or not group.is_main)
+        for epoch in range(config.epochs):
+            if sampler is None:
+                order = torch.randperm(len(pool), generator=shuffle_generator)
+            else:
+                sampler.set_epoch(epoch)
+                order = torch.tensor(list(sampler), dtype=torch.int64)
+            if device.type != "cpu":
+                order = order.to(device)
+            for start in range(0, len(order), local_batch):
+                batch = order[start : start + local_batch]
+                xb, yb = pool.batch(batch), pool.labels[batch]
                 if config.augment:
                     xb = augment_batch(xb, augment_generator, augment_config)
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb, weight=weights, label_smoothing=config.label_smoothing)
+                with autocast(device):
+                    logits = model(xb)
+                    if per_image is None:
+                        loss = F.cross_entropy(logits, yb, weight=weights,
+                                               label_smoothing=config.label_smoothing)
+                    else:
+                        wb = per_image[batch]
+                        loss = (F.cross_entropy(logits, yb, reduction="none",
+                                                label_smoothing=config.label_smoothing) * wb).sum() / wb.sum()
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if scaler.is_enabled():
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
                 step += 1
                 with torch.no_grad():
                     # The curve shows plain cross-entropy, comparable across weighting choices.
-                    window_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
+                    window_loss += float(F.cross_entropy(logits.float(), yb, reduction="sum"))
                     window_correct += float((logits.argmax(1) == yb).sum())
                     window_count += len(yb)
                 if step % config.eval_every == 0 or step == total_steps:
@@ -238,137 +353,28 @@ def train(
         train_seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
 
-        model.load_state_dict(best_state)
-        model.eval()
-        validation_report = classification_report(
-            validation_data[1], predict_logits(model, x_val).argmax(1).numpy(), prior=byclass
-        )
-        test_report = None
+        if not group.is_main:
+            barrier(group)  # rank 0 scores the kept model and writes the run folder alone
+            return None
+        net.load_state_dict(best_state)
+        net.eval()
+        reports = {"validation": classification_report(
+            validation_data[1], predict_logits(net, x_val).argmax(1).cpu().numpy(), prior=byclass)}
+        if x_syn is not None:
+            reports["validation_synthetic"] = classification_report(
+                synthetic_validation[1], predict_logits(net, x_syn).argmax(1).cpu().numpy(), prior=byclass)
         if test_data is not None:
-            x_test, _ = _to_tensors(*test_data)
-            test_report = classification_report(
-                test_data[1], predict_logits(model, x_test).argmax(1).numpy(), prior=byclass
-            )
+            x_test, _ = _to_tensors(*test_data, device=device)
+            reports["test"] = classification_report(
+                test_data[1], predict_logits(net, x_test).argmax(1).cpu().numpy(), prior=byclass)
 
-    train_counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=NUM_CLASSES)
-    summary = {
-        "best_step": best["step"],
-        "val_accuracy": validation_report["accuracy"],
-        "val_accuracy_case_insensitive": validation_report["accuracy_case_insensitive"],
-        "val_accuracy_byclass_mix": validation_report["accuracy_byclass_mix"],
-        "test_accuracy": test_report["accuracy"] if test_report else None,
-        "test_accuracy_case_insensitive": test_report["accuracy_case_insensitive"] if test_report else None,
-        "train_seconds": round(train_seconds, 1),
-        "train_cpu_seconds": round(cpu_seconds, 1),
-        "parameters": int(sum(p.numel() for p in model.parameters())),
-    }
     config_dict = asdict(config)
     config_dict["augment_params"] = augment_config.to_dict() if config.augment else {}
-    metrics: dict[str, Any] = {
-        "config": config_dict,
-        "summary": summary,
-        "train_images": int(len(labels)),
-        "validation_images": int(len(validation_data[1])),
-        "classes_without_training_images": [BYCLASS_LABELS[c] for c in np.flatnonzero(train_counts == 0)],
-        "steps_per_epoch": steps_per_epoch,
-        "total_steps": total_steps,
-        "wall_seconds": round(train_seconds, 1),
-        "torch_version": torch.__version__,
-        "curves": curves,
-        "best": best,
-        "validation": validation_report,
-        "per_class_accuracy": dict(zip(BYCLASS_LABELS, validation_report["recall"], strict=True)),
-        "test": test_report,
-    }
-    checkpoint = Checkpoint(arch=config.arch, model=model, metrics=summary, config=config_dict)
+    metrics = run_metrics(config_dict, pool, reports, curves, best, steps_per_epoch, total_steps,
+                          train_seconds, cpu_seconds, net, device)
+    checkpoint = Checkpoint(arch=config.arch, model=net.cpu(), metrics=metrics["summary"], config=config_dict)
     checkpoint_path = save_checkpoint(checkpoint, out_dir / "checkpoint.pt")
     metrics["checkpoint_sha256"] = checkpoint.sha256
     metrics_path = write_json_atomic(out_dir / "metrics.json", metrics)
+    barrier(group)
     return TrainResult(checkpoint_path=checkpoint_path, metrics_path=metrics_path, metrics=metrics)
-
-
-# --------------------------------------------------------------------------------------------- CLI
-
-
-def run(args: argparse.Namespace) -> int:
-    from model_tools.training.plots import plot_confusion_matrix, plot_learning_curves
-
-    config = TrainConfig(
-        arch=args.arch,
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        class_weights=args.class_weights,
-        augment=args.augment if args.augment is not None else args.arch == "cnn",
-        eval_every=args.eval_every,
-        lr_schedule=args.lr_schedule,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        threads=args.threads,
-        train_limit=args.train_limit,
-    )
-    config.validate()
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {out_dir} exists and is not a directory")
-    if (out_dir / "checkpoint.pt").exists():
-        log.warning("%s already holds a run; it will be replaced when this one finishes", out_dir)
-    train_data = load_split("train", args.data_dir)
-    validation_data = load_split("validation", args.data_dir)
-    test_data = None if args.no_test else load_split("test", args.data_dir)
-    log.info("training %s on %d images, validating on %d (%s)", config.arch, len(train_data[1]),
-             len(validation_data[1]), json.dumps(asdict(config)))
-    result = train(config, train_data, validation_data, out_dir, test_data=test_data)
-    metrics = result.metrics
-    plot_learning_curves({out_dir.name: metrics}, out_dir / "learning_curve.png",
-                         title=f"{config.arch}: {metrics['train_images']} training images")
-    plot_confusion_matrix(metrics["validation"]["confusion_matrix"], out_dir / "confusion_matrix.png",
-                          title=f"{out_dir.name}: validation confusion matrix")
-    summary = metrics["summary"]
-    print(f"run folder       {out_dir}")
-    print(f"parameters       {summary['parameters']:,}")
-    print(f"train time       {summary['train_seconds']:.0f} s wall, {summary['train_cpu_seconds']:.0f} s CPU "
-          f"({config.threads} thread(s))")
-    print(f"best step        {summary['best_step']} of {metrics['total_steps']}")
-    print(f"val accuracy     {summary['val_accuracy']:.4f} (case-insensitive "
-          f"{summary['val_accuracy_case_insensitive']:.4f})")
-    if summary["test_accuracy"] is not None:
-        print(f"test accuracy    {summary['test_accuracy']:.4f}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="train a linear, DNN or CNN classifier on the shipped data",
-        description="Train on data/ (train split), evaluate on the validation split every N steps, keep "
-        "the best checkpoint. Writes checkpoint.pt, metrics.json, learning_curve.png and "
-        "confusion_matrix.png into --out. Same seed, same thread count -> identical metrics.",
-    )
-    parser.add_argument("--arch", required=True, choices=("linear", "dnn", "cnn"))
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--class-weights", choices=CLASS_WEIGHTS, default="none",
-                        help="inverse-frequency: weight each class's loss by n/(k*n_c); byclass-mix: by "
-                        "share_byclass(c)/share_train(c), to fit NIST's ByClass class mix")
-    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                        help="random affine + elastic distortions (default: on for cnn, off otherwise)")
-    parser.add_argument("--eval-every", type=int, default=200, metavar="N",
-                        help="evaluate on the validation split every N steps (and at the end)")
-    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
-                        help="cosine: anneal the learning rate to 0 over the run")
-    parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads, fixed for determinism (default 1: on a busy 2-core machine "
-                        "2 threads oversubscribe the cores and run several times slower)")
-    parser.add_argument("--train-limit", type=int, default=None, metavar="N",
-                        help="use only the first N training images (quick checks)")
-    parser.add_argument("--data-dir", default=None, help="data folder (default: the shipped data/)")
-    parser.add_argument("--no-test", action="store_true",
-                        help="do not score the kept-aside test split at the end")
-    parser.add_argument("--out", required=True, help="run folder, e.g. runs/cnn")
-    parser.set_defaults(func=run)

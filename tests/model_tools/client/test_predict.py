@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from emnist_contract.labels import BYCLASS_LABELS
+from emnist_contract.layout import MODEL_INFO_FILE
 from model_tools.__main__ import main
 
 IMAGES = Path(__file__).resolve().parents[3] / "test_images"
@@ -50,11 +51,13 @@ def test_text_lines_per_file(capsys, reference_scores):
         assert "(top 3: " in line
 
 
-def test_json_answer_with_the_model_info(capsys, repo, reference_scores):
+def test_json_answer_with_the_model_info(capsys, repo, reference_scores, served_version_dir):
     (path, label), = labelled(1)
     assert main(["predict", str(path), "--json", "--top", "5"]) == 0
     document = json.loads(capsys.readouterr().out)
-    run_metrics = json.loads((repo / "runs" / "cnn" / "metrics.json").read_text())
+    # The served version records the training run it came from; that run's metrics.json is the truth.
+    source = json.loads((served_version_dir / MODEL_INFO_FILE).read_text())["source"]
+    run_metrics = json.loads((repo / source).read_text())
     untrained = run_metrics["classes_without_training_images"]
     assert document["model"]["classes_without_training_images"] == untrained
     (result,) = document["results"]

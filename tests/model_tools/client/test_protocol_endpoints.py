@@ -46,11 +46,12 @@ def grpc_url(repo, served_model) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def urls(base_url, served_model, grpc_url) -> dict[str, str]:
+def urls(base_url, served_model, grpc_url, served_version_dir) -> dict[str, str]:
     return {"tfserving": f"{base_url}/v1/models/{served_model}:predict",
             "graphpipe": f"{base_url}/graphpipe/{served_model}",
             "v2": f"{base_url}/v2/models/{served_model}",
-            "v2-versioned": f"{base_url}/v2/models/{served_model}/versions/1", "v2-grpc": grpc_url}
+            "v2-versioned": f"{base_url}/v2/models/{served_model}/versions/{served_version_dir.name}",
+            "v2-grpc": grpc_url}
 
 
 def test_endpoints_name_their_protocol(urls):

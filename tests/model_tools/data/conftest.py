@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_tools.data.datasets import DEFAULT_DATA_DIR, SPLITS, load_split
+from model_tools.data.datasets import DEFAULT_DATA_DIR, STORED_SPLITS, load_split
 from model_tools.data.emnist_io import read_idx_images, read_idx_labels, write_idx
 from model_tools.data.explore import explore
 
@@ -29,7 +29,7 @@ def mnist_test() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="session")
 def shipped_splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Every shipped split by name."""
-    return {name: load_split(name) for name in SPLITS}
+    return {name: load_split(name) for name in STORED_SPLITS}
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 
 from model_tools.__main__ import main
 from model_tools.data.build_data import build, deduplicate_pool, stratified_split
-from model_tools.data.datasets import DEFAULT_DATA_DIR
+from model_tools.data.datasets import DEFAULT_DATA_DIR, SYNTHETIC_FILE
 
 SHARED = DEFAULT_DATA_DIR.parent.parent / "shared"
 
@@ -40,7 +40,7 @@ def test_deduplicate_pool_drops_test_images_and_repeats():
 def test_data_info_checks_every_file_against_the_readme(tmp_path, capsys):
     assert main(["data-info"]) == 0
     out = capsys.readouterr().out
-    assert "12/12 files match data/README.md" in out
+    assert "13/13 files match data/README.md" in out
     assert "validation    4,119     923   1,288   1,908      52" in out
     # A copy of data/ with one file changed: the command names it and fails.
     copy = tmp_path / "data"
@@ -48,13 +48,13 @@ def test_data_info_checks_every_file_against_the_readme(tmp_path, capsys):
     (copy / "nist" / "emnist-mnist-mapping.txt").write_text("0 48\n")
     assert main(["data-info", "--data-dir", str(copy)]) == 1
     out = capsys.readouterr().out
-    assert "MISMATCH nist/emnist-mnist-mapping.txt" in out and "11/12 files match" in out
+    assert "MISMATCH nist/emnist-mnist-mapping.txt" in out and "12/13 files match" in out
 
 
 @pytest.mark.skipif(not (SHARED / "data" / "emnist").is_dir(), reason="../shared is not available")
 def test_build_data_reproduces_the_shipped_files_byte_for_byte(tmp_path):
     """Provenance is executable: rebuilding from ../shared gives exactly the committed data/."""
-    summary = build(SHARED, tmp_path / "data")
+    summary = build(SHARED, tmp_path / "data", synthetic=DEFAULT_DATA_DIR / SYNTHETIC_FILE)
     shipped = sorted(p.relative_to(DEFAULT_DATA_DIR) for p in DEFAULT_DATA_DIR.rglob("*") if p.is_file())
     rebuilt = sorted(p.relative_to(tmp_path / "data") for p in (tmp_path / "data").rglob("*") if p.is_file())
     assert rebuilt == shipped

@@ -9,14 +9,20 @@ import numpy as np
 import pytest
 
 from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
-from model_tools.data.datasets import DEFAULT_DATA_DIR, load_split, to_model_input, validation_inputs
+from model_tools.data.datasets import (
+    DEFAULT_DATA_DIR,
+    load_split,
+    load_synthetic,
+    to_model_input,
+    validation_inputs,
+)
 
 EMPTY_CLASSES = set("JQXYZjqxyz")
 
 
 def test_split_shapes_and_types(shipped_splits):
     sizes = {name: len(labels) for name, (_, labels) in shipped_splits.items()}
-    assert sizes == {"train": 23_326, "validation": 4_119, "test": 9_990, "mnist": 5_000}
+    assert sizes == {"train": 23_326, "validation": 4_119, "test": 9_990, "mnist": 5_000, "synthetic": 1_860}
     for images, labels in shipped_splits.values():
         assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
         assert labels.dtype == np.int64 and labels.min() >= 0 and labels.max() < NUM_CLASSES
@@ -75,11 +81,28 @@ def test_validation_inputs_are_the_validation_split_as_model_input(shipped_split
 def test_data_readme_hashes_and_counts_match_the_files(shipped_splits):
     readme = (DEFAULT_DATA_DIR / "README.md").read_text()
     hashes = dict(re.findall(r"^\| (\S+) \| [\d,]+ \| `([0-9a-f]{64})` \|$", readme, flags=re.M))
-    assert len(hashes) == 12
+    assert len(hashes) == 13
     for name, digest in hashes.items():
         assert hashlib.sha256((DEFAULT_DATA_DIR / name).read_bytes()).hexdigest() == digest, name
-    rows = re.findall(r"^\| (\d+) \| (\S) \| \w+ \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$", readme, flags=re.M)
+    rows = re.findall(r"^\| (\d+) \| (\S) \| \w+ \|" + r" (\d+) \|" * 6 + "$", readme, flags=re.M)
     assert len(rows) == NUM_CLASSES
-    for split, column in (("train", 2), ("validation", 3), ("test", 4), ("mnist", 5)):
-        counts = np.bincount(shipped_splits[split][1], minlength=NUM_CLASSES)
+    synthetic_train = load_synthetic("train")[1]
+    for split, column, labels in (("train", 2, None), ("validation", 3, None), ("test", 4, None),
+                                  ("mnist", 5, None), ("synthetic train", 6, synthetic_train),
+                                  ("synthetic validation", 7, shipped_splits["synthetic"][1])):
+        labels = shipped_splits[split][1] if labels is None else labels
+        counts = np.bincount(labels, minlength=NUM_CLASSES)
         assert [int(row[column]) for row in rows] == counts.tolist(), split
+
+
+def test_digits_upper_is_the_official_digits_and_held_out_uppercase(shipped_splits):
+    images, labels = load_split("digits-upper")
+    test_images, test_labels = shipped_splits["test"]
+    np.testing.assert_array_equal(images[: len(test_labels)], test_images)
+    rest = labels[len(test_labels):]
+    assert set(rest.tolist()) == set(range(10, 36))  # all 26 uppercase letters, nothing else
+    real_upper = np.isin(shipped_splits["validation"][1], range(10, 36)).sum()
+    drawn = images[len(test_labels) + real_upper:]
+    assert {BYCLASS_LABELS[c] for c in labels[len(test_labels) + real_upper:]} == set("JQXYZ")
+    held_out = {image.tobytes() for image in shipped_splits["synthetic"][0]}
+    assert all(image.tobytes() in held_out for image in drawn)

@@ -16,13 +16,15 @@ from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.payloads.limits import RequestLimits
 from serving_core.server_core import ServerCore
-from tests.support.paths import MODELS, SERVED_MODEL
+from tests.support.paths import MODELS, SERVED_MODEL, served_version_dir
 from webapp.grpc import v2_servicer
 from webapp.grpc.v2 import open_inference_grpc_pb2 as pb
 from webapp.grpc.v2 import open_inference_grpc_pb2_grpc as pb_grpc
 from webapp.settings import load_settings
 
 LIMITS = RequestLimits(max_instances=64, max_image_pixels=1_000_000)
+#: The version the tests serve: the newest of the bundled model.
+VERSION = served_version_dir().name
 
 
 def start_core(start: bool) -> ServerCore:
@@ -78,17 +80,17 @@ def test_health_and_metadata(triton):
     assert triton.is_server_live()
     assert triton.is_server_ready()
     assert triton.is_model_ready(SERVED_MODEL)
-    assert triton.is_model_ready(SERVED_MODEL, "1")
+    assert triton.is_model_ready(SERVED_MODEL, VERSION)
     assert not triton.is_model_ready(SERVED_MODEL, "99")
     assert not triton.is_model_ready("nope")
     server = triton.get_server_metadata(as_json=True)
     assert server["name"] == "emnist-serving" and server["version"] == "0.3.0"
     metadata = triton.get_model_metadata(SERVED_MODEL, as_json=True)
-    assert metadata["name"] == SERVED_MODEL and metadata["versions"] == ["1"]
+    assert metadata["name"] == SERVED_MODEL and metadata["versions"] == [VERSION]
     assert metadata["platform"] == "onnx_onnxv1"
     assert metadata["inputs"] == [{"name": "images", "datatype": "FP32", "shape": ["-1", str(NUM_PIXELS)]}]
     assert metadata["outputs"] == [{"name": "scores", "datatype": "FP32", "shape": ["-1", str(NUM_CLASSES)]}]
-    assert triton.get_model_metadata(SERVED_MODEL, "1", as_json=True) == metadata
+    assert triton.get_model_metadata(SERVED_MODEL, VERSION, as_json=True) == metadata
     with pytest.raises(InferenceServerException, match="Latest\\(nope\\)") as caught:
         triton.get_model_metadata("nope")
     assert caught.value.status() == "StatusCode.NOT_FOUND"
@@ -107,12 +109,13 @@ def test_model_infer_raw_contents(triton, pixels, onnx_reference, datatype, dtyp
     expected = onnx_reference(array.reshape(-1, NUM_PIXELS).astype(np.float32) / np.float32(scale))
     np.testing.assert_allclose(result.as_numpy("scores"), expected, atol=1e-6)
     response = result.get_response()
-    assert response.model_name == SERVED_MODEL and response.model_version == "1" and response.id == "req-1"
+    assert response.model_name == SERVED_MODEL and response.model_version == VERSION
+    assert response.id == "req-1"
 
 
 def test_all_outputs_by_default_and_a_version(triton, pixels, onnx_reference):
     x = pixels.reshape(-1, NUM_PIXELS).astype(np.float32) / 255
-    result = triton.infer(SERVED_MODEL, [images(x, "FP32")], model_version="1")
+    result = triton.infer(SERVED_MODEL, [images(x, "FP32")], model_version=VERSION)
     assert [output.name for output in result.get_response().outputs] == ["scores"]
     np.testing.assert_allclose(result.as_numpy("scores"), onnx_reference(x), atol=1e-6)
 

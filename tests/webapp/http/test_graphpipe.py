@@ -13,7 +13,7 @@ from graphpipe import convert, remote
 
 from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.tensors import NUM_PIXELS
-from tests.support.paths import SERVED_MODEL
+from tests.support.paths import SERVED_MODEL, served_version_dir
 from tests.support.servers import serving_wsgi
 
 PATH = f"/graphpipe/{SERVED_MODEL}"
@@ -78,7 +78,7 @@ def test_metadata_and_the_clients_helpers(url):
     metadata = remote.metadata(url)
     assert metadata.Name() == SERVED_MODEL.encode()
     assert metadata.Server() == b"emnist-serving"
-    assert b"version 1" in metadata.Description()
+    assert f"version {served_version_dir().name}".encode() in metadata.Description()
     assert remote.get_input_names(url) == ["images"]
     assert remote.get_output_names(url) == ["scores"]
     assert remote.get_input_types(url) == [np.dtype(np.float32)]
@@ -89,7 +89,8 @@ def test_metadata_and_the_clients_helpers(url):
 
 def test_versioned_route(url, images):
     x = images.reshape(-1, NUM_PIXELS) / 255.0
-    np.testing.assert_array_equal(remote.execute(url + "/versions/1", x), remote.execute(url, x))
+    versioned = f"{url}/versions/{served_version_dir().name}"
+    np.testing.assert_array_equal(remote.execute(versioned, x), remote.execute(url, x))
     with pytest.raises(requests.HTTPError) as caught:
         remote.execute(url + "/versions/99", x)
     assert caught.value.response.status_code == 404

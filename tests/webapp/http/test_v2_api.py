@@ -16,10 +16,12 @@ from tritonclient.utils import InferenceServerException
 
 from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.tensors import NUM_PIXELS
-from tests.support.paths import SERVED_MODEL
+from tests.support.paths import SERVED_MODEL, served_version_dir
 from tests.support.servers import serving_wsgi
 
 MODEL = f"/v2/models/{SERVED_MODEL}"
+#: The version the tests serve: the newest of the bundled model.
+VERSION = served_version_dir().name
 HEADER = "Inference-Header-Content-Length"
 
 
@@ -45,18 +47,18 @@ def test_health_and_metadata_with_tritonclient(triton):
     assert triton.is_server_live()
     assert triton.is_server_ready()
     assert triton.is_model_ready(SERVED_MODEL)
-    assert triton.is_model_ready(SERVED_MODEL, "1")
+    assert triton.is_model_ready(SERVED_MODEL, VERSION)
     assert not triton.is_model_ready(SERVED_MODEL, "99")
     assert not triton.is_model_ready("nope")
     assert triton.get_server_metadata() == {
         "name": "emnist-serving", "version": "0.3.0", "extensions": ["binary_tensor_data"]}
     metadata = triton.get_model_metadata(SERVED_MODEL)
     assert metadata == {
-        "name": SERVED_MODEL, "versions": ["1"], "platform": "onnx_onnxv1",
+        "name": SERVED_MODEL, "versions": [VERSION], "platform": "onnx_onnxv1",
         "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, NUM_PIXELS]}],
         "outputs": [{"name": "scores", "datatype": "FP32", "shape": [-1, NUM_CLASSES]}],
     }
-    assert triton.get_model_metadata(SERVED_MODEL, "1") == metadata
+    assert triton.get_model_metadata(SERVED_MODEL, VERSION) == metadata
     with pytest.raises(InferenceServerException, match="Latest\\(nope\\)"):
         triton.get_model_metadata("nope")
 
@@ -71,7 +73,7 @@ def test_infer_json_and_binary_tensors(triton, x, onnx_reference, binary_in, bin
     assert scores.dtype == np.float32 and scores.shape == (len(x), NUM_CLASSES)
     np.testing.assert_allclose(scores, onnx_reference(x), atol=1e-6)
     response = result.get_response()
-    assert response["model_name"] == SERVED_MODEL and response["model_version"] == "1"
+    assert response["model_name"] == SERVED_MODEL and response["model_version"] == VERSION
     assert response["id"] == "r-7"
     in_binary = "parameters" in response["outputs"][0]
     assert in_binary == (binary_out is not False)  # no outputs listed: tritonclient asks for binary
@@ -90,7 +92,7 @@ def test_uint8_fp64_fp16_and_28x28(triton, validation_images, onnx_reference, da
 
 def test_versioned_infer_and_compressed_requests(triton, x, onnx_reference):
     for compression in (None, "gzip", "deflate"):
-        result = triton.infer(SERVED_MODEL, [images_input(x, True)], model_version="1",
+        result = triton.infer(SERVED_MODEL, [images_input(x, True)], model_version=VERSION,
                               request_compression_algorithm=compression)
         np.testing.assert_allclose(result.as_numpy("scores"), onnx_reference(x), atol=1e-6)
 
@@ -233,8 +235,8 @@ def test_routes_and_errors_without_a_client(client, make_app):
     assert client.get("/v2/health/live").get_json() == {"live": True}
     assert client.get("/v2/health/ready").get_json() == {"ready": True}
     assert client.get(MODEL + "/ready").get_json() == {"name": SERVED_MODEL, "ready": True}
-    assert client.get(MODEL + "/versions/1/ready").status_code == 200
-    assert client.get(MODEL + "/versions/1").get_json()["name"] == SERVED_MODEL
+    assert client.get(f"{MODEL}/versions/{VERSION}/ready").status_code == 200
+    assert client.get(f"{MODEL}/versions/{VERSION}").get_json()["name"] == SERVED_MODEL
     answer = client.get(MODEL + "/versions/99")
     assert answer.status_code == 404 and "Specific(emnist, 99)" in answer.get_json()["error"]
     assert client.get(MODEL + "/versions/stable").status_code == 400  # an unknown label
@@ -249,10 +251,10 @@ def test_routes_and_errors_without_a_client(client, make_app):
 
 
 def test_version_labels_name_versions(make_app, x, onnx_reference):
-    labelled = make_app(MODEL_VERSION_LABELS="stable=1").test_client()
+    labelled = make_app(MODEL_VERSION_LABELS=f"stable={VERSION}").test_client()
     document = {"inputs": [good_input(shape=[1, NUM_PIXELS], data=x[0].tolist())]}
     answer = post_infer(labelled, document, path=MODEL + "/versions/stable/infer")
-    assert answer.status_code == 200 and answer.get_json()["model_version"] == "1"
+    assert answer.status_code == 200 and answer.get_json()["model_version"] == VERSION
     assert labelled.get(MODEL + "/versions/stable/ready").get_json()["ready"] is True
 
 
@@ -279,7 +281,7 @@ def test_the_fast_path_answers_what_the_flask_route_answers(app, make_app, x):
               "outputs": [{"name": "scores", "parameters": {"binary_data": True}}], "id": "b"}
     cases = [
         (MODEL + "/infer", {"inputs": [good_input(data=x[0].tolist())]}, b""),
-        (MODEL + "/versions/1/infer", binary, raw),
+        (f"{MODEL}/versions/{VERSION}/infer", binary, raw),
         (MODEL + "/infer", binary, raw[:-4]),
         (MODEL + "/infer", {"inputs": [good_input(name="pixels")]}, b""),
         ("/v2/models/nope/infer", {"inputs": [good_input()]}, b""),

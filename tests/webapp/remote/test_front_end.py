@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from tests.support.paths import SERVED_MODEL, TEST_IMAGES
+from tests.support.paths import SERVED_MODEL, TEST_IMAGES, served_version_dir
 
 IMAGES = np.random.default_rng(9).random((3, 784)).round(4)
 
@@ -23,6 +23,8 @@ def npy(array: np.ndarray) -> bytes:
 
 PNG = (TEST_IMAGES / "A_upper_0.png").read_bytes()
 MODEL = f"/v1/models/{SERVED_MODEL}"
+#: The version the tests serve: the newest of the bundled model.
+VERSION = served_version_dir().name
 PREDICT = f"{MODEL}:predict"
 ROWS = {"json": {"instances": IMAGES.tolist()}}
 BLANK = {"json": {"instances": [[0] * 784]}}
@@ -36,7 +38,7 @@ POSTS = {
     ".npy body": (PREDICT, {"data": npy(IMAGES), "content_type": "application/x-npy"}),
     ".npy answer": (PREDICT, {"data": npy(IMAGES), "content_type": "application/x-npy",
                               "headers": {"Accept": "application/x-npy"}}),
-    "version": (f"{MODEL}/versions/1:predict", ROWS),
+    "version": (f"{MODEL}/versions/{VERSION}:predict", ROWS),
     "classify": (f"{MODEL}:classify", {"json": {"examples": [{"images": IMAGES[0].tolist()}]}}),
     "unknown model": ("/v1/models/nope:predict", ROWS),
     "unknown version": (f"{MODEL}/versions/7:predict", BLANK),
@@ -45,7 +47,7 @@ POSTS = {
     "bad pixels": (PREDICT, {"json": {"instances": [[0.5] * 700]}}),
     "not json": (PREDICT, {"data": b"{", "content_type": "application/json"}),
 }
-GETS = [MODEL, f"{MODEL}/versions/1", f"{MODEL}/metadata", "/v1/models/nope", f"{MODEL}/versions/7"]
+GETS = [MODEL, f"{MODEL}/versions/{VERSION}", f"{MODEL}/metadata", "/v1/models/nope", f"{MODEL}/versions/7"]
 
 
 def upload() -> dict:
@@ -82,7 +84,7 @@ def test_predict_names_the_version_and_the_model_server(app, remote):
     local = app.test_client().post("/predict?top_k=3", **upload())
     assert answered.status_code == 200, answered.data
     document, expected = orjson.loads(answered.data), orjson.loads(local.data)
-    assert document["model_spec"] == {"name": SERVED_MODEL, "version": "1", "engine": address}
+    assert document["model_spec"] == {"name": SERVED_MODEL, "version": VERSION, "engine": address}
     document["model_spec"]["engine"] = expected["model_spec"]["engine"]
     assert document == expected
 
