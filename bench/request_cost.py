@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "tensorflow"))
-    parser.add_argument("--quick", action="store_true", help="small images, four cases")
+    parser.add_argument("--quick", action="store_true", help="small images, five cases")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

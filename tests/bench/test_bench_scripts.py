@@ -85,7 +85,7 @@ def test_request_cost_quick(tmp_path: Path) -> None:
     result = run("request_cost.py", "--quick", "--json", str(tmp_path / "cost.json"), timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads((tmp_path / "cost.json").read_text())
-    assert len(figures["cases"]) == 4 and all(case["peak_rss_mb"] > 0 for case in figures["cases"])
+    assert len(figures["cases"]) == 5 and all(case["peak_rss_mb"] > 0 for case in figures["cases"])
     assert "| PNG RGBA 2000x2000, 4 at once |" in result.stdout
 
 
