@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from model_tools.client.serving_client import encode_payload
 
 
-def write_bodies(folder: Path, seed: int) -> dict[str, tuple[Path, str]]:
-    """Request bodies from real validation images: name -> (file, content type)."""
-    import numpy as np
-
+def chosen_images(seed: int) -> np.ndarray:
+    """128 real validation images (uint8 [128,28,28]), chosen with ``seed``: every cell's images."""
     from model_tools.data.datasets import load_split
 
     images, _ = load_split("validation")
-    chosen = images[np.random.default_rng(seed).choice(len(images), 128, replace=False)]
+    return images[np.random.default_rng(seed).choice(len(images), 128, replace=False)]
+
+
+def write_bodies(folder: Path, seed: int) -> dict[str, tuple[Path, str]]:
+    """REST request bodies of the chosen images: name -> (file, content type)."""
+    chosen = chosen_images(seed)
     bodies = {}
     for name, count, payload in (
         ("b1_json", 1, "json"),

@@ -1,4 +1,10 @@
-"""Load cells and the clients that run them: wrk (the default) and the Python closed loop as a fallback."""
+"""Load cells and the clients that run them: wrk for HTTP (the Python closed loop as a fallback), h2load for
+gRPC (``grpc_load``, ``protocol_load``).
+
+A cell's ``protocol`` says which client and which of the server's ports it loads: ``rest`` (TF Serving's
+``:predict``, or ``path``), ``grpc`` (TF Serving's PredictionService), ``graphpipe``, ``v2-binary`` (the
+Open Inference Protocol's REST with binary tensors) and ``v2-grpc``.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +20,16 @@ LUA_SCRIPT = Path(__file__).resolve().parent / "post_body.lua"
 @dataclass(frozen=True)
 class Cell:
     key: str
-    body: str
+    body: str | None  # the REST body (bench_bodies); the other protocols build their own
     concurrency: int
     batch_size: int
     accept: str | None = None  # the Accept header (None: none, the server's JSON answer)
+    protocol: str = "rest"
+    path: str | None = None  # a REST cell's path (None: TF Serving's :predict of the model)
+
+    @property
+    def rest(self) -> bool:
+        return self.protocol == "rest"
 
 
 CELLS = {
@@ -28,8 +40,21 @@ CELLS = {
     "b128_b64_c8": Cell("b128_b64_c8", "b128_b64", 8, 128),
     "b128_npy_c8": Cell("b128_npy_c8", "b128_npy", 8, 128),
     "b128_npy_npy_c8": Cell("b128_npy_npy_c8", "b128_npy", 8, 128, "application/x-npy"),
+    "b1_predict_c1": Cell("b1_predict_c1", "b1_json", 1, 1, path="/predict"),
+    "grpc_b1_c1": Cell("grpc_b1_c1", None, 1, 1, protocol="grpc"),
+    "grpc_b1_c8": Cell("grpc_b1_c8", None, 8, 1, protocol="grpc"),
+    "grpc_b128_c8": Cell("grpc_b128_c8", None, 8, 128, protocol="grpc"),
+    "graphpipe_b1_c8": Cell("graphpipe_b1_c8", None, 8, 1, protocol="graphpipe"),
+    "graphpipe_b128_c8": Cell("graphpipe_b128_c8", None, 8, 128, protocol="graphpipe"),
+    "v2_binary_b1_c8": Cell("v2_binary_b1_c8", None, 8, 1, protocol="v2-binary"),
+    "v2_binary_b128_c8": Cell("v2_binary_b128_c8", None, 8, 128, protocol="v2-binary"),
+    "v2_grpc_b1_c8": Cell("v2_grpc_b1_c8", None, 8, 1, protocol="v2-grpc"),
+    "v2_grpc_b128_c8": Cell("v2_grpc_b128_c8", None, 8, 128, protocol="v2-grpc"),
 }
-QUICK_CELLS = ("b1_json_c8", "b128_json_c8", "b128_npy_c8", "b128_npy_npy_c8")
+#: The cells the front end to a model server is measured on (it speaks REST only).
+FRONT_END_CELLS = ("b1_json_c1", "b1_predict_c1", "b1_json_c8", "b128_json_c8")
+QUICK_CELLS = ("b1_json_c8", "b128_json_c8", "b128_npy_c8", "b128_npy_npy_c8", "b1_predict_c1",
+               "grpc_b1_c8", "graphpipe_b128_c8", "v2_binary_b128_c8", "v2_grpc_b1_c8")
 
 
 def run_wrk(

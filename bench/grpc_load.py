@@ -8,25 +8,18 @@ every cell first checks one request with the stock stub, and counts as errors th
 bytes fall short of a successful PredictResponse's (an error has no message).
 Latency percentiles come from h2load's per-request log.
 
-``run_cell(target, cell, duration)`` is what a benchmark matrix calls; ``python bench/grpc_load.py
---quick`` starts the model server (gRPC only, onnxruntime) and prints the figures of the three cells
-(1 image at c=1 and c=8, batch 128 at c=8) as JSON; without ``--quick`` each cell runs longer, ``--runs``
-times, and medians are printed.
+``run_cell(target, cell, duration)`` is what ``bench/run_bench.py`` calls for its gRPC cells (on the
+model server's gRPC workers it starts beside each app); ``wait_serving`` is how it waits for them.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import re
 import shutil
-import signal
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,107 +146,18 @@ def run_cell(target: str, cell: GrpcCell, duration: float, warmup: float = 0.5,
     }
 
 
-def start_model_server(port: int, workers: int, engine: str, model: str = MODEL_NAME) -> subprocess.Popen:
-    """Our model server, gRPC only (its own session, so that stopping it stops its workers)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("EMNIST_")}
-    env.update(EMNIST_ENGINE=engine, EMNIST_MODEL_NAME=model, EMNIST_FILE_SYSTEM_POLL_SECONDS="0",
-               EMNIST_GRPC_GRACE_SECONDS="2")
-    command = [sys.executable, "-m", "webapp.model_server", "--port", str(port), "--rest_api_port", "0",
-               "--grpc_workers", str(workers)]
-    # Its log, read back if it fails (a pipe nobody reads could fill up); it lives as long as the process.
-    log = tempfile.TemporaryFile()  # noqa: SIM115
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    process.log = log  # type: ignore[attr-defined]
-    return process
-
-
-def server_log(process: subprocess.Popen) -> str:
-    log = getattr(process, "log", None)
-    if log is None:
-        return ""
-    log.seek(0)
-    return log.read().decode("utf-8", "replace")[-1500:]
-
-
-def wait_serving(target: str, process: subprocess.Popen, timeout: float = 120.0,
-                 model: str = MODEL_NAME) -> None:
+def wait_serving(target: str, process: subprocess.Popen, timeout: float, model: str,
+                 log_tail: Callable[[], str]) -> None:
+    """Until the server at ``target`` answers a Predict (RuntimeError with its log if it exits or never)."""
     request = predict_request(validation_images(1), model)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"the model server exited: {server_log(process)}")
+            raise RuntimeError(f"the model server exited: {log_tail()}")
         try:
             check_answer(target, request)
             return
         except Exception as exc:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the model server does not answer: {exc}\n{server_log(process)}") \
-                    from None
+                raise RuntimeError(f"the model server does not answer: {exc}\n{log_tail()}") from None
             time.sleep(0.2)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one short pass (what the tests run)")
-    parser.add_argument("--target", help="a running gRPC server (host:port); default: start ours")
-    parser.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "tensorflow"))
-    parser.add_argument("--model", default=MODEL_NAME, help="model to serve and ask (default emnist)")
-    parser.add_argument("--workers", type=int, default=2, help="gRPC processes of the server we start")
-    parser.add_argument("--duration", type=float, help="seconds per cell (default 2 quick, 10 full)")
-    parser.add_argument("--runs", type=int, help="runs of every cell; medians printed (default 1 quick, 3)")
-    args = parser.parse_args(argv)
-    if shutil.which("h2load") is None:
-        parser.error("h2load is not installed (Debian: apt-get install nghttp2-client)")
-    # Quick cells still last 2 s: a loaded machine can take over 0.5 s per batch of 128 at c=8.
-    duration = args.duration or (2.0 if args.quick else 10.0)
-    runs = args.runs or (1 if args.quick else 3)
-    server = None
-    target = args.target
-    if target is None:
-        target = f"127.0.0.1:{free_port()}"
-        server = start_model_server(int(target.rsplit(":", 1)[1]), args.workers, args.engine, args.model)
-    try:
-        if server is not None:
-            wait_serving(target, server, model=args.model)
-        results: dict[str, list[dict[str, Any]]] = {key: [] for key in CELLS}
-        for _ in range(runs):
-            for key, cell in CELLS.items():
-                results[key].append(run_cell(target, cell, duration, warmup=0.3 if args.quick else 1.0,
-                                             model=args.model))
-    except Exception:
-        if server is not None:
-            print(server_log(server), file=sys.stderr)
-        raise
-    finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(60)
-    summary = {
-        key: {
-            "client": "h2load",
-            "requests_per_s": statistics.median(r["requests_per_s"] for r in cell_runs),
-            "images_per_s": statistics.median(r["images_per_s"] for r in cell_runs),
-            "latency_ms": {p: statistics.median(r["latency_ms"][p] for r in cell_runs)
-                           for p in ("p50", "p90", "p99")},
-            "errors": sum(r["errors"] for r in cell_runs),
-            "requests": sum(r["requests"] for r in cell_runs),
-        }
-        for key, cell_runs in results.items()
-    }
-    print(json.dumps({"target": target, "model": args.model, "engine": args.engine if server else None,
-                      "runs": runs,
-                      "duration_s": duration, "cells": summary}, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,34 +9,24 @@ first checks that one real answer holds N x 62 scores. A cell returns
 ``{"client", "requests_per_s", "images_per_s", "latency_ms": {"p50", "p90", "p99"}, "errors",
 "requests"}``.
 
-``python bench/protocol_load.py --quick`` starts gunicorn (the repository's config, onnxruntime, the
-GraphPipe port on) and a V2 gRPC server (``v2_grpc_server.py``), runs every cell (GraphPipe and V2 at
-batch 128 c=8 and 1 image c=8, beside TF Serving REST ``:predict`` and the in-process compute floor)
-briefly, and prints the figures and the ratios the benchmark page quotes. Without ``--quick``: 3 runs
-of 5 s per cell, medians.
+``run_cell`` is what ``bench/run_bench.py`` calls for these cells, on each app it starts (the GraphPipe
+port on) and on the model server's gRPC workers beside it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
-import statistics
 import subprocess
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_servers import PYTHON, REPO, RunningServer, Server, free_port  # bench/ is the script's folder
 
 from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.tensors import NUM_PIXELS, pixels_to_unit
 
 HEADERS_SCRIPT = Path(__file__).resolve().parent / "post_headers.lua"
-BODY_SCRIPT = Path(__file__).resolve().parent / "post_body.lua"
 V2_HEADER = "Inference-Header-Content-Length"
 GRPC_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -44,7 +34,7 @@ GRPC_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
 @dataclass(frozen=True)
 class ProtocolCell:
     key: str
-    protocol: str  # graphpipe | v2-binary | v2-grpc | tfserving-npy | tfserving-json
+    protocol: str  # graphpipe | v2-binary | v2-grpc
     batch_size: int
     concurrency: int
     #: The tensor's element type: float32 pixels/255 (the model's input) or uint8 pixels (4x fewer bytes,
@@ -52,18 +42,6 @@ class ProtocolCell:
     dtype: str = "float32"
 
 
-CELLS = {cell.key: cell for cell in (
-    ProtocolCell("graphpipe_b128_c8", "graphpipe", 128, 8),
-    ProtocolCell("graphpipe_b1_c8", "graphpipe", 1, 8),
-    ProtocolCell("graphpipe_uint8_b128_c8", "graphpipe", 128, 8, "uint8"),
-    ProtocolCell("v2_binary_b128_c8", "v2-binary", 128, 8),
-    ProtocolCell("v2_binary_b1_c8", "v2-binary", 1, 8),
-    ProtocolCell("v2_binary_uint8_b128_c8", "v2-binary", 128, 8, "uint8"),
-    ProtocolCell("v2_grpc_b128_c8", "v2-grpc", 128, 8),
-    ProtocolCell("v2_grpc_b1_c8", "v2-grpc", 1, 8),
-    ProtocolCell("tfserving_npy_b128_c8", "tfserving-npy", 128, 8),
-    ProtocolCell("tfserving_json_b1_c8", "tfserving-json", 1, 8),
-)}
 
 
 def _scores_ok(scores: Any, count: int) -> None:
@@ -212,14 +190,7 @@ def run_cell(cell: ProtocolCell, images: np.ndarray, urls: dict[str, str], durat
         result = grpc_cell(urls["grpc"], message, cell.concurrency, duration, folder,
                            len(batch) * NUM_CLASSES * 4)
     else:
-        from model_tools.client.serving_client import encode_payload
-
-        payload = "npy" if cell.protocol == "tfserving-npy" else "json"
-        body, content_type = encode_payload(batch, payload)
-        url = f"{urls['rest']}/v1/models/{model}:predict"
-        path = folder / f"{cell.key}.body"
-        path.write_bytes(body)
-        result = _wrk(BODY_SCRIPT, url, path, [content_type], cell.concurrency, duration)
+        raise ValueError(f"unknown protocol {cell.protocol!r}")
     result["images_per_s"] = result["requests_per_s"] * cell.batch_size
     return result
 
@@ -239,171 +210,3 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[s
         return data, dict(response.getheaders())
     finally:
         connection.close()
-
-
-def compute_floor(model: str, duration: float) -> dict[str, Any]:
-    """The engine in-process (``compute_floor.py``): images/s with two calling threads, as two workers."""
-    output = subprocess.run(
-        [PYTHON, str(REPO / "bench" / "compute_floor.py"), "--engine", "onnxruntime", "--model-name", model,
-         "--duration", str(duration)], capture_output=True, text=True, timeout=300, cwd=REPO)
-    if output.returncode:
-        raise RuntimeError(f"compute_floor.py failed: {output.stderr[-500:]}")
-    return json.loads(output.stdout.strip().splitlines()[-1])
-
-
-#: The issue's targets as ratios inside one run (printed beside the figures, never asserted).
-TARGETS = {"graphpipe_b128_c8 / compute floor": 0.8, "v2_binary_b128_c8 / compute floor": 0.7}
-
-
-class ProtocolServers:
-    """gunicorn (REST + the GraphPipe port) and a V2 gRPC server on free loopback ports; stopped on exit."""
-
-    def __init__(self, model: str, folder: Path) -> None:
-        from model_tools.client.serving_client import encode_payload
-
-        self.model, self.graphpipe_port, self.grpc_port = model, free_port(), free_port()
-        env = {"EMNIST_GRAPHPIPE_PORT": str(self.graphpipe_port)}
-        app = Server("app onnxruntime", "wsgi:app", "onnxruntime", {"EMNIST_ENABLE_BATCHING": "0"})
-        self.http = RunningServer(app, model, folder / "gunicorn.log", env)
-        self.grpc_log = open(folder / "grpc.log", "wb")  # noqa: SIM115 - closed in stop()
-        grpc_env = {**_environ(), "EMNIST_MODEL_NAME": model, "EMNIST_ENGINE": "onnxruntime",
-                    "EMNIST_FILE_SYSTEM_POLL_SECONDS": "0", "EMNIST_ENABLE_BATCHING": "0"}
-        self.grpc = subprocess.Popen([PYTHON, str(REPO / "bench" / "v2_grpc_server.py"), "--port",
-                                      str(self.grpc_port)], cwd=REPO, env=grpc_env, stdout=self.grpc_log,
-                                     stderr=subprocess.STDOUT)
-        try:
-            body, content_type = encode_payload(np.zeros((1, 28, 28), np.uint8), "json")
-            self.http.wait_first_answer(body, content_type, 120)
-            self._wait_grpc(120)
-        except BaseException:
-            self.stop()
-            raise
-
-    @property
-    def urls(self) -> dict[str, str]:
-        return {"rest": f"http://127.0.0.1:{self.http.port}",
-                "graphpipe": f"http://127.0.0.1:{self.graphpipe_port}", "grpc": f"127.0.0.1:{self.grpc_port}"}
-
-    def _wait_grpc(self, timeout: float) -> None:
-        import grpc
-
-        from webapp.grpc.v2 import open_inference_grpc_pb2 as pb
-        from webapp.grpc.v2 import open_inference_grpc_pb2_grpc as pb_grpc
-
-        deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}") as channel:
-            stub = pb_grpc.GRPCInferenceServiceStub(channel)
-            while time.monotonic() < deadline:
-                if self.grpc.poll() is not None:
-                    raise RuntimeError(f"v2_grpc_server.py exited with {self.grpc.returncode}")
-                try:
-                    if stub.ServerReady(pb.ServerReadyRequest(), timeout=2).ready:
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.1)
-        raise RuntimeError(f"the V2 gRPC server was not ready within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        self.http.stop()
-        if self.grpc.poll() is None:
-            self.grpc.terminate()
-            try:
-                self.grpc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.grpc.kill()
-                self.grpc.wait()
-        self.grpc_log.close()
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
-
-
-def median_cell(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The median of each figure over runs (errors and requests are summed)."""
-    return {
-        "client": results[0]["client"],
-        "requests_per_s": statistics.median(r["requests_per_s"] for r in results),
-        "images_per_s": statistics.median(r["images_per_s"] for r in results),
-        "latency_ms": {k: statistics.median(r["latency_ms"][k] for r in results)
-                       for k in ("p50", "p90", "p99")},
-        "errors": sum(r["errors"] for r in results),
-        "requests": sum(r["requests"] for r in results),
-    }
-
-
-def ratios(cells: dict[str, dict[str, Any]], floor: dict[str, Any]) -> dict[str, float]:
-    best = max(v for k, v in floor.items() if k.startswith("b128_") and k.endswith("_images_per_s"))
-    out = {}
-    for key in ("graphpipe_b128_c8", "graphpipe_uint8_b128_c8", "v2_binary_b128_c8",
-                "v2_binary_uint8_b128_c8", "v2_grpc_b128_c8", "tfserving_npy_b128_c8"):
-        if key in cells:
-            out[f"{key} / compute floor"] = cells[key]["images_per_s"] / best
-    if "v2_grpc_b1_c8" in cells and "tfserving_json_b1_c8" in cells:
-        out["v2_grpc_b1_c8 / tfserving_json_b1_c8 (REST)"] = (
-            cells["v2_grpc_b1_c8"]["requests_per_s"] / cells["tfserving_json_b1_c8"]["requests_per_s"])
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="one short run of every cell (1 s each)")
-    parser.add_argument("--runs", type=int, default=3, help="runs (medians are reported; default 3)")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per cell (default 5)")
-    parser.add_argument("--cells", default=",".join(CELLS), help=f"comma list of {', '.join(CELLS)}")
-    parser.add_argument("--model-name", default="reference", help="model under models/ (default reference)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the images in the request bodies")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
-    args = parser.parse_args(argv)
-    keys = [k.strip() for k in args.cells.split(",") if k.strip()]
-    unknown = [k for k in keys if k not in CELLS]
-    if unknown:
-        parser.error(f"unknown cell: {', '.join(unknown)}")
-    missing = [tool for tool in ("wrk", "h2load") if shutil.which(tool) is None]
-    if missing:
-        parser.error(f"needs {' and '.join(missing)} (Debian: apt-get install wrk nghttp2-client)")
-    if args.quick:
-        args.runs, args.duration = 1, 1.0
-    from model_tools.data.datasets import load_split
-
-    validation, _ = load_split("validation")
-    images = validation[np.random.default_rng(args.seed).choice(len(validation), 128, replace=False)]
-    runs: list[dict[str, dict[str, Any]]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        servers = ProtocolServers(args.model_name, folder)
-        try:
-            for key in keys:  # warm-up: each body once through its server
-                run_cell(CELLS[key], images, servers.urls, 0.5, folder, args.model_name)
-            for _ in range(args.runs):
-                runs.append({key: run_cell(CELLS[key], images, servers.urls, args.duration, folder,
-                                           args.model_name) for key in keys})
-        finally:
-            servers.stop()
-    cells = {key: median_cell([run[key] for run in runs]) for key in keys}
-    floor = compute_floor(args.model_name, 1.0 if args.quick else 2.0)
-    figures = {"settings": {"runs": args.runs, "duration_s": args.duration, "model_name": args.model_name},
-               "cells": cells, "compute_floor": floor, "ratios": ratios(cells, floor), "targets": TARGETS}
-    print("| cell | client | requests/s | images/s | p50 ms | p90 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|---|")
-    for key, c in cells.items():
-        lat = c["latency_ms"]
-        print(f"| {key} | {c['client']} | {c['requests_per_s']:,.0f} | {c['images_per_s']:,.0f} | "
-              f"{lat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} | {c['errors']} |")
-    for name, value in figures["ratios"].items():
-        target = TARGETS.get(name)
-        print(f"{name}: {value:.2f}" + (f" (target >= {target})" if target else ""))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1))
-    print(json.dumps(figures))
-    return 0 if all(c["requests"] > 0 and c["errors"] == 0 for c in cells.values()) else 1
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

@@ -35,13 +35,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench_bodies import write_bodies
-from bench_loads import CELLS, QUICK_CELLS, Cell, run_python_client, run_wrk
+import grpc_load
+import protocol_load
+from bench_bodies import chosen_images, write_bodies
+from bench_loads import CELLS, FRONT_END_CELLS, QUICK_CELLS, Cell, run_python_client, run_wrk
 from bench_report import markdown, ratios, summarize
 from bench_servers import PYTHON, REPO, SERVERS, RunningServer
 
 log = logging.getLogger("bench")
-QUICK_SERVERS = ("noop", "onnxruntime")
+QUICK_SERVERS = ("noop", "onnxruntime", "front-end")
 
 
 def run_script(script: str, engine: str, model_name: str, extra: list[str], timeout: float) -> dict[str, Any]:
@@ -55,19 +57,46 @@ def run_script(script: str, engine: str, model_name: str, extra: list[str], time
     return json.loads(lines[-1])
 
 
+def serves(server: RunningServer, cell: Cell) -> bool:
+    """Whether ``cell`` is measured on ``server``: the other protocols only where they are served."""
+    if server.server.front_end_of:
+        return cell.key in FRONT_END_CELLS
+    if server.server.engine is None:  # the no-op floor answers TF Serving's route only
+        return cell.rest and cell.path is None
+    return cell.rest or server.server.protocols
+
+
 def measure_cell(
-    server: RunningServer, cell: Cell, bodies: dict[str, tuple[Path, str]], duration: float, use_wrk: bool
+    server: RunningServer, cell: Cell, bodies: dict[str, tuple[Path, str]], settings: dict[str, Any],
 ) -> dict[str, Any]:
-    """One load on one server; also the server's CPU time per request, which outside load barely moves."""
-    path, content_type = bodies[cell.body]
-    cpu_before = server.cpu_seconds()
-    if use_wrk:
-        figures = run_wrk(server.url, path, content_type, cell.concurrency, duration, cell.accept)
+    """One load on one server; also the server's CPU time per request, which outside load barely moves.
+
+    The gRPC cells are loaded on the server's gRPC twin and charged its CPU; the others on gunicorn.
+    """
+    duration, model_name = settings["duration"], settings["model_name"]
+    on_grpc = cell.protocol in ("grpc", "v2-grpc")
+    measured = server.grpc if on_grpc else server
+    cpu_before = measured.cpu_seconds()
+    if cell.rest:
+        path, content_type = bodies[cell.body]
+        url = server.base_url + cell.path if cell.path else server.url
+        if settings["use_wrk"]:
+            figures = run_wrk(url, path, content_type, cell.concurrency, duration, cell.accept)
+        else:
+            figures = run_python_client(
+                url, path, content_type, cell.concurrency, cell.batch_size, duration, cell.accept
+            )
+    elif cell.protocol == "grpc":
+        figures = grpc_load.run_cell(server.grpc.target, grpc_load.GrpcCell(cell.key, cell.batch_size,
+                                                                             cell.concurrency),
+                                     duration, warmup=0, model=model_name)
     else:
-        figures = run_python_client(
-            server.url, path, content_type, cell.concurrency, cell.batch_size, duration, cell.accept
-        )
-    cpu = server.cpu_seconds() - cpu_before
+        urls = {"rest": server.base_url, "graphpipe": server.graphpipe_url or "",
+                "grpc": server.grpc.target if server.grpc else ""}
+        figures = protocol_load.run_cell(
+            protocol_load.ProtocolCell(cell.key, cell.protocol, cell.batch_size, cell.concurrency),
+            settings["images"], urls, duration, settings["folder"], model_name)
+    cpu = measured.cpu_seconds() - cpu_before
     figures["images_per_s"] = figures["requests_per_s"] * cell.batch_size
     figures["server_cpu_us_per_request"] = cpu / max(1, figures["requests"]) * 1e6
     return figures
@@ -88,23 +117,34 @@ def bench_servers(
     others', so a burst of outside load hits all of them rather than one; the server order rotates
     from run to run.
     """
-    duration, warmup, use_wrk = settings["duration"], settings["warmup"], settings["use_wrk"]
+    warmup, use_wrk = settings["warmup"], settings["use_wrk"]
     results = {key: {"server": key, "name": SERVERS[key].name, "cells": {}} for key in keys}
     running: dict[str, RunningServer] = {}
     probe_path, probe_type = bodies["b1_json"]
+    # A front end starts after the server whose gRPC twin it fronts.
+    keys_in_start_order = sorted(keys, key=lambda key: SERVERS[key].front_end_of is not None)
     try:
-        for key in keys:  # one at a time, so each cold start is measured on a quiet server set
+        for key in keys_in_start_order:  # one at a time, so each cold start is measured on a quiet set
+            fronted = SERVERS[key].front_end_of
+            if fronted and (fronted not in running or running[fronted].grpc is None):
+                results[key]["error"] = f"needs the server {fronted} (and its gRPC twin) in the run"
+                continue
+            log_name = key.replace("+", "_")
             server = RunningServer(
                 SERVERS[key],
                 model_name,
-                log_dir / f"{key.replace('+', '_')}_run{run_index}.log",
+                log_dir / f"{log_name}_run{run_index}.log",
                 settings["env"],
                 settings["gunicorn_args"],
+                model_server=f"grpc://{running[fronted].grpc.target}" if fronted else None,
             )
             try:
                 results[key]["cold_start_s"] = server.wait_first_answer(
                     probe_path.read_bytes(), probe_type, 180
                 )
+                if SERVERS[key].protocols and any(not cell.rest for cell in cells):
+                    server.start_grpc(model_name, log_dir / f"{log_name}_grpc_run{run_index}.log")
+                    server.grpc.wait_serving(180)
                 if warmup > 0 and use_wrk:  # every worker runs its lazily-initialised code once
                     run_wrk(server.url, probe_path, probe_type, 8, warmup)
                 running[key] = server
@@ -117,15 +157,17 @@ def bench_servers(
         order = order[shift:] + order[:shift]
         for cell in cells:
             for key in order:
+                if not serves(running[key], cell):
+                    continue
                 try:
-                    figures = measure_cell(running[key], cell, bodies, duration, use_wrk)
+                    figures = measure_cell(running[key], cell, bodies, settings)
                 except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
                     log.error("%s %s: %s", SERVERS[key].name, cell.key, exc)
                     results[key].setdefault("cell_errors", {})[cell.key] = str(exc)
                     continue
                 results[key]["cells"][cell.key] = figures
                 log.info(
-                    "run %d %-28s %-13s %9.0f req/s %9.0f img/s p50 %.2f ms p99 %.2f ms errors %d"
+                    "run %d %-28s %-17s %9.0f req/s %9.0f img/s p50 %.2f ms p99 %.2f ms errors %d"
                     " server CPU %.0f us/req",
                     run_index,
                     SERVERS[key].name,
@@ -223,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-bodies-") as folder:
         bodies = write_bodies(Path(folder), args.seed)
         bench_settings = {
+            "model_name": args.model_name,
+            "images": chosen_images(args.seed),
+            "folder": Path(folder),
             "duration": args.duration,
             "warmup": args.warmup,
             "use_wrk": use_wrk,

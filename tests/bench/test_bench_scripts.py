@@ -29,12 +29,19 @@ def test_run_bench_quick(tmp_path: Path, client: str) -> None:
     report = json.loads((out / "bench.json").read_text())
     (run_0,) = report["runs"]
     servers = {s["server"]: s for s in run_0["servers"]}
-    assert set(servers) == {"noop", "onnxruntime"}
+    assert set(servers) == {"noop", "onnxruntime", "front-end"}
     for server in servers.values():
         assert "error" not in server, server.get("error")
         assert all(cell["requests"] > 0 and cell["errors"] == 0 for cell in server["cells"].values())
         assert len(server["worker_rss_mb"]) == 2  # gunicorn.conf.py's two workers
-    assert "onnxruntime 1 image c=8 / no-op floor" in run_0["ratios"]
+    # Every protocol is measured on the app (gRPC on its gRPC twin), the REST ones on the front end too.
+    assert {"grpc_b1_c8", "graphpipe_b128_c8", "v2_binary_b128_c8", "v2_grpc_b1_c8", "b1_predict_c1"} <= set(
+        servers["onnxruntime"]["cells"])
+    assert {"b1_predict_c1", "b1_json_c8"} <= set(servers["front-end"]["cells"])
+    assert "grpc_b1_c8" not in servers["noop"]["cells"] and "b1_predict_c1" not in servers["noop"]["cells"]
+    for name in ("onnxruntime 1 image c=8 / no-op floor", "onnxruntime gRPC 1 image c=8 / REST :predict 1 "
+                 "image c=8", "front end /predict 1 image c=1: p50 over in-process onnxruntime's (ms)"):
+        assert name in run_0["ratios"], sorted(run_0["ratios"])
     assert run_0["compute_floor"]["onnxruntime"]["b128_t1_images_per_s"] > 0
     assert run_0["cold_start"]["onnxruntime"]["total_s"] > 0
     assert "| app onnxruntime (default) |" in (tmp_path / "table.md").read_text()

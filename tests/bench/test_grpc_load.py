@@ -1,27 +1,11 @@
-"""bench/grpc_load.py in its quick mode: our model server under h2load with gRPC framing (figures printed,
-never asserted), and the gRPC framing of the request bodies it sends."""
+"""bench/grpc_load.py's request bodies: length-prefixed PredictRequests of real images (its cells run in
+run_bench's quick mode, tests/bench/test_bench_scripts.py)."""
 
 from __future__ import annotations
-
-import json
-import shutil
 
 import numpy as np
 
 from tests.support.paths import REPO
-from tests.support.scripts import run_bench_script
-
-
-def test_grpc_load_quick_runs_every_cell_without_errors():
-    assert shutil.which("h2load"), "h2load is missing: make system-packages (Debian's nghttp2-client)"
-    result = run_bench_script("grpc_load.py", "--quick", timeout=180)
-    assert result.returncode == 0, (result.stdout[-1000:], result.stderr[-3000:])
-    report = json.loads(result.stdout)
-    assert set(report["cells"]) == {"grpc_b1_c1", "grpc_b1_c8", "grpc_b128_c8"}
-    for cell in report["cells"].values():
-        assert cell["client"] == "h2load"
-        assert cell["requests"] > 0 and cell["errors"] == 0, cell
-        assert set(cell["latency_ms"]) == {"p50", "p90", "p99"}
 
 
 def test_request_bodies_are_length_prefixed_predict_requests(monkeypatch):
