@@ -25,7 +25,6 @@ import http.client
 import json
 import os
 import selectors
-import signal
 import socket
 import statistics
 import subprocess
@@ -36,6 +35,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench_servers import stop_process_group  # bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("one-byte", "header-trickle", "body-trickle", "idle")
@@ -77,13 +78,7 @@ class Gunicorn:
         raise RuntimeError(f"gunicorn not ready within {timeout:.0f} s")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process)
         self.log.close()
 
 

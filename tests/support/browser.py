@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,21 +51,6 @@ def launched_browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
-
-
-@contextmanager
-def served(app: Any) -> Iterator[str]:
-    """``app`` on a free loopback port (werkzeug, threaded); yields its base URL."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
 
 
 def strokes_of(png: Path, canvas_side: int = 280, step: int = 4) -> list[list[tuple[float, float]]]:

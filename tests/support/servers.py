@@ -27,6 +27,13 @@ def serving_wsgi(app: Callable[..., Any] | None = None) -> Iterator[Any]:
         thread.join(10)
 
 
+@contextmanager
+def served(app: Callable[..., Any]) -> Iterator[str]:
+    """``app`` on a free loopback port (``serving_wsgi``); yields its base URL."""
+    with serving_wsgi(app) as server:
+        yield f"http://127.0.0.1:{server.server_port}"
+
+
 def _unset(environ: dict, start_response: Callable) -> list[bytes]:
     start_response("503 SERVICE UNAVAILABLE", [("Content-Type", "text/plain")])
     return [b"no app yet\n"]

@@ -9,14 +9,13 @@ directly on the served version's ``model.onnx``, never from the app's own code.
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from werkzeug.serving import make_server
 
+from tests.support.servers import served
 from webapp import create_app
 
 #: The bundled model the app serves in these tests.
@@ -46,12 +45,8 @@ def base_url(repo: Path) -> Iterator[str]:
         "FILE_SYSTEM_POLL_SECONDS": 0,
         "MODEL_RELOAD_ON_SIGHUP": False,
     })
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ comparison in one command: our REST, our gRPC, and the front end in front of two
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -15,6 +14,7 @@ from model_tools.__main__ import main as cli
 from model_tools.client.eval_serving import evaluate_endpoint
 from model_tools.client.serving_client import encode_request, parse_endpoint
 from model_tools.client.throughput import measure
+from tests.support.servers import served
 
 
 @pytest.fixture(scope="module")
@@ -98,18 +98,12 @@ def test_refusals_are_reported_with_the_servers_message(grpc_url, validation_spl
 @pytest.fixture(scope="module")
 def front_end_url(grpc_servers, served_model) -> Iterator[str]:
     """The app as a front end to the two gRPC model servers, over real HTTP."""
-    from werkzeug.serving import make_server
-
     from webapp import create_app
 
     app = create_app({"TESTING": True, "MODEL_NAME": served_model,
                       "MODEL_SERVER": ",".join(f"grpc://{target}" for target in grpc_servers)})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1/models/{served_model}:predict"
-    server.shutdown()
-    thread.join(10)
+    with served(app) as url:
+        yield f"{url}/v1/models/{served_model}:predict"
     app.extensions["inference_service"].close()
 
 

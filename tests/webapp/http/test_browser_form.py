@@ -17,10 +17,10 @@ from tests.support.browser import (
     DESKTOP,
     draw_with_mouse,
     launched_browser,
-    served,
     strokes_of,
 )
 from tests.support.paths import labelled_test_images
+from tests.support.servers import served
 
 pytestmark = BROWSER_MARKS
 

@@ -18,11 +18,11 @@ from tests.support.browser import (
     axe_violations,
     draw_with_mouse,
     launched_browser,
-    served,
     strokes_of,
 )
 from tests.support.model_versions import copy_served_version
 from tests.support.paths import SERVED_MODEL, labelled_test_images
+from tests.support.servers import served
 
 pytestmark = BROWSER_MARKS
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 from flask import Flask
 
 from tests.support.grpc_servers import InProcessServer, grpc_server, server_settings
+from tests.support.servers import served
 
 
 @pytest.fixture(scope="session")
@@ -21,14 +21,8 @@ def grpc_model_server() -> Iterator[InProcessServer]:
 @pytest.fixture(scope="session")
 def rest_model_server(app: Flask) -> Iterator[str]:
     """The in-process app over real HTTP: a TF Serving-compatible REST model server."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ one answers what it should not; retries on the next server and round robin over 
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from concurrent import futures
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.support.grpc_servers import free_port, grpc_server
 from tests.support.paths import SERVED_MODEL
+from tests.support.servers import served
 
 PREDICT = f"/v1/models/{SERVED_MODEL}:predict"
 BODY = {"instances": [[0.25] * 784]}
@@ -117,7 +117,6 @@ def test_502_when_a_model_server_answers_what_it_should_not(front_end, faulty_se
 
 def test_502_from_a_rest_model_server_error(front_end):
     """A REST model server answering 500 to :predict (its status route is fine)."""
-    from werkzeug.serving import make_server
     from werkzeug.wrappers import Request, Response
 
     status = orjson.dumps({"model_version_status": [{"version": "1", "state": "AVAILABLE",
@@ -129,15 +128,8 @@ def test_502_from_a_rest_model_server_error(front_end):
             return Response(status, content_type="application/json")
         return Response(b'{"error": "out of memory"}', status=500, content_type="application/json")
 
-    server = make_server("127.0.0.1", 0, broken, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        address = f"http://127.0.0.1:{server.server_port}"
+    with served(broken) as address:
         response = front_end(address).test_client().post("/v1/models/emnist/versions/1:classify",
                                                          json={"examples": [{"images": [0.0] * 784}]})
-    finally:
-        server.shutdown()
-        thread.join(10)
     assert response.status_code == 502
     assert error_of(response) == f"model server {address} answered UNKNOWN: out of memory"

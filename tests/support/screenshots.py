@@ -1,6 +1,6 @@
 """The page's screenshots in docs/serving-api.md: upload, live reading, result and error, desktop and phone.
 
-``python docs/images/take_screenshots.py`` (from the repository root, with Debian's chromium): serves the
+``python -m tests.support.screenshots`` (from the repository root, with Debian's chromium): serves the
 app on 127.0.0.1 with the bundled model (onnxruntime), drives chromium with Playwright, and writes
 ``docs/images/<state>-<size>.png`` (the first screen, reduced to a 128-colour palette) plus one phone result
 in dark mode. The drawing is a "2" redrawn from its test image's centre line; the error state is a text
@@ -10,23 +10,13 @@ file sent after drawing (the page keeps the drawing).
 from __future__ import annotations
 
 import io
-import sys
-from pathlib import Path
 
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
-from tests.support.apps import build_app, stop_app  # noqa: E402
-from tests.support.browser import (  # noqa: E402
-    DESKTOP,
-    PHONE,
-    draw_with_mouse,
-    launched_browser,
-    served,
-    strokes_of,
-)
+from tests.support.apps import build_app, stop_app
+from tests.support.browser import DESKTOP, PHONE, draw_with_mouse, launched_browser, strokes_of
+from tests.support.paths import REPO
+from tests.support.servers import served
 
 OUT = REPO / "docs" / "images"
 DRAWN = REPO / "test_images" / "2_digit_0.png"
