@@ -2,7 +2,7 @@
 with GUNICORN_CMD_ARGS, and the worker/thread counts with WEB_CONCURRENCY / GUNICORN_THREADS.
 
 docs/operations.md explains the choices (and has the nginx configuration for a public deployment);
-docs/serving-api.md lists every limit with its default.
+README.md's limits table lists every limit with its default.
 """
 
 import os
@@ -41,7 +41,7 @@ graceful_timeout = 30
 # requests: after that the worker closes it. The body then has EMNIST_REQUEST_BODY_TIMEOUT_SECONDS.
 keepalive = 5
 
-# gunicorn's own request line and header limits, stated so the limits table (docs/serving-api.md) holds:
+# gunicorn's own request line and header limits, stated so the README's limits table holds:
 # a longer line or more or longer fields are answered (414 or 431, as JSON) before the app sees them.
 # The body limit is the app's EMNIST_MAX_CONTENT_LENGTH.
 limit_request_line = 4094

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import runpy
+
 import pytest
 
 from tests.support.paths import REPO
@@ -94,3 +96,35 @@ def test_every_setting_is_documented_with_its_default():
     assert markdown_table() in page
     for setting in SETTINGS:
         assert f"`{setting.variable}`" in page
+
+
+def _readme_limits() -> dict[str, str]:
+    """The README's limits table: the limit's name (a variable, or ``gunicorn NAME``) -> its default cell."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Limits\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    return {row[1].split(" (")[0].strip("`").replace("` `", " ").replace("`", ""): row[2] for row in rows}
+
+
+def _shown(value: float, unit: str = "") -> str:
+    return f"{value:,.0f}{unit}" if float(value).is_integer() else f"{value:g}{unit}"
+
+
+def test_the_readme_names_every_request_limit_with_its_default():
+    limits = _readme_limits()
+    names = [s for s in SETTINGS if s.key.startswith("MAX_") or s.key.startswith("REQUEST_")]
+    assert len(names) >= 10
+    for setting in names:
+        unit = " s" if setting.key.endswith("_SECONDS") else ""
+        assert _shown(setting.default, unit) in limits[setting.variable], setting.variable
+
+
+def test_the_readme_gives_gunicorns_limits_as_gunicorn_conf_sets_them(monkeypatch):
+    for variable in ("GUNICORN_THREADS", "WEB_CONCURRENCY", "GUNICORN_BIND"):
+        monkeypatch.delenv(variable, raising=False)
+    conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    limits = _readme_limits()
+    seconds = {"keepalive", "timeout", "graceful_timeout"}
+    for name in ("keepalive", "limit_request_line", "limit_request_fields", "limit_request_field_size",
+                 "worker_connections", "threads", "timeout", "graceful_timeout"):
+        assert _shown(conf[name], " s" if name in seconds else "") in limits[f"gunicorn {name}"], name
