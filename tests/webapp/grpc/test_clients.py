@@ -1,5 +1,5 @@
 """The clients users run: TF Serving's own snippet (tf.make_tensor_proto) unchanged, and the numpy-only
-client of docs/serving-api.md, both against a real gRPC server."""
+client of docs/serving-protocols.md, both against a real gRPC server."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def test_tf_servings_client_works_unchanged(served, onnx_reference, images, shap
 
 
 def docs_snippet(name: str) -> str:
-    page = (REPO / "docs" / "serving-api.md").read_text(encoding="utf-8")
+    page = (REPO / "docs" / "serving-protocols.md").read_text(encoding="utf-8")
     match = re.search(rf"<!-- snippet: {name}\b.*?-->\n```python\n(.*?)```", page, re.S)
-    assert match, f"docs/serving-api.md has no snippet {name}"
+    assert match, f"docs/serving-protocols.md has no snippet {name}"
     return match.group(1)
 
 
@@ -51,7 +51,8 @@ def test_the_documented_numpy_only_client_works(served, onnx_reference, capsys):
     code = docs_snippet("grpc-numpy-client")
     assert "tensor_util" not in code and "make_tensor_proto" not in code
     namespace: dict = {}
-    exec(compile(code.replace("127.0.0.1:8500", served.target), "docs/serving-api.md", "exec"), namespace)
+    code = code.replace("127.0.0.1:8500", served.target)
+    exec(compile(code, "docs/serving-protocols.md", "exec"), namespace)
     np.testing.assert_allclose(namespace["scores"], onnx_reference(namespace["x"]), rtol=1e-5, atol=1e-6)
     assert capsys.readouterr().out.startswith(f"{SERVED_MODEL} {served_version_dir().name} [")
     namespace["channel"].close()
