@@ -66,10 +66,17 @@ def join(device_type: str) -> ProcessGroup:
 
 
 def leave(group: ProcessGroup) -> None:
-    """Leave the process group (after every rank is done)."""
+    """Leave the process group (after every rank is done).
+
+    Garbage is collected first, so that no DDP wrapper left in a reference cycle is freed only after the
+    group, at interpreter exit (where a rank has been seen to end with std::terminate).
+    """
     if group.distributed:
+        import gc
+
         import torch.distributed as dist
 
+        gc.collect()
         if dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
