@@ -1,15 +1,15 @@
 """Write one validation PNG per class that the given model reads correctly.
 
-    .venv/bin/python -m test_images.select_test_images [--model models/emnist/2] [--per-class 1]
+    .venv/bin/python -m test_images.select_test_images [--model models/emnist/3] [--per-class 1]
 
 File names say the label, case-safe on case-insensitive file systems: ``A_upper_0.png``,
 ``a_lower_0.png``, ``7_digit_0.png``. Each image is a real EMNIST validation image where the class has
 real images; the classes no real image here shows (J Q X Y Z j q x y z) get a character drawn from a
 held-out font (the ``synthetic`` split: a font the model never trained on). A class the model knows but
-never reads exactly (lowercase c o s u: it answers their uppercase twins, see docs/training.md on class
-weights) gets one image in ``test_images/case_twins/`` that the model reads as the other case of the same
-letter, so the tests can pin that behaviour too. The images are unchanged 28x28 pixels (upright, white
-ink on black).
+never reads exactly with confidence (lowercase o and u: it mostly answers their uppercase twins, see
+docs/training.md on class weights and class offsets) gets one image in ``test_images/case_twins/`` that the
+model reads as the other case of the same letter, so the tests can pin that behaviour too. The images are
+unchanged 28x28 pixels (upright, white ink on black).
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ def file_name(class_id: int, index: int) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=REPO / "models" / "emnist" / "2")
+    versions = [p for p in (REPO / "models" / "emnist").iterdir() if p.name.isdigit()]
+    newest = max(versions, key=lambda p: int(p.name))
+    parser.add_argument("--model", type=Path, default=newest,
+                        help=f"version folder (default: {newest.name}, the newest)")
     parser.add_argument("--per-class", type=int, default=1)
     parser.add_argument("--min-probability", type=float, default=0.5)
     parser.add_argument("--out", type=Path, default=REPO / "test_images")
