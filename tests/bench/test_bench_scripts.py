@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -101,3 +102,15 @@ def test_confidence_cue_quick() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "500 validation images" in result.stdout
     assert "| confident |" in result.stdout and "| all |" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None and not os.environ.get("CI"),
+                    reason="h2load (nghttp2-client) is not installed; make test installs it")
+@pytest.mark.parametrize("server", ["threads", "aio"])
+def test_grpc_floor_quick(server: str) -> None:
+    result = run("grpc_floor.py", "--quick", *(["--aio"] if server == "aio" else []), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["server"] == ("grpc.aio" if server == "aio" else "grpc.server")
+    cell = figures["cells"]["grpc_b1_c8"]
+    assert cell["requests"] > 0 and cell["errors"] == 0 and cell["server_cpu_us_per_rpc"] > 0
