@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from model_tools.client.protocols import EndpointError
 from model_tools.client.serving_client import (
     FORMATS,
     Endpoint,
-    EndpointError,
     encode_request,
     error_message,
     latency_summary,

@@ -34,6 +34,10 @@ class ProtocolError(RuntimeError):
     """An answer that is not the prediction asked for, or a protocol client that is not installed."""
 
 
+class EndpointError(RuntimeError):
+    """An endpoint that cannot be reached or answers something that is not a prediction."""
+
+
 @dataclass(frozen=True)
 class Request:
     """A request body ready to send, with its media type and any protocol headers."""
@@ -175,8 +179,6 @@ class GrpcConnection:
     def post(self, body: bytes, content_type: str = "", accept: str | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, bytes, float]:
         """(status, answer, seconds): 200 and the response bytes, or the status a REST server would give."""
-        from model_tools.client.serving_client import EndpointError
-
         started = time.perf_counter()
         try:
             answer = self._call(body, timeout=self.timeout)

@@ -26,6 +26,7 @@ import numpy as np
 from emnist_contract.signatures import CLASSES_KEY, SCORES_KEY
 from emnist_contract.tensors import PIXEL_MAX
 from model_tools.client import protocols, tfserving_grpc
+from model_tools.client.protocols import EndpointError
 
 #: Request body kinds: the blog's JSON of pixels/255, TF Serving's ``{"b64": ...}`` of raw uint8
 #: pixels (one per instance), and an ``application/octet-stream`` ``.npy`` body of uint8 images.
@@ -36,10 +37,6 @@ CONTENT_TYPES = {"json": "application/json", "b64": "application/json", "npy": "
 ANSWERS = ("json", "npy")
 ACCEPT_TYPES = {"json": None, "npy": "application/x-npy"}
 NPY_MAGIC = b"\x93NUMPY"
-
-
-class EndpointError(RuntimeError):
-    """An endpoint that cannot be reached or answers something that is not a prediction."""
 
 
 @dataclass(frozen=True)

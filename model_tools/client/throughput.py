@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from model_tools.client.eval_serving import add_endpoint_arguments, choose_images
+from model_tools.client.protocols import EndpointError
 from model_tools.client.serving_client import (
     ACCEPT_TYPES,
     ANSWERS,
     PAYLOADS,
     Endpoint,
-    EndpointError,
     encode_request,
     error_message,
     latency_summary,

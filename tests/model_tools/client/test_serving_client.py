@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
+from model_tools.client.protocols import EndpointError
 from model_tools.client.serving_client import (
-    EndpointError,
     encode_payload,
     error_message,
     latency_summary,
