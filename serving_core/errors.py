@@ -11,6 +11,9 @@ from __future__ import annotations
 import enum
 import time
 
+#: What every front end answers for a failure that is not a refusal (the failure itself goes to the log).
+INTERNAL_ERROR = "internal error: the server could not answer this request (logged)"
+
 
 class Code(enum.IntEnum):
     """TF Serving's (and gRPC's) canonical error codes."""

@@ -15,13 +15,13 @@ from serving_core.errors import InvalidArgumentError
 from serving_core.lifecycle.policy import ModelConfigError
 from serving_core.service import InferenceBackend
 from webapp.grpc.inputs import model_spec
-from webapp.grpc.prediction_service import rpc
 from webapp.grpc.protos import (
     error_codes_pb2,
     get_model_status_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
 )
+from webapp.grpc.status import rpc
 
 #: Applies a ``ModelServerConfig`` message (ModelConfigError when it is invalid).
 ReloadConfig = Callable[[Any], None]

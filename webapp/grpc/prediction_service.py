@@ -8,9 +8,7 @@ regression signature, and a MultiInference request is a set of Classify/Regress 
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -27,33 +25,12 @@ from webapp.grpc.protos import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
-from webapp.grpc.status import abort
+from webapp.grpc.status import rpc
 from webapp.grpc.tensors import array_to_tensor
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR = "internal error: the server could not answer this request (logged)"
 SIGNATURE_DEF_FIELD = "signature_def"
-
-Handler = Callable[[Any, Any, Any], Any]
-
-
-def rpc(method: Handler) -> Handler:
-    """Run an RPC method; a ``ServingError`` ends it with its status, anything else with INTERNAL."""
-
-    @functools.wraps(method)
-    def handler(self: Any, request: Any, context: Any) -> Any:
-        try:
-            return method(self, request, context)
-        except ServingError as error:
-            failure = error
-        except Exception:
-            log.exception("unhandled error in %s", method.__name__)
-            failure = ServingError(INTERNAL_ERROR, Code.INTERNAL)
-        abort(context, failure)
-
-    return handler
-
 
 def set_model_spec(target: Any, served: ServedVersion, signature_name: str | None = None) -> None:
     """The answer's ``model_spec``: the version that answered (and the signature that ran)."""

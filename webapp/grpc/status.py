@@ -6,11 +6,16 @@ messages longer than 1024 characters and marks them ``...TRUNCATED`` (grpc_statu
 
 from __future__ import annotations
 
-from typing import NoReturn
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import grpc
 
-from serving_core.errors import Code, ServingError
+from serving_core.errors import INTERNAL_ERROR, Code, ServingError
+
+log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 1024
 _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
@@ -36,3 +41,24 @@ def abort(context: grpc.ServicerContext, error: ServingError) -> NoReturn:
     """End the RPC with the error's code and message (``context.abort`` raises)."""
     context.abort(status_code(error.code), status_message(error.message))
     raise AssertionError("unreachable: context.abort raises")
+
+
+Handler = Callable[[Any, Any, Any], Any]
+
+
+def rpc(method: Handler) -> Handler:
+    """Run a servicer's RPC method; a ``ServingError`` ends it with its status, anything else with
+    INTERNAL (and the traceback in the log)."""
+
+    @functools.wraps(method)
+    def handler(self: Any, request: Any, context: Any) -> Any:
+        try:
+            return method(self, request, context)
+        except ServingError as error:
+            failure = error
+        except Exception:
+            log.exception("unhandled error in %s", method.__name__)
+            failure = ServingError(INTERNAL_ERROR, Code.INTERNAL)
+        abort(context, failure)
+
+    return handler

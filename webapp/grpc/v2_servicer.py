@@ -12,7 +12,6 @@ is not run. ``add_to_server`` registers it on a ``grpc.Server`` the caller owns.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -22,13 +21,12 @@ from serving_core.errors import Code, InvalidArgumentError, ServingError
 from serving_core.payloads.limits import RequestLimits
 from serving_core.service import InferenceService
 from webapp import open_inference
+from webapp.grpc.status import rpc
 from webapp.grpc.v2 import open_inference_grpc_pb2 as pb
 from webapp.grpc.v2 import open_inference_grpc_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
-#: grpc.StatusCode by its canonical number (the numbers of serving_core.errors.Code).
-STATUS_OF_CODE = {status.value[0]: status for status in grpc.StatusCode}
 #: Which typed field of InferTensorContents holds each data type.
 CONTENTS_FIELD = {
     "BOOL": "bool_contents", "UINT8": "uint_contents", "UINT16": "uint_contents", "UINT32": "uint_contents",
@@ -38,23 +36,6 @@ CONTENTS_FIELD = {
 Context = grpc.ServicerContext
 UNSUPPORTED_PARAMETERS = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset",
                           "classification")
-
-
-def _refusals(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Abort with the ServingError's status and message; anything unexpected is logged, INTERNAL."""
-
-    def call(self: InferenceServicer, request: Any, context: Context) -> Any:
-        try:
-            return method(self, request, context)
-        except ServingError as error:
-            context.abort(STATUS_OF_CODE[int(error.code)], error.message)
-        except Exception:
-            log.exception("unhandled error in %s", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, "internal error: the server could not answer (logged)")
-
-    call.__name__ = method.__name__
-    call.__doc__ = method.__doc__
-    return call
 
 
 def _check_parameters(parameters: Any, where: str) -> None:
@@ -102,26 +83,26 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self.service = service
         self.limits = limits
 
-    @_refusals
+    @rpc
     def ServerLive(self, request: pb.ServerLiveRequest, context: Context) -> pb.ServerLiveResponse:  # noqa: N802
         return pb.ServerLiveResponse(live=True)
 
-    @_refusals
+    @rpc
     def ServerReady(self, request: pb.ServerReadyRequest, context: Context) -> pb.ServerReadyResponse:  # noqa: N802
         return pb.ServerReadyResponse(ready=open_inference.server_ready(self.service))
 
-    @_refusals
+    @rpc
     def ModelReady(self, request: pb.ModelReadyRequest, context: Context) -> pb.ModelReadyResponse:  # noqa: N802
         spec = open_inference.model_spec(request.name, request.version)
         return pb.ModelReadyResponse(ready=open_inference.model_ready(self.service, spec))
 
-    @_refusals
+    @rpc
     def ServerMetadata(self, request: pb.ServerMetadataRequest,  # noqa: N802
                        context: Context) -> pb.ServerMetadataResponse:
         # The REST extensions (binary tensor data) have no gRPC counterpart: raw contents are core here.
         return pb.ServerMetadataResponse(**open_inference.server_metadata(()))
 
-    @_refusals
+    @rpc
     def ModelMetadata(self, request: pb.ModelMetadataRequest,  # noqa: N802
                       context: Context) -> pb.ModelMetadataResponse:
         spec = open_inference.model_spec(request.name, request.version)
@@ -132,7 +113,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             outputs=[pb.ModelMetadataResponse.TensorMetadata(**tensor) for tensor in metadata["outputs"]],
         )
 
-    @_refusals
+    @rpc
     def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:  # noqa: N802
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from serving_core.errors import ServingError
+from serving_core.errors import INTERNAL_ERROR, ServingError
 from webapp.http.request_body import too_large_message
 from webapp.http.responses import error_bytes
 
@@ -20,8 +20,7 @@ log = logging.getLogger(__name__)
 
 #: Path prefixes answered in JSON; everything else is the HTML UI.
 API_PREFIXES = ("/v1/", "/v2", "/graphpipe/", "/predict", "/healthz", "/readyz")
-INTERNAL_ERROR = "internal error: the server could not answer this request (logged)"
-__all__ = ["API_PREFIXES", "INTERNAL_ERROR", "register_error_handlers", "too_large_message"]
+__all__ = ["API_PREFIXES", "register_error_handlers", "too_large_message"]
 
 
 #: Renders the HTML page for a refusal: (the error, its HTTP status) -> the page.

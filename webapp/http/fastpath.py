@@ -19,11 +19,10 @@ from typing import Any
 
 from werkzeug.http import HTTP_STATUS_CODES
 
-from serving_core.errors import ServingError
+from serving_core.errors import INTERNAL_ERROR, ServingError
 from serving_core.service import ModelSpec
 from webapp.http import tfserving_rest
 from webapp.http.context import limits_for_request
-from webapp.http.errors import INTERNAL_ERROR
 from webapp.http.media import FORM_TYPES, accepts_npy, mimetype_of
 from webapp.http.request_body import buffer_body, buffered_body
 from webapp.http.responses import error_bytes

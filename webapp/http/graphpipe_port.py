@@ -17,10 +17,10 @@ from typing import Any
 
 from werkzeug.http import HTTP_STATUS_CODES
 
-from serving_core.errors import ResourceExhaustedError, ServingError
+from serving_core.errors import INTERNAL_ERROR, ResourceExhaustedError, ServingError
 from serving_core.service import ModelSpec
 from webapp.http import graphpipe
-from webapp.http.errors import INTERNAL_ERROR, too_large_message
+from webapp.http.errors import too_large_message
 from webapp.http.responses import error_bytes, json_bytes
 
 log = logging.getLogger(__name__)

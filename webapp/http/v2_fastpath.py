@@ -15,10 +15,9 @@ from typing import Any
 
 from werkzeug.http import HTTP_STATUS_CODES
 
-from serving_core.errors import ServingError
+from serving_core.errors import INTERNAL_ERROR, ServingError
 from webapp import open_inference
 from webapp.http import v2_rest
-from webapp.http.errors import INTERNAL_ERROR
 from webapp.http.fastpath import FastPredictMiddleware
 from webapp.http.responses import error_bytes
 
