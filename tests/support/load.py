@@ -29,15 +29,35 @@ def version_of(scores: np.ndarray) -> int | None:
     return None
 
 
-class LoadRunner:
+class ThreadedLoad:
+    """Threads running ``self._run(index)`` from ``with`` until its end (each joined within MAX_SECONDS)."""
+
+    def __init__(self, threads: int = THREADS) -> None:
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+
+    def _run(self, index: int) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> ThreadedLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(MAX_SECONDS)
+
+
+class LoadRunner(ThreadedLoad):
     """A bounded load from several threads; records every answer's version and every failure."""
 
     def __init__(self, request: Callable[[], tuple[int, np.ndarray]], threads: int = THREADS) -> None:
         self.request = request
         self.answers: list[list[int]] = [[] for _ in range(threads)]
         self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+        super().__init__(threads)
 
     def _run(self, index: int) -> None:
         while not self._stop.is_set():
@@ -50,16 +70,6 @@ class LoadRunner:
             if computed != claimed:
                 self.failures.append(f"answer claims version {claimed} but was computed by {computed}")
             self.answers[index].append(claimed)
-
-    def __enter__(self) -> LoadRunner:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(MAX_SECONDS)
 
     def wait_until_every_thread_saw(self, version: int, then_requests: int = 20) -> None:
         """Wait until each thread got ``version``, then ``then_requests`` more answers each."""

@@ -3,7 +3,6 @@ replica stopped (SIGTERM) and one killed (SIGKILL) lose no request that the othe
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -11,24 +10,23 @@ import orjson
 import pytest
 
 from tests.support.grpc_servers import ModelServerProcess, free_port
+from tests.support.load import MAX_SECONDS, ThreadedLoad
 
 pytestmark = pytest.mark.slow
 BODY = {"instances": np.random.default_rng(2).random((2, 784)).round(4).tolist()}
 THREADS = 4
-MAX_SECONDS = 20.0
 
 
-class Load:
+class Load(ThreadedLoad):
     """Threads posting /predict through the front end until stopped; every answer's model server."""
 
     def __init__(self, app) -> None:
         self.app = app
         self.engines: list[tuple[float, str]] = []
         self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(THREADS)]
+        super().__init__(THREADS)
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         client = self.app.test_client()
         deadline = time.monotonic() + MAX_SECONDS
         while not self._stop.is_set() and time.monotonic() < deadline:
@@ -48,16 +46,6 @@ class Load:
         while len(self.engines) < target:
             assert time.monotonic() < deadline and not self.failures, self.failures[:3]
             time.sleep(0.01)
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(MAX_SECONDS)
 
 
 def start_replicas(tmp_path, count: int) -> list[ModelServerProcess]:
