@@ -99,7 +99,7 @@ def offset_run(run: Path, out: Path, classes: str | None = None,
     import torch
 
     from model_tools.training.checkpoint import load_checkpoint, save_checkpoint
-    from model_tools.training.run_metrics import classes_predicted
+    from model_tools.training.run_metrics import classes_predicted, report_summary
     from model_tools.training.train import predict_logits
 
     checkpoint = load_checkpoint(run / "checkpoint.pt")
@@ -117,17 +117,8 @@ def offset_run(run: Path, out: Path, classes: str | None = None,
                                         "images' ByClass-mix accuracy"}
     metrics["classes_predicted_on_validation"] = classes_predicted(reports)
     metrics["per_class_accuracy"] = dict(zip(BYCLASS_LABELS, reports["validation"]["recall"], strict=True))
-    summary = metrics.setdefault("summary", {})
-    summary.update(val_accuracy=reports["validation"]["accuracy"],
-                   val_accuracy_case_insensitive=reports["validation"]["accuracy_case_insensitive"],
-                   val_accuracy_byclass_mix=reports["validation"]["accuracy_byclass_mix"])
-    if "test" in reports:
-        summary["test_accuracy"] = reports["test"]["accuracy"]
-        summary["test_accuracy_case_insensitive"] = reports["test"]["accuracy_case_insensitive"]
-    if "validation_synthetic" in reports:
-        summary["val_synthetic_accuracy"] = reports["validation_synthetic"]["accuracy"]
-        summary["val_synthetic_accuracy_case_insensitive"] = (
-            reports["validation_synthetic"]["accuracy_case_insensitive"])
+    summary = {**metrics.get("summary", {}), **report_summary(reports)}
+    metrics["summary"] = summary
     out.mkdir(parents=True, exist_ok=True)
     checkpoint.metrics = summary
     save_checkpoint(checkpoint, out / "checkpoint.pt")

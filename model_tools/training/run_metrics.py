@@ -25,6 +25,23 @@ def classes_predicted(reports: dict[str, Any]) -> list[str]:
     return [BYCLASS_LABELS[c] for c in np.flatnonzero(predicted)]
 
 
+def report_summary(reports: dict[str, Any]) -> dict[str, Any]:
+    """The accuracies of a run's reports that ``metrics.json``'s summary (and the checkpoint) carry."""
+    validation, test = reports["validation"], reports.get("test")
+    summary = {
+        "val_accuracy": validation["accuracy"],
+        "val_accuracy_case_insensitive": validation["accuracy_case_insensitive"],
+        "val_accuracy_byclass_mix": validation["accuracy_byclass_mix"],
+        "test_accuracy": test["accuracy"] if test else None,
+        "test_accuracy_case_insensitive": test["accuracy_case_insensitive"] if test else None,
+    }
+    synthetic = reports.get("validation_synthetic")
+    if synthetic:
+        summary["val_synthetic_accuracy"] = synthetic["accuracy"]
+        summary["val_synthetic_accuracy_case_insensitive"] = synthetic["accuracy_case_insensitive"]
+    return summary
+
+
 def run_metrics(config: dict[str, Any], pool: ImagePool, reports: dict[str, Any],
                 curves: dict[str, list[float]], best: dict[str, Any], steps_per_epoch: int,
                 total_steps: int, train_seconds: float, cpu_seconds: float, model: Any,
@@ -37,18 +54,11 @@ def run_metrics(config: dict[str, Any], pool: ImagePool, reports: dict[str, Any]
     real_counts, synthetic_counts = pool.class_counts(False), pool.class_counts(True)
     summary = {
         "best_step": best["step"],
-        "val_accuracy": validation["accuracy"],
-        "val_accuracy_case_insensitive": validation["accuracy_case_insensitive"],
-        "val_accuracy_byclass_mix": validation["accuracy_byclass_mix"],
-        "test_accuracy": test["accuracy"] if test else None,
-        "test_accuracy_case_insensitive": test["accuracy_case_insensitive"] if test else None,
+        **report_summary(reports),
         "train_seconds": round(train_seconds, 1),
         "train_cpu_seconds": round(cpu_seconds, 1),
         "parameters": int(sum(p.numel() for p in model.parameters())),
     }
-    if synthetic_report:
-        summary["val_synthetic_accuracy"] = synthetic_report["accuracy"]
-        summary["val_synthetic_accuracy_case_insensitive"] = synthetic_report["accuracy_case_insensitive"]
     metrics: dict[str, Any] = {
         "config": config,
         "summary": summary,
