@@ -150,7 +150,7 @@ class RunningServer:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds used so far by the gunicorn master and its workers."""
-        return _tree_cpu_seconds(self.process.pid)
+        return tree_cpu_seconds(self.process.pid)
 
     def start_grpc(self, model_name: str, log_path: Path) -> RunningGrpcServer:
         """Start the gRPC twin with this server's engine and settings; it stops with this server."""
@@ -184,7 +184,7 @@ def stop_process_group(process: subprocess.Popen, grace: float = 30.0) -> None:
             process.wait()
 
 
-def _tree_cpu_seconds(pid: int) -> float:
+def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and all its descendants, so far."""
     import psutil
 
@@ -221,7 +221,7 @@ class RunningGrpcServer:
         return Path(self.log_file.name).read_bytes()[-size:].decode("utf-8", "replace")
 
     def cpu_seconds(self) -> float:
-        return _tree_cpu_seconds(self.process.pid)
+        return tree_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         stop_process_group(self.process)

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +25,7 @@ from concurrent import futures
 
 import grpc
 import grpc_load  # bench/ is the script's folder
+from bench_servers import free_port, tree_cpu_seconds
 
 THREADS = 4  # EMNIST_GRPC_THREADS's default
 
@@ -84,21 +83,9 @@ def serve(port: int, use_aio: bool) -> None:
     asyncio.run(run())
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def measure(use_aio: bool, cells: list[str], duration: float) -> dict[str, dict[str, float]]:
     """Start the floor server in its own process and load it cell by cell; the figures per cell."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, __file__, "--serve", str(port), *(["--aio"] if use_aio else [])]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
@@ -108,9 +95,9 @@ def measure(use_aio: bool, cells: list[str], duration: float) -> dict[str, dict[
         for key in cells:
             cell = grpc_load.CELLS[key]
             grpc_load.run_cell(target, cell, min(1.0, duration), warmup=0)  # warm-up, unmeasured
-            started = _cpu_seconds(server.pid)
+            started = tree_cpu_seconds(server.pid)
             result = grpc_load.run_cell(target, cell, duration, warmup=0)
-            cpu_us = (_cpu_seconds(server.pid) - started) / max(result["requests"], 1) * 1e6
+            cpu_us = (tree_cpu_seconds(server.pid) - started) / max(result["requests"], 1) * 1e6
             figures[key] = {"requests_per_s": round(result["requests_per_s"], 1),
                             "images_per_s": round(result["images_per_s"], 1),
                             "p50_ms": result["latency_ms"]["p50"], "errors": result["errors"],

@@ -36,19 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_servers import stop_process_group  # bench/ is the script's folder
+from bench_servers import free_port, stop_process_group  # bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("one-byte", "header-trickle", "body-trickle", "idle")
 #: One normal request's time limit: longer counts as a failure (a timeout).
 CLIENT_TIMEOUT_S = 10.0
 TRICKLE_INTERVAL_S = 1.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Gunicorn:
