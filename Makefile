@@ -36,15 +36,17 @@ run: install
 	$(BIN)/python -m webapp.model_server $(if $(HOST),--host $(HOST)) $(if $(PORT),--rest_api_port $(PORT)) \
 		$(if $(GRPC_PORT),--port $(GRPC_PORT))
 
-## Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; a test tool's
-## own browser download fails offline), npm for axe-core (package-lock.json), wrk and h2load
+## Debian's packages the tests use, each installed only when its command is missing (a machine whose
+## Node.js came from elsewhere has an npm that Debian's npm package conflicts with): Chromium for the
+## browser tests (Playwright drives it; a test tool's own browser download fails offline), npm for
+## axe-core (package-lock.json), wrk and h2load
 ## (nghttp2-client), the load clients of bench/ (the bench tests run them briefly), strace (the
 ## no-disk-writes test watches the workers) and nginx (the documented proxy, which the tests run on
 ## loopback: a policy-rc.d stops Debian from starting its own nginx on port 80 while it installs)
 system-packages:
-	command -v chromium >/dev/null && command -v npm >/dev/null && command -v wrk >/dev/null && \
-		command -v h2load >/dev/null && command -v strace >/dev/null || (apt-get update && \
-		apt-get install -y --no-install-recommends chromium npm wrk nghttp2-client strace)
+	missing=; for pair in chromium:chromium npm:npm wrk:wrk h2load:nghttp2-client strace:strace; do \
+		command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	test -z "$$missing" || (apt-get update && apt-get install -y --no-install-recommends $$missing)
 	test -x /usr/sbin/nginx || ( created=; if ! test -e /usr/sbin/policy-rc.d; then \
 		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created=1; fi; \
 		apt-get install -y --no-install-recommends nginx; status=$$?; \
