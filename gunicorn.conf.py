@@ -69,7 +69,7 @@ def on_starting(server):
     """Listen on the GraphPipe port too when EMNIST_GRAPHPIPE_PORT is set (GraphPipe's servers use :9000).
 
     A hook rather than ``bind`` above, so that it adds to whatever ``--bind`` the command line gives: the
-    GraphPipe listener goes on the first bind's host; ``webapp.http.graphpipe_port`` answers GraphPipe on
+    GraphPipe listener goes on the first bind's host; ``webapp.http.graphpipe`` (its ``PORT_ROUTES``) answers GraphPipe on
     every request that comes in on it.
     """
     from webapp.settings import load_settings

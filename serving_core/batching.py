@@ -13,9 +13,10 @@ Serving's batching parameters mean:
   instead of waiting without limit.
 * ``num_batch_threads``: batches that may run at the same time in this process.
 
-A request may carry a deadline (a ``time.monotonic()`` instant, from a gRPC client's deadline): one
-still queued when its deadline passes is answered :class:`DeadlineExceededError` and left out of the
-batch, so no model call starts for a client that has given up.
+A request carries its deadline (``serving_core.deadline``): one still queued when its deadline passes is
+answered at that moment (DEADLINE_EXCEEDED) and left out of the batch, so no model call starts for a
+request that is out of time, and a batch that waits for more requests waits no longer than the first
+deadline in it.
 
 There is no batching thread: the request thread that finds the model idle becomes the leader, runs the
 queued requests as one batch and hands the leadership to the next queued request, so a request whose
@@ -35,12 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from emnist_contract.tensors import NUM_PIXELS
-from serving_core.errors import (
-    DEADLINE_MESSAGE,
-    DeadlineExceededError,
-    ResourceExhaustedError,
-    check_deadline,
-)
+from serving_core.deadline import Deadline
+from serving_core.errors import ResourceExhaustedError
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +78,7 @@ class _Task:
 
     __slots__ = ("images", "deadline", "result", "error", "done", "lead", "event")
 
-    def __init__(self, images: np.ndarray, deadline: float | None) -> None:
+    def __init__(self, images: np.ndarray, deadline: Deadline | None) -> None:
         self.images = images
         self.deadline = deadline
         self.result: np.ndarray | None = None
@@ -112,17 +109,18 @@ class DynamicBatcher:
     def mean_batch_size(self) -> float:
         return self.images_run / self.batches_run if self.batches_run else 0.0
 
-    def predict(self, images: np.ndarray, deadline: float | None = None) -> np.ndarray:
+    def predict(self, images: np.ndarray, deadline: Deadline | None = None) -> np.ndarray:
         """Scores float32 [N,62] of ``images`` float32 [N,784], computed in a shared batch.
 
-        ``deadline``: a ``time.monotonic()`` instant after which the request is not run.
+        ``deadline``: the request is not run after it.
         """
         images = np.ascontiguousarray(images, dtype=np.float32)
         if images.ndim != 2 or images.shape[1] != NUM_PIXELS:
             raise ValueError(f"expected images of shape [N, {NUM_PIXELS}], got {list(images.shape)}")
         count = len(images)
         if count >= self.options.max_batch_size or count == 0:
-            check_deadline(deadline)
+            if deadline is not None:
+                deadline.check("running the model")
             return self._predict(images)
         task = _Task(images, deadline)
         with self._cond:
@@ -175,13 +173,15 @@ class DynamicBatcher:
                 self._run(tasks)
 
     def _wait_for_full_batch(self) -> None:
-        """Hold a batch that is not full for up to ``batch_timeout_micros`` (lock held on entry)."""
+        """Hold a batch that is not full for up to ``batch_timeout_micros``, and no later than the first
+        deadline of the requests queued (lock held on entry)."""
         timeout = self.options.batch_timeout_micros / 1e6
         if not timeout:
             return
-        deadline = time.monotonic() + timeout
+        until = time.monotonic() + timeout
         while self._queued_images < self.options.max_batch_size:
-            remaining = deadline - time.monotonic()
+            due = min([until, *(task.deadline.expires for task in self._queue if task.deadline is not None)])
+            remaining = due - time.monotonic()
             if remaining <= 0 or not self._cond.wait(remaining):
                 return
 
@@ -197,8 +197,8 @@ class DynamicBatcher:
         while self._queue and size + len(self._queue[0].images) <= limit:
             task = self._queue.popleft()
             self._queued_images -= len(task.images)
-            if task.deadline is not None and task.deadline <= now:
-                task.error = DeadlineExceededError(DEADLINE_MESSAGE)
+            if task.deadline is not None and task.deadline.expires <= now:
+                task.error = task.deadline.exceeded("waiting in the batch queue")
                 task.done = True
                 task.event.set()
                 continue
@@ -239,7 +239,7 @@ class BatcherCache:
         self._batchers: weakref.WeakKeyDictionary[object, DynamicBatcher] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def predict(self, engine: object, images: np.ndarray, deadline: float | None = None) -> np.ndarray:
+    def predict(self, engine: object, images: np.ndarray, deadline: Deadline | None = None) -> np.ndarray:
         """``engine.predict(images)`` through the engine's batcher (not run once ``deadline`` passed)."""
         return self.batcher_for(engine).predict(images, deadline)
 

@@ -9,7 +9,6 @@ limit, an unsupported media type) name their own.
 from __future__ import annotations
 
 import enum
-import time
 
 #: What every front end answers for a failure that is not a refusal (the failure itself goes to the log).
 INTERNAL_ERROR = "internal error: the server could not answer this request (logged)"
@@ -121,9 +120,3 @@ class DeadlineExceededError(ServingError):
 
 #: gRPC's own wording for an expired deadline.
 DEADLINE_MESSAGE = "Deadline Exceeded"
-
-
-def check_deadline(deadline: float | None) -> None:
-    """Refuse to start work once ``deadline`` (a ``time.monotonic()`` instant) has passed."""
-    if deadline is not None and time.monotonic() >= deadline:
-        raise DeadlineExceededError(DEADLINE_MESSAGE)

@@ -72,7 +72,7 @@ class EmptyImageError(PreprocessingError):
 
 
 class DecodeBounds(Protocol):
-    """What bounds one request's decoding (``serving_core.payloads.limits.RequestLimits`` is one)."""
+    """What bounds one request's decoding (``serving_core.payloads.limits.RequestBudget`` is one)."""
 
     def decoding(self, pixels: int, counted: bool = True) -> contextlib.AbstractContextManager[None]:
         """Held while an image of ``pixels`` decoded pixels is decoded; refuses when over a bound

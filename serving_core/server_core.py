@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving_core.batching import BatcherCache, BatchingOptions
-from serving_core.engines import EngineOptions, load_engine
+from serving_core.engines import Engine, EngineOptions, load_engine
 from serving_core.lifecycle.loader import EngineFactory, Loader
 from serving_core.lifecycle.manager import ServableManager
 from serving_core.lifecycle.model_config import ModelSource, load_model_config_file
@@ -88,5 +88,5 @@ class ServerCore:
         self.stop()
 
 
-def _open_engine(kind: str, version_dir: Path, options: EngineOptions) -> object:
+def _open_engine(kind: str, version_dir: Path, options: EngineOptions) -> Engine:
     return load_engine(kind, version_dir, options)

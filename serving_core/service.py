@@ -1,17 +1,21 @@
-"""The one inference service every front end calls: predict, classify, metadata, status, by model spec.
+"""The one inference service every front end calls: predict, classify, metadata, status.
 
 TF Serving's PredictionService and ModelService implementations, and MLServer's DataPlane, without a
-transport. It is the only place that pins a version, checks a request against the version's signature
-and chooses between the dynamic batcher and the engine; front ends only translate their protocol into
-these calls and the answers back. Every refusal is a ``ServingError``.
+transport. It takes one ``InferenceRequest`` per call (``serving_core.request``) and is the only place
+that starts a request's work against its deadline, pins a version, checks the request against the
+version's signature, decodes its inputs against its budget and chooses between the dynamic batcher and
+the engine; front ends only translate their protocol into a request and the answer back. Every refusal
+is a ``ServingError``, and a request whose deadline has passed never reaches the batch queue or the
+model, whatever protocol carried it.
 
 ``InferenceBackend`` is the interface the front ends call: this service in-process, or a client of
-remote model servers that answers the same calls (``webapp.remote``). A call may carry a deadline (a
-``time.monotonic()`` instant, from a gRPC client's): no model call starts after it.
+remote model servers that answers the same calls with the same signature rules
+(``serving_core.signature_rules``, ``webapp.remote``).
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,27 +25,23 @@ from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.signatures import (
     CLASSES_KEY,
     CLASSIFY_INPUT_KEY,
-    CLASSIFY_METHOD,
     CLASSIFY_SIGNATURE,
     DEFAULT_SIGNATURE,
     SCORES_KEY,
 )
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.batching import BatcherCache
-from serving_core.engines import SignatureError
-from serving_core.errors import InvalidArgumentError, ServingError, check_deadline
+from serving_core.engines import Engine, SignatureError
+from serving_core.errors import InvalidArgumentError, ServingError
 from serving_core.lifecycle.manager import Servable, ServableManager
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which model, which version (a number or a label, or neither for the latest) and which signature."""
-
-    name: str
-    version: int | None = None
-    label: str | None = None
-    #: Empty: the call's default (``serving_default`` for predict, ``classify`` for classify).
-    signature_name: str = ""
+from serving_core.payloads.limits import RequestBudget, ServerLimits
+from serving_core.request import InferenceRequest, ModelSpec, SignatureInput
+from serving_core.signature_rules import (
+    classification_outputs,
+    refuse_other_than_default,
+    requested_signature,
+    single_input,
+)
 
 
 @dataclass(frozen=True)
@@ -51,32 +51,6 @@ class ServedVersion:
     name: str
     version: int
     engine: str
-
-
-@dataclass(frozen=True)
-class SignatureInput:
-    """The one input of the signature a request runs: its name and TF dtype (``DT_FLOAT``, ``DT_STRING``)."""
-
-    name: str
-    dtype: str
-
-
-class RequestInputs(Protocol):
-    """A request body decoded only once its version is pinned: it names its signature, then its tensor.
-
-    TF Serving's JSON formats need the signature's input (its name, and whether it takes strings) to
-    read the body, so the service asks for the tensor after it has the version in hand.
-    """
-
-    def signature_name(self) -> str:
-        """The signature the request names ("" for the default)."""
-
-    def tensor(self, signature_input: SignatureInput) -> np.ndarray:
-        """The request's tensor for the signature's one input."""
-
-
-#: A request's input: the array itself (for the spec's signature), or a body that decodes itself.
-Inputs = np.ndarray | RequestInputs
 
 
 @dataclass(frozen=True)
@@ -106,6 +80,18 @@ class Classification:
     model: ServedVersion
     labels: tuple[str, ...] | None
     scores: np.ndarray | None
+    examples: int
+
+    def rows(self) -> list[list[tuple[str, float]]]:
+        """Per example, every class as (label, score): "" for an absent label, 0.0 for an absent score,
+        as TF Serving fills a classification whose signature gives only one of the two."""
+        scores = self.scores.tolist() if self.scores is not None else None
+        width = len(self.labels) if self.labels is not None else len(scores[0])
+        return [
+            [(self.labels[i] if self.labels is not None else "",
+              scores[row][i] if scores is not None else 0.0) for i in range(width)]
+            for row in range(self.examples)
+        ]
 
 
 @dataclass(frozen=True)
@@ -126,14 +112,14 @@ class Readiness:
 class InferenceBackend(Protocol):
     """What the front ends call: ``InferenceService`` here, or a client of remote model servers."""
 
-    def predict(self, spec: ModelSpec, inputs: Inputs, deadline: float | None = None) -> Prediction:
-        """Every output of the spec's signature for one input tensor."""
+    def predict(self, request: InferenceRequest) -> Prediction:
+        """Every output of the request's signature for its one input tensor."""
 
-    def scores(self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None) -> Scores:
-        """The default signature's scores for images float32 [N,784], with the version's labels."""
+    def scores(self, request: InferenceRequest) -> Scores:
+        """The default signature's scores for the request's images float32 [N,784], with the labels."""
 
-    def classify(self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None) -> Classification:
-        """TF Serving's Classification API on images [N,784]."""
+    def classify(self, request: InferenceRequest) -> Classification:
+        """TF Serving's Classification API on the request's examples."""
 
     def metadata(self, spec: ModelSpec) -> ModelMetadata:
         """The version's SignatureDefs."""
@@ -152,84 +138,95 @@ def _served(pinned: Servable) -> ServedVersion:
     return ServedVersion(pinned.name, pinned.version, pinned.engine.kind)
 
 
+def request_values(request: InferenceRequest, signature_input: SignatureInput) -> np.ndarray:
+    """The request's tensor for the signature's input, decoded against the request's budget."""
+    if isinstance(request.inputs, np.ndarray):
+        return request.inputs
+    return request.inputs.tensor(signature_input, request.budget)
+
+
+def probe_request(name: str) -> InferenceRequest:
+    """A one-blank-image request of the default signature: what readiness asks a model."""
+    budget = ServerLimits(max_instances=1, max_image_pixels=0).budget()
+    return InferenceRequest(ModelSpec(name), np.zeros((1, NUM_PIXELS), dtype=np.float32), budget,
+                            protocol="health", route="readiness")
+
+
 class InferenceService:
-    """Requests by model spec, answered by the versions the manager holds (see the module doc)."""
+    """Requests answered by the versions the manager holds (see the module doc)."""
 
     def __init__(self, manager: ServableManager, batchers: BatcherCache | None) -> None:
         self.manager = manager
         self.batchers = batchers
 
-    def _acquire(self, spec: ModelSpec) -> Any:
+    def _acquire(self, spec: ModelSpec) -> AbstractContextManager[Servable]:
         return self.manager.acquire(spec.name, version=spec.version, label=spec.label)
 
-    def _scores(self, engine: Any, images: np.ndarray, deadline: float | None) -> np.ndarray:
+    def _scores(self, engine: Engine, images: np.ndarray, budget: RequestBudget) -> np.ndarray:
+        budget.check("running the model")
         if self.batchers is not None and len(images) <= MODEL_CALL_IMAGES:
-            return self.batchers.predict(engine, images, deadline)
-        check_deadline(deadline)
+            return self.batchers.predict(engine, images, budget.deadline)
         return _in_chunks(engine.predict, images)
 
-    def predict(self, spec: ModelSpec, inputs: Inputs, deadline: float | None = None) -> Prediction:
-        """Every output of the spec's signature (default ``serving_default``) for one input tensor.
+    def predict(self, request: InferenceRequest) -> Prediction:
+        """Every output of the request's signature (default ``serving_default``) for one input tensor.
 
         The default signature giving ``scores`` alone is what ``Engine.predict`` computes, so it goes that
         way (the fast session callable, and the batcher when on); any other runs as the signature itself.
         """
-        with self._acquire(spec) as pinned:
+        request.budget.check("pinning the model version")
+        with self._acquire(request.spec) as pinned:
             engine = pinned.engine
-            if isinstance(inputs, np.ndarray):
-                signature = spec.signature_name or DEFAULT_SIGNATURE
-                input_name, _ = _single_input(engine, signature)
-                values = inputs
-            else:
-                signature = inputs.signature_name() or spec.signature_name or DEFAULT_SIGNATURE
-                input_name, input_info = _single_input(engine, signature)
-                values = inputs.tensor(SignatureInput(input_name, input_info.get("dtype", "")))
+            signature = requested_signature(request, DEFAULT_SIGNATURE)
+            signature_input = single_input(engine.signature_defs, signature)
+            values = request_values(request, signature_input)
             check_pixels(values)
             if signature == DEFAULT_SIGNATURE and engine.signature_outputs(signature) == [SCORES_KEY]:
-                outputs = {SCORES_KEY: self._scores(engine, values, deadline)}
+                outputs = {SCORES_KEY: self._scores(engine, values, request.budget)}
             else:
-                check_deadline(deadline)
+                request.budget.check("running the model")
                 try:
-                    outputs = _in_chunks(lambda part: engine.run_signature(signature, {input_name: part}),
-                                         values)
+                    outputs = _in_chunks(
+                        lambda part: engine.run_signature(signature, {signature_input.name: part}), values)
                 except SignatureError as exc:
                     raise InvalidArgumentError(str(exc)) from None
             return Prediction(_served(pinned), signature, outputs)
 
-    def scores(self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None) -> Scores:
+    def scores(self, request: InferenceRequest) -> Scores:
         """The default signature's scores for images float32 [N,784], with the labels of the version.
 
         A request naming another signature is refused: these are ``serving_default``'s scores.
         """
-        check_pixels(images)
-        with self._acquire(spec) as pinned:
-            if spec.signature_name not in ("", DEFAULT_SIGNATURE):
-                _single_input(pinned.engine, spec.signature_name)  # TF Serving's error for an unknown one
-                raise InvalidArgumentError(
-                    f"signature {spec.signature_name} is not answered here: this route gives "
-                    f"{DEFAULT_SIGNATURE}'s scores, labels and top k; use :predict for other signatures")
-            scores = self._scores(pinned.engine, images, deadline)
-            return Scores(_served(pinned), scores, pinned.engine.labels, _untrained(pinned.engine))
+        request.budget.check("pinning the model version")
+        with self._acquire(request.spec) as pinned:
+            engine = pinned.engine
+            signature = requested_signature(request, DEFAULT_SIGNATURE)
+            refuse_other_than_default(engine.signature_defs, signature)
+            images = request_values(request, single_input(engine.signature_defs, signature))
+            check_pixels(images)
+            scores = self._scores(engine, images, request.budget)
+            return Scores(_served(pinned), scores, engine.labels, engine.untrained_classes)
 
-    def classify(
-        self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None
-    ) -> Classification:
-        """TF Serving's Classification API on images [N,784] (the signature's checks and its outputs)."""
-        signature = spec.signature_name or CLASSIFY_SIGNATURE
-        check_pixels(images)
-        with self._acquire(spec) as pinned:
-            outputs = _classification_outputs(pinned.engine, signature)
-            check_deadline(deadline)
-            scores = self._scores(pinned.engine, images, deadline) if SCORES_KEY in outputs else None
-            labels = pinned.engine.labels if CLASSES_KEY in outputs else None
-            return Classification(_served(pinned), labels, scores)
+    def classify(self, request: InferenceRequest) -> Classification:
+        """TF Serving's Classification API on the request's examples (the signature's checks, its outputs)."""
+        request.budget.check("pinning the model version")
+        with self._acquire(request.spec) as pinned:
+            engine = pinned.engine
+            signature = requested_signature(request, CLASSIFY_SIGNATURE)
+            outputs = classification_outputs(engine.signature_defs, signature)
+            images = request_values(request, SignatureInput(CLASSIFY_INPUT_KEY, "DT_STRING"))
+            check_pixels(images)
+            scores = self._scores(engine, images, request.budget) if SCORES_KEY in outputs else None
+            labels = engine.labels if CLASSES_KEY in outputs else None
+            return Classification(_served(pinned), labels, scores, len(images))
 
     def metadata(self, spec: ModelSpec) -> ModelMetadata:
         """The version's SignatureDefs, as TF Serving's GetModelMetadata gives them, its labels and the
         classes it cannot answer."""
         with self._acquire(spec) as pinned:
             engine = pinned.engine
-            return ModelMetadata(_served(pinned), engine.signature_defs, engine.labels, _untrained(engine))
+            return ModelMetadata(_served(pinned), engine.signature_defs, engine.labels,
+                                 engine.untrained_classes)
 
     def status(self, spec: ModelSpec) -> list[dict[str, Any]]:
         """TF Serving's ``model_version_status`` entries (newest first)."""
@@ -243,7 +240,7 @@ class InferenceService:
         if not self.manager.ready():
             return Readiness(False, error="no model version is AVAILABLE yet")
         try:  # through the default signature, as a request would go: its definition is checked too
-            prediction = self.predict(ModelSpec(name), np.zeros((1, NUM_PIXELS), dtype=np.float32))
+            prediction = self.predict(probe_request(name))
         except ServingError as exc:
             return Readiness(False, error=str(exc))
         scores = prediction.outputs.get(SCORES_KEY)
@@ -289,44 +286,3 @@ def check_pixels(values: np.ndarray) -> None:
     raise InvalidArgumentError(
         f"instance {row}: {value:g} is no pixel value: the model reads pixels/255 in [0, 1] "
         "(white ink on black)")
-
-
-def _untrained(engine: Any) -> tuple[str, ...]:
-    """The engine's untrained classes (engines built outside ``Engine``, such as test doubles, know none)."""
-    return tuple(getattr(engine, "untrained_classes", ()))
-
-
-def _single_input(engine: Any, signature: str) -> tuple[str, dict[str, Any]]:
-    """The one input (name, TensorInfo) of a signature; this server feeds signatures with one input."""
-    try:
-        inputs = engine.signature_inputs(signature)
-    except SignatureError as exc:
-        raise InvalidArgumentError(str(exc)) from None
-    if len(inputs) != 1:
-        raise InvalidArgumentError(f"signature {signature} takes {len(inputs)} inputs; this server feeds one")
-    ((input_name, input_info),) = inputs.items()
-    return input_name, input_info
-
-
-def _classification_outputs(engine: Any, signature: str) -> set[str]:
-    """Which of ``classes`` / ``scores`` a classify signature gives, with TF Serving's checks and errors."""
-    definition = engine.signature_defs["signature_def"].get(signature)
-    if definition is None:
-        raise InvalidArgumentError(f"No signature was found with the name: {signature}")
-    method = definition.get("method_name", "")
-    if method != CLASSIFY_METHOD:
-        raise InvalidArgumentError(
-            f"Expected classification signature method_name to be {CLASSIFY_METHOD}. Was: {method}"
-        )
-    inputs = definition.get("inputs", {})
-    if len(inputs) != 1:
-        raise InvalidArgumentError("Expected one input Tensor.")
-    if CLASSIFY_INPUT_KEY not in inputs:
-        raise InvalidArgumentError(f"No classification inputs found in SignatureDef {signature}")
-    outputs = set(definition.get("outputs", {})) & {CLASSES_KEY, SCORES_KEY}
-    if not outputs:
-        raise InvalidArgumentError(
-            f'Expected classification signature outputs to contain at least one of "{CLASSES_KEY}" or '
-            f'"{SCORES_KEY}". Signature was: {signature}'
-        )
-    return outputs

@@ -18,9 +18,10 @@ import numpy as np
 
 from emnist_contract.signatures import DEFAULT_SIGNATURE
 from serving_core.errors import InvalidArgumentError, ModelNotFoundError, ServingError
-from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.limits import RequestBudget
 from serving_core.payloads.typed_tensors import pixels_to_images, raw_to_array, values_to_array
-from serving_core.service import InferenceService, ModelSpec, ServedVersion, SignatureInput
+from serving_core.request import InferenceRequest, ModelSpec, SignatureInput
+from serving_core.service import InferenceBackend, ServedVersion
 from webapp.server_info import SERVER_NAME, server_version
 
 #: The protocol's tensor data types and their numpy element types (BYTES has none: variable length).
@@ -79,13 +80,13 @@ def server_metadata(extensions: Sequence[str]) -> dict[str, Any]:
     return {"name": SERVER_NAME, "version": server_version(), "extensions": list(extensions)}
 
 
-def server_ready(service: InferenceService) -> bool:
+def server_ready(service: InferenceBackend) -> bool:
     """Every configured model loaded and answering (the REST ``/readyz`` question, for each model)."""
     names = service.model_names()
     return bool(names) and all(service.readiness(name).ready for name in names)
 
 
-def model_ready(service: InferenceService, spec: ModelSpec) -> bool:
+def model_ready(service: InferenceBackend, spec: ModelSpec) -> bool:
     """The latest version answers a prediction, or the version asked for is AVAILABLE."""
     if spec.version is None and spec.label is None:
         return service.readiness(spec.name).ready
@@ -104,7 +105,7 @@ def _tensors(tensors: dict[str, Any]) -> list[dict[str, Any]]:
              "shape": _shape(info)} for name, info in tensors.items()]
 
 
-def model_metadata(service: InferenceService, spec: ModelSpec) -> dict[str, Any]:
+def model_metadata(service: InferenceBackend, spec: ModelSpec) -> dict[str, Any]:
     """Name, the versions that can be asked for, platform, and the default signature's tensors."""
     result = service.metadata(spec)
     signature = result.signature_defs["signature_def"].get(DEFAULT_SIGNATURE)
@@ -121,7 +122,7 @@ def model_metadata(service: InferenceService, spec: ModelSpec) -> dict[str, Any]
     }
 
 
-def decode_input(tensor: InputTensor, limits: RequestLimits) -> np.ndarray:
+def decode_input(tensor: InputTensor, budget: RequestBudget) -> np.ndarray:
     """An input tensor of pixels -> float32 [N,784]."""
     where = f"input '{tensor.name}'"
     dtype = DTYPE_OF_DATATYPE.get(tensor.datatype)
@@ -133,20 +134,19 @@ def decode_input(tensor: InputTensor, limits: RequestLimits) -> np.ndarray:
         array = raw_to_array(tensor.raw, dtype, tensor.shape, where)
     else:
         array = values_to_array(tensor.values, dtype, tensor.shape, where)
-    return pixels_to_images(array, where, limits)
+    return pixels_to_images(array, where, budget)
 
 
 class TensorInputs:
     """The request's input tensors, decoded once the service has pinned a version (its signature's input)."""
 
-    def __init__(self, inputs: Sequence[InputTensor], limits: RequestLimits) -> None:
+    def __init__(self, inputs: Sequence[InputTensor]) -> None:
         self.inputs = inputs
-        self.limits = limits
 
     def signature_name(self) -> str:
         return DEFAULT_SIGNATURE
 
-    def tensor(self, signature_input: SignatureInput) -> np.ndarray:
+    def tensor(self, signature_input: SignatureInput, budget: RequestBudget) -> np.ndarray:
         names = [tensor.name for tensor in self.inputs]
         if len(self.inputs) != 1:
             raise InvalidArgumentError(
@@ -154,15 +154,15 @@ class TensorInputs:
         if names[0] != signature_input.name:
             raise InvalidArgumentError(
                 f"unexpected inference input '{names[0]}': the model's input is '{signature_input.name}'")
-        return decode_input(self.inputs[0], self.limits)
+        return decode_input(self.inputs[0], budget)
 
 
-def infer(service: InferenceService, limits: RequestLimits, spec: ModelSpec, inputs: Sequence[InputTensor],
-          requested: Sequence[str] = ()) -> InferResult:
-    """Run the default signature; answer the outputs requested (default: all, in the signature's order)."""
+def infer(service: InferenceBackend, request: InferenceRequest, requested: Sequence[str] = ()) -> InferResult:
+    """Run the default signature on the request (its inputs: ``TensorInputs``); answer the outputs
+    requested (default: all, in the signature's order)."""
     if len(set(requested)) != len(requested):
         raise InvalidArgumentError(f"outputs {list(requested)} name an output more than once")
-    prediction = service.predict(spec, TensorInputs(inputs, limits))
+    prediction = service.predict(request)
     names = list(requested) or list(prediction.outputs)
     unknown = [name for name in names if name not in prediction.outputs]
     if unknown:

@@ -21,7 +21,7 @@ from serving_core.engines import ENGINES, EngineOptions
 from serving_core.image_decoding import PixelGate
 from serving_core.lifecycle.model_config import parse_version_labels, single_model_source
 from serving_core.lifecycle.policy import parse_version_policy
-from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.limits import ServerLimits
 from serving_core.server_core import CoreOptions
 
 ENV_PREFIX = "EMNIST_"
@@ -271,14 +271,16 @@ class Settings(Mapping[str, Any]):
     def grpc_workers(self) -> int:
         return self["GRPC_WORKERS"] or os.cpu_count() or 1
 
-    def request_limits(self) -> RequestLimits:
-        """The decoders' limits; their pixel gate is shared by every request of the server built from it."""
-        return RequestLimits(
+    def server_limits(self) -> ServerLimits:
+        """The request limits; their pixel gate is shared by every request of the server built from it,
+        so build it once per process."""
+        return ServerLimits(
             max_instances=self["MAX_INSTANCES"],
             max_image_pixels=self["MAX_IMAGE_PIXELS"],
             max_decoded_images=self["MAX_DECODED_IMAGES"],
             max_decoded_pixels=self["MAX_DECODED_PIXELS"],
             gate=PixelGate(self["MAX_CONCURRENT_DECODE_PIXELS"]),
+            deadline_seconds=self["REQUEST_DEADLINE_SECONDS"],
         )
 
     def core_options(self) -> CoreOptions:

@@ -13,19 +13,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.tensors import NUM_PIXELS
+from serving_core.engines import Engine
 from serving_core.lifecycle.source import Fingerprint, fingerprint, incomplete, newest_change
 from serving_core.lifecycle.warmup import run_warmup
 
 log = logging.getLogger(__name__)
 
 #: (engine kind, version folder) -> an opened engine.
-EngineFactory = Callable[[str, Path], Any]
+EngineFactory = Callable[[str, Path], Engine]
 #: Longest wait for a folder whose files keep changing before its load fails (and waits for a change).
 MAX_SETTLE_WAIT_SECONDS = 30.0
 
@@ -51,7 +51,7 @@ def relative_to_base(message: str, base_path: Path) -> str:
     return message
 
 
-def check_engine(engine: Any) -> None:
+def check_engine(engine: Engine) -> None:
     """Refuse an engine that does not answer the contract (e.g. a SavedModel with the wrong signature)."""
     scores = np.asarray(engine.predict(np.zeros((1, NUM_PIXELS), np.float32)))
     if scores.shape != (1, NUM_CLASSES):
@@ -75,7 +75,7 @@ class VersionNotReadyError(RuntimeError):
 class LoadedVersion:
     """An opened, checked and warmed-up engine, and the folder as it was read (its fingerprint)."""
 
-    engine: Any
+    engine: Engine
     warmup_records: int
     fingerprint: Fingerprint
 
@@ -136,7 +136,7 @@ class Loader:
         return LoadedVersion(engine, warmed, before)
 
     @staticmethod
-    def unload(engine: Any, path: Path) -> None:
+    def unload(engine: Engine, path: Path) -> None:
         """Close an engine; a failure is logged, never raised (the version is gone either way)."""
         try:
             engine.close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from serving_core.engines import Engine
 from serving_core.errors import InvalidArgumentError, ModelNotFoundError, ServableUnavailableError
 from serving_core.lifecycle.loader import Loader, error_code, relative_to_base
 from serving_core.lifecycle.model_config import ModelSource
@@ -52,7 +53,7 @@ class Servable:
 
     name: str
     version: int
-    engine: Any
+    engine: Engine
     path: Path
 
 
@@ -65,7 +66,7 @@ class _Version:
     state: ServableState = ServableState.START
     error_code: str = "OK"
     error_message: str = ""
-    engine: Any = None
+    engine: Engine | None = None
     in_flight: int = 0
     failed_fingerprint: Fingerprint | None = None  # the folder as it was when loading failed
     loaded_fingerprint: Fingerprint | None = None  # the folder as it was read by the engine serving it
@@ -304,13 +305,13 @@ class ServableManager:
             self._finish_unload(name, entry, engine)
 
     @staticmethod
-    def _take_engine_if_idle(entry: _Version) -> Any:
+    def _take_engine_if_idle(entry: _Version) -> Engine | None:
         if entry.state is ServableState.UNLOADING and entry.in_flight == 0 and entry.engine is not None:
             engine, entry.engine = entry.engine, None
             return engine
         return None
 
-    def _finish_unload(self, name: str, entry: _Version, engine: Any) -> None:
+    def _finish_unload(self, name: str, entry: _Version, engine: Engine) -> None:
         self.loader.unload(engine, entry.path)
         with self._lock:
             entry.state = ServableState.END

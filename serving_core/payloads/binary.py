@@ -9,7 +9,7 @@ import numpy as np
 from emnist_contract.tensors import NUM_PIXELS, RAW_FLOAT32_BYTES, pixels_to_unit
 from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.codecs import NPY_MAGIC, load_npy
-from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.limits import RequestBudget
 from serving_core.preprocessing import PreprocessingError, image_mime_type, looks_like_text, preprocess_image
 
 
@@ -43,7 +43,7 @@ def npy_to_images(data: bytes, where: str = "body") -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32).reshape(-1, NUM_PIXELS)
 
 
-def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestLimits) -> np.ndarray:
+def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestBudget) -> np.ndarray:
     """Decoded b64 data, a file or a binary body -> float32 [n,784].
 
     An image file (PNG, JPEG, GIF, BMP, WebP) goes through preprocessing; a .npy file is read as an
@@ -73,9 +73,23 @@ def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestL
     )
 
 
-def body_to_images(body: bytes, limits: RequestLimits) -> np.ndarray:
+def body_to_images(body: bytes, limits: RequestBudget) -> np.ndarray:
     """A whole binary request body (.npy, raw float32 pixels, or an image file) -> finite float32 [N,784]."""
     images = bytes_to_images(body, "body", allow_batch=True, limits=limits)
     limits.check_count(len(images))
     limits.check("running the model")
     return finite(images)
+
+
+class BinaryBodyInputs:
+    """A whole binary request body (``.npy``, raw float32 pixels, or an image file) for the default
+    signature, decoded once the service asks for it."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def signature_name(self) -> str:
+        return ""
+
+    def tensor(self, signature_input: object, budget: RequestBudget) -> np.ndarray:
+        return body_to_images(self.body, budget)

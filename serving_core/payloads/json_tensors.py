@@ -29,7 +29,7 @@ from serving_core.payloads.json_numbers import (
     refuse_overflow,
     type_error,
 )
-from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.limits import RequestBudget
 from serving_core.preprocessing import image_mime_type
 
 #: The top-level keys of a predict body that hold its tensors.
@@ -59,7 +59,7 @@ def decode_b64(value: Any, where: str) -> bytes:
         raise InvalidArgumentError(f"{where}: invalid base64 in 'b64'") from None
 
 
-def instance_to_image(instance: Any, index: int, input_name: str, limits: RequestLimits) -> np.ndarray:
+def instance_to_image(instance: Any, index: int, input_name: str, limits: RequestBudget) -> np.ndarray:
     """One row-format instance -> float32 [n,784] (n is 1 except for raw float32 b64 batches)."""
     where = f"instance {index}"
     if isinstance(instance, dict):
@@ -128,7 +128,7 @@ def _raw_b64_rows(instances: list) -> np.ndarray | None:
 
 
 def instances_to_images(
-    instances: Any, input_name: str, limits: RequestLimits, numbers_known: bool = False
+    instances: Any, input_name: str, limits: RequestBudget, numbers_known: bool = False
 ) -> np.ndarray:
     """Row format ``"instances": [...]`` -> finite float32 [N,784].
 
@@ -174,7 +174,7 @@ def count_image_files(instances: list) -> int:
     return count
 
 
-def columnar_to_images(inputs: Any, input_name: str, limits: RequestLimits) -> np.ndarray:
+def columnar_to_images(inputs: Any, input_name: str, limits: RequestBudget) -> np.ndarray:
     """Columnar ``"inputs": ...`` (a batch list, ``{"b64": ...}``, or ``{"images": ...}``) -> [N,784]."""
     if isinstance(inputs, dict) and "b64" not in inputs:
         if input_name not in inputs:
@@ -209,7 +209,7 @@ def columnar_to_images(inputs: Any, input_name: str, limits: RequestLimits) -> n
 
 
 def predict_request_images(
-    document: Mapping[str, Any], input_name: str, limits: RequestLimits, body: bytes | None = None
+    document: Mapping[str, Any], input_name: str, limits: RequestBudget, body: bytes | None = None
 ) -> tuple[np.ndarray, str]:
     """(images, "row" | "columnar") from a TF Serving predict body (``body``: its bytes, if at hand)."""
     has_instances, has_inputs = "instances" in document, "inputs" in document
@@ -225,7 +225,7 @@ def predict_request_images(
 
 
 def string_inputs(
-    document: Mapping[str, Any], input_name: str, limits: RequestLimits
+    document: Mapping[str, Any], input_name: str, limits: RequestBudget
 ) -> tuple[np.ndarray, str]:
     """For a signature taking DT_STRING (serialized tf.Example): b64 objects or strings -> bytes array."""
 
@@ -250,7 +250,7 @@ def string_inputs(
     return np.array([as_bytes(v, f"instance {i}") for i, v in enumerate(values)], dtype=object), layout
 
 
-def examples_to_images(examples: Any, context: Any, limits: RequestLimits) -> np.ndarray:
+def examples_to_images(examples: Any, context: Any, limits: RequestBudget) -> np.ndarray:
     """``:classify`` examples ``[{"images": [784 floats] | {"b64": image}}]`` -> [N,784]."""
     if not isinstance(examples, list):
         raise InvalidArgumentError("Expecting 'examples' value to be an list/array")
@@ -282,6 +282,14 @@ class SignatureInputInfo(Protocol):
     dtype: str
 
 
+def signature_name_of(document: Mapping[str, Any]) -> str:
+    """The ``signature_name`` a JSON body names ("" when none), refused when it is not a string."""
+    signature = document.get("signature_name") or ""
+    if not isinstance(signature, str):
+        raise InvalidArgumentError("'signature_name' key must be a string value.")
+    return signature
+
+
 class JsonPredictInputs:
     """A TF Serving ``:predict`` JSON body, parsed only when the service asks (once the version is pinned).
 
@@ -289,9 +297,8 @@ class JsonPredictInputs:
     (``inputs``) format: TF Serving answers in the same one.
     """
 
-    def __init__(self, body: bytes, limits: RequestLimits) -> None:
+    def __init__(self, body: bytes) -> None:
         self.body = body
-        self.limits = limits
         self.layout = "row"
         self._document: dict[str, Any] | None = None
 
@@ -302,16 +309,29 @@ class JsonPredictInputs:
         return self._document
 
     def signature_name(self) -> str:
-        signature = self.document.get("signature_name") or ""
-        if not isinstance(signature, str):
-            raise InvalidArgumentError("'signature_name' key must be a string value.")
-        return signature
+        return signature_name_of(self.document)
 
-    def tensor(self, signature_input: SignatureInputInfo) -> np.ndarray:
+    def tensor(self, signature_input: SignatureInputInfo, budget: RequestBudget) -> np.ndarray:
         if signature_input.dtype == "DT_STRING":
-            values, self.layout = string_inputs(self.document, signature_input.name, self.limits)
+            values, self.layout = string_inputs(self.document, signature_input.name, budget)
         else:
-            values, self.layout = predict_request_images(self.document, signature_input.name, self.limits,
+            values, self.layout = predict_request_images(self.document, signature_input.name, budget,
                                                          self.body)
-        self.limits.check("running the model")
+        budget.check("running the model")
         return values
+
+
+class JsonExampleInputs:
+    """A TF Serving ``:classify`` JSON body: ``examples`` (and ``context``), decoded for the service."""
+
+    def __init__(self, body: bytes) -> None:
+        self.document = parse_json_object(body)
+
+    def signature_name(self) -> str:
+        return signature_name_of(self.document)
+
+    def tensor(self, signature_input: SignatureInputInfo, budget: RequestBudget) -> np.ndarray:
+        if "examples" not in self.document:
+            raise InvalidArgumentError(
+                "When method is classify, key 'examples' is expected and was not found")
+        return examples_to_images(self.document["examples"], self.document.get("context"), budget)

@@ -1,9 +1,9 @@
-"""The per-request limits the decoders enforce (the server's settings give their values).
+"""The server's request limits, and each request's budget against them.
 
-One ``RequestLimits`` is built per server from its settings; ``for_request`` gives each request its own
-copy with its deadline and fresh counters of the image files it had decoded, so the work of one request
-is bounded (its count of image files, their decoded pixels, its time) and not only its bytes. A front end
-calls ``for_request`` once per request; the server's own copy counts no request's files.
+Two types on purpose: ``ServerLimits`` is the server's configuration (built once from its settings and
+shared), ``RequestBudget`` is one request's account against it (its deadline, the image files and pixels
+it has had decoded so far). A decoder is only ever handed a budget, so the per-request bounds hold on
+every protocol: there is no way to decode against the server-wide object and escape the count.
 """
 
 from __future__ import annotations
@@ -11,29 +11,21 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 from serving_core.deadline import Deadline
 from serving_core.errors import InvalidArgumentError, ResourceExhaustedError
 from serving_core.image_decoding import PixelGate
 
 
-@dataclass
-class DecodeUsage:
-    """What one request has decoded so far (its threads share it)."""
-
-    images: int = 0
-    pixels: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-
 @dataclass(frozen=True)
-class RequestLimits:
+class ServerLimits:
     """Most images in one request, most pixels per image file and per request, and the request's time.
 
     ``max_decoded_images`` and ``max_decoded_pixels`` bound the image files (PNG, JPEG...) one request
     may have decoded; raw tensors and ``.npy`` arrays decode to nothing and count only against
     ``max_instances``. ``gate`` is shared by every request of the process (pixels decoding at once).
+    ``deadline_seconds`` is REQUEST_DEADLINE_SECONDS (0: none).
     """
 
     max_instances: int
@@ -41,34 +33,60 @@ class RequestLimits:
     max_decoded_images: int = 64
     max_decoded_pixels: int = 40_000_000
     gate: PixelGate | None = None
-    deadline: Deadline | None = None
-    #: This request's counters (None in the server's own copy: only ``for_request`` copies count).
-    usage: DecodeUsage | None = field(default=None, compare=False)
+    deadline_seconds: float = 0.0
 
-    def for_request(self, deadline: Deadline | None) -> RequestLimits:
-        """This server's limits for one request: its deadline, nothing decoded yet."""
-        return replace(self, deadline=deadline, usage=DecodeUsage())
+    def budget(self, arrived: float | None = None, client_deadline: Deadline | None = None) -> RequestBudget:
+        """A new request's budget: its deadline counted from ``arrived`` (``time.monotonic()``, default
+        now), or the client's when that comes first."""
+        deadline = Deadline.earliest(Deadline.after(self.deadline_seconds, arrived), client_deadline)
+        return RequestBudget(self, deadline)
+
+
+class RequestBudget:
+    """One request's account against the server's limits (its threads may share it).
+
+    ``check`` refuses once the deadline has passed: 503 (the server was busy) while none of the
+    request's work has started, 504 after that.
+    """
+
+    def __init__(self, limits: ServerLimits, deadline: Deadline | None) -> None:
+        self.limits = limits
+        self.deadline = deadline
+        self.images = 0
+        self.pixels = 0
+        self.started = False
+        self._lock = threading.Lock()
+
+    @property
+    def max_instances(self) -> int:
+        return self.limits.max_instances
+
+    @property
+    def max_image_pixels(self) -> int:
+        return self.limits.max_image_pixels
+
+    def check(self, step: str) -> None:
+        """The request's deadline, before ``step``: the refusal when it has passed."""
+        started, self.started = self.started, True
+        if self.deadline is not None and self.deadline.expired():
+            raise self.deadline.exceeded(step) if started else self.deadline.not_started()
 
     def check_count(self, count: int) -> None:
         """Refuse an empty request or one with more images than ``max_instances``."""
-        if count > self.max_instances:
+        if count > self.limits.max_instances:
             raise InvalidArgumentError(
-                f"{count} instances in one request is over the limit MAX_INSTANCES={self.max_instances}"
+                f"{count} instances in one request is over the limit "
+                f"MAX_INSTANCES={self.limits.max_instances}"
             )
         if count == 0:
             raise InvalidArgumentError("No values in 'instances' array")
 
     def check_image_files(self, count: int) -> None:
         """Refuse a request that holds more image files than ``max_decoded_images`` (before decoding)."""
-        if count > self.max_decoded_images:
+        if count > self.limits.max_decoded_images:
             raise InvalidArgumentError(
                 f"{count} image files in one request is over the limit MAX_DECODED_IMAGES="
-                f"{self.max_decoded_images} (send raw pixels or .npy for larger batches)")
-
-    def check(self, step: str) -> None:
-        """The request's deadline (504 when it has passed)."""
-        if self.deadline is not None:
-            self.deadline.check(step)
+                f"{self.limits.max_decoded_images} (send raw pixels or .npy for larger batches)")
 
     @contextlib.contextmanager
     def decoding(self, pixels: int, counted: bool = True) -> Iterator[None]:
@@ -77,24 +95,19 @@ class RequestLimits:
         ``counted=False``: a second decoding of a file already counted (the page's thumbnail of the
         upload it read) holds the gate and the deadline but is not another image of the request.
         """
-        if not counted:
+        if counted:
+            with self._lock:
+                self.images += 1
+                self.pixels += pixels
+                images, total = self.images, self.pixels
+            self.check_image_files(images)
+            if total > self.limits.max_decoded_pixels:
+                raise ResourceExhaustedError(
+                    f"the request's image files decode to {total} pixels or more, over the limit "
+                    f"MAX_DECODED_PIXELS={self.limits.max_decoded_pixels} per request", http_status=413)
+            self.check(f"decoding image file {images}")
+        else:
             self.check("decoding the image file again")
-            with self.gate.hold(pixels, self.deadline) if self.gate is not None else contextlib.nullcontext():
-                yield
-            return
-        images, total = 1, pixels
-        if self.usage is not None:
-            with self.usage.lock:
-                images, total = self.usage.images + 1, self.usage.pixels + pixels
-                self.usage.images, self.usage.pixels = images, total
-        self.check_image_files(images)
-        if total > self.max_decoded_pixels:
-            raise ResourceExhaustedError(
-                f"the request's image files decode to {total} pixels or more, over the limit "
-                f"MAX_DECODED_PIXELS={self.max_decoded_pixels} per request", http_status=413)
-        self.check(f"decoding image file {images}")
-        if self.gate is None:
-            yield
-            return
-        with self.gate.hold(pixels, self.deadline):
+        gate = self.limits.gate
+        with gate.hold(pixels, self.deadline) if gate is not None else contextlib.nullcontext():
             yield

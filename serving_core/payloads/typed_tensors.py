@@ -16,7 +16,7 @@ import numpy as np
 from emnist_contract.tensors import NUM_PIXELS, pixels_to_unit
 from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.binary import finite
-from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.limits import RequestBudget
 
 #: Element types a pixel tensor may have: floats are pixels/255, uint8 are pixels 0-255.
 PIXEL_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8))
@@ -77,7 +77,7 @@ def values_to_array(values: Any, dtype: np.dtype, shape: Sequence[int], where: s
         return array.astype(dtype).reshape(dims)
 
 
-def pixels_to_images(array: np.ndarray, where: str, limits: RequestLimits) -> np.ndarray:
+def pixels_to_images(array: np.ndarray, where: str, limits: RequestBudget) -> np.ndarray:
     """A tensor of N images of 784 pixels ([N,784], [N,28,28], [N,1,784], or one [784]/[28,28]) -> [N,784].
 
     Floats of any width are pixels/255 (the model's scale) and become float32; uint8 are pixels 0-255

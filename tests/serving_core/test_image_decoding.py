@@ -21,7 +21,7 @@ from serving_core.image_decoding import (
     open_image,
     plan_decoding,
 )
-from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.limits import ServerLimits
 from serving_core.preprocessing import preprocess_image
 
 
@@ -103,16 +103,17 @@ def test_waiting_past_the_deadline_for_the_gate_is_503():
 
 
 def test_a_request_counts_its_image_files_and_their_pixels():
-    limits = RequestLimits(max_instances=100, max_image_pixels=1000, max_decoded_images=3,
-                           max_decoded_pixels=2500, gate=PixelGate(1000)).for_request(None)
+    server = ServerLimits(max_instances=100, max_image_pixels=1000, max_decoded_images=3,
+                          max_decoded_pixels=2500, gate=PixelGate(1000))
+    budget = server.budget()
     for _ in range(2):
-        with limits.decoding(1000):
+        with budget.decoding(1000):
             pass
     with pytest.raises(ResourceExhaustedError, match="MAX_DECODED_PIXELS=2500") as too_many_pixels, \
-            limits.decoding(1000):
+            budget.decoding(1000):
         pass
     assert too_many_pixels.value.http_status == 413
-    fresh = limits.for_request(None)  # another request starts from nothing
+    fresh = server.budget()  # another request starts from nothing
     for _ in range(3):
         with fresh.decoding(10):
             pass
@@ -122,8 +123,9 @@ def test_a_request_counts_its_image_files_and_their_pixels():
 
 
 def test_a_deadline_stops_the_next_step_with_504():
-    expired = RequestLimits(max_instances=10, max_image_pixels=10**6).for_request(
-        Deadline(time.monotonic() - 1, 2.0))
+    expired = ServerLimits(max_instances=10, max_image_pixels=10**6).budget()
+    expired.deadline = Deadline(time.monotonic() - 1, 2.0)
+    expired.started = True  # its work had started in time
     with pytest.raises(DeadlineExceededError) as stopped:
         preprocess_image(drawn(200, "L"), 10**6, expired)
     assert stopped.value.http_status == 504

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from serving_core.errors import Code, InvalidArgumentError, ModelNotFoundError
-from serving_core.service import ModelSpec, SignatureInput
+from serving_core.request import ModelSpec, SignatureInput
 from tests.support.model_versions import RecordingFactory, expected_scores, publish, write_onnx_version
+from tests.support.requests import inference_request
 
 IMAGES = np.random.default_rng(5).random((4, 784), dtype=np.float32)
 
@@ -45,7 +46,7 @@ def test_two_models_answer_their_own_scores_with_and_without_batching(tmp_path, 
         def ask(index: int) -> tuple[str, np.ndarray, np.ndarray]:
             name = ("left", "right")[index % 2]
             rows = IMAGES[index % 4 : index % 4 + 1]
-            return name, rows, core.service.scores(ModelSpec(name), rows).scores
+            return name, rows, core.service.scores(inference_request(ModelSpec(name), rows)).scores
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             answers = list(pool.map(ask, range(200)))
@@ -57,12 +58,12 @@ def test_predict_runs_the_signature_and_names_the_version(tmp_path, built, make_
     base = tmp_path / "emnist"
     publish(built[1], base, 3)
     with make_core(base, RecordingFactory()) as core:
-        answer = core.service.predict(ModelSpec("emnist"), IMAGES)
+        answer = core.service.predict(inference_request(ModelSpec("emnist"), IMAGES))
         assert (answer.model.name, answer.model.version, answer.model.engine) == ("emnist", 3, "onnxruntime")
         assert answer.signature_name == "serving_default"
         assert list(answer.outputs) == ["scores"]
         np.testing.assert_allclose(answer.outputs["scores"], expected_scores(1, IMAGES), atol=1e-5)
-        scores = core.service.scores(ModelSpec("emnist", version=3), IMAGES[:1])
+        scores = core.service.scores(inference_request(ModelSpec("emnist", version=3), IMAGES[:1]))
         assert len(scores.labels) == 62 and scores.labels[10] == "A"
 
 
@@ -77,15 +78,15 @@ def test_a_body_is_decoded_only_once_the_version_is_pinned(tmp_path, built, make
             asked.append("signature")
             return ""
 
-        def tensor(self, signature_input: SignatureInput) -> np.ndarray:
+        def tensor(self, signature_input: SignatureInput, budget: object) -> np.ndarray:
             asked.append(signature_input)
             return IMAGES[:2]
 
     with make_core(base, RecordingFactory()) as core:
         with pytest.raises(ModelNotFoundError):
-            core.service.predict(ModelSpec("nope"), Body())
+            core.service.predict(inference_request(ModelSpec("nope"), Body()))
         assert asked == []  # an unknown model is refused before the body is read
-        answer = core.service.predict(ModelSpec("emnist"), Body())
+        answer = core.service.predict(inference_request(ModelSpec("emnist"), Body()))
     assert asked == ["signature", SignatureInput("images", "DT_FLOAT")]
     assert answer.outputs["scores"].shape == (2, 62)
 
@@ -96,13 +97,14 @@ def test_refusals_carry_tf_servings_codes_and_messages(tmp_path, built, make_cor
     with make_core(base, RecordingFactory()) as core:
         service = core.service
         with pytest.raises(InvalidArgumentError, match='"nope" not found in signature def') as refused:
-            service.predict(ModelSpec("emnist", signature_name="nope"), IMAGES)
+            service.predict(inference_request(ModelSpec("emnist", signature_name="nope"), IMAGES))
         assert (refused.value.code, refused.value.http_status) == (Code.INVALID_ARGUMENT, 400)
         not_found = r"^Servable not found for request: Specific\(emnist, 9\)$"
         with pytest.raises(ModelNotFoundError, match=not_found):
             service.metadata(ModelSpec("emnist", version=9))
         with pytest.raises(InvalidArgumentError, match="No signature was found with the name: classify"):
-            service.classify(ModelSpec("emnist"), IMAGES)  # a bare ONNX version: no classify signature
+            # a bare ONNX version: no classify signature
+            service.classify(inference_request(ModelSpec("emnist"), IMAGES))
         signatures = service.metadata(ModelSpec("emnist")).signature_defs["signature_def"]
         assert signatures.keys() == {"serving_default"}
 
@@ -148,11 +150,11 @@ def test_a_version_that_fails_its_check_never_answers(tmp_path, built, make_core
         assert checking.wait(10)
         assert {s["version"]: s["state"] for s in core.manager.status("emnist")}["2"] == "LOADING"
         for _ in range(20):
-            assert core.service.scores(ModelSpec("emnist"), IMAGES[:1]).model.version == 1
+            assert core.service.scores(inference_request(ModelSpec("emnist"), IMAGES[:1])).model.version == 1
         with pytest.raises(ModelNotFoundError):
-            core.service.scores(ModelSpec("emnist", version=2), IMAGES[:1])
+            core.service.scores(inference_request(ModelSpec("emnist", version=2), IMAGES[:1]))
         release.set()
         loading.join(10)
         (failed,) = core.manager.status("emnist", version=2)
         assert failed["state"] == "END" and "(1, 10)" in failed["status"]["error_message"]
-        assert core.service.scores(ModelSpec("emnist"), IMAGES[:1]).model.version == 1
+        assert core.service.scores(inference_request(ModelSpec("emnist"), IMAGES[:1])).model.version == 1

@@ -6,9 +6,10 @@ import numpy as np
 
 from emnist_contract.labels import BYCLASS_LABELS
 from emnist_contract.tensors import NUM_PIXELS
-from serving_core.service import ModelSpec
+from serving_core.request import ModelSpec
 from tests.support.model_versions import copy_served_version
 from tests.support.paths import SERVED_MODEL
+from tests.support.requests import inference_request
 
 
 def test_scores_and_metadata_name_the_untrained_classes(make_core, tmp_path):
@@ -16,7 +17,7 @@ def test_scores_and_metadata_name_the_untrained_classes(make_core, tmp_path):
     core = make_core(tmp_path / SERVED_MODEL)
     core.start()
     spec = ModelSpec(SERVED_MODEL)
-    scores = core.service.scores(spec, np.zeros((2, NUM_PIXELS), np.float32))
+    scores = core.service.scores(inference_request(spec, np.zeros((2, NUM_PIXELS), np.float32)))
     assert scores.untrained_classes == ("J", "Q", "z")
     metadata = core.service.metadata(spec)
     assert metadata.untrained_classes == ("J", "Q", "z") and metadata.labels == BYCLASS_LABELS

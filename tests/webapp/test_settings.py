@@ -56,7 +56,7 @@ def test_environment_applies_and_config_wins(monkeypatch):
     assert app.config["ENGINE"] == "tensorflow"
     settings = app.extensions["settings"]
     assert settings.model_base_path == REPO / "models" / "reference"
-    assert app.extensions["request_limits"].max_instances == 9
+    assert app.extensions["front_end"].limits.max_instances == 9
 
 
 def test_base_path_is_the_models_folder_or_the_models_own_folder(tmp_path):

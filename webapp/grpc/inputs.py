@@ -8,18 +8,17 @@ context's serialized bytes before each example's).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
 from emnist_contract.signatures import EXAMPLE_FEATURE
 from emnist_contract.tensors import NUM_PIXELS
-from serving_core.errors import DEADLINE_MESSAGE, DeadlineExceededError, InvalidArgumentError
+from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.binary import bytes_to_images, finite
-from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.limits import RequestBudget
 from serving_core.payloads.typed_tensors import pixels_to_images
-from serving_core.service import ModelSpec, SignatureInput
+from serving_core.request import ModelSpec, SignatureInput
 from webapp.grpc.protos import example_pb2
 from webapp.grpc.tensors import tensor_to_array
 
@@ -33,16 +32,6 @@ def model_spec(request: Any) -> ModelSpec:
     return ModelSpec(proto.name, version, proto.version_label or None, proto.signature_name)
 
 
-def deadline(context: Any) -> float | None:
-    """The client's deadline as a ``time.monotonic()`` instant; refused at once when it has passed."""
-    remaining = context.time_remaining()
-    if remaining is None:
-        return None
-    if remaining <= 0:
-        raise DeadlineExceededError(DEADLINE_MESSAGE)
-    return time.monotonic() + remaining
-
-
 def _names(keys: Any) -> str:
     return ",".join(sorted(keys))
 
@@ -50,14 +39,13 @@ def _names(keys: Any) -> str:
 class PredictInputs:
     """A ``PredictRequest``'s input tensor, decoded for the signature the service pinned."""
 
-    def __init__(self, request: Any, limits: RequestLimits) -> None:
+    def __init__(self, request: Any) -> None:
         self.request = request
-        self.limits = limits
 
     def signature_name(self) -> str:
         return ""  # the spec carries model_spec.signature_name
 
-    def tensor(self, signature_input: SignatureInput) -> np.ndarray:
+    def tensor(self, signature_input: SignatureInput, budget: RequestBudget) -> np.ndarray:
         inputs = self.request.inputs
         expected = {signature_input.name}
         if len(inputs) != len(expected):
@@ -80,12 +68,12 @@ class PredictInputs:
                     f"{where}: expected a DT_STRING tensor of shape [N] (serialized tf.Example), got "
                     f"{array.dtype} {list(array.shape)}"
                 )
-            self.limits.check_count(len(array))
+            budget.check_count(len(array))
             return array
-        return pixels_to_images(array, where, self.limits)
+        return pixels_to_images(array, where, budget)
 
 
-def _example_images(example: Any, index: int, limits: RequestLimits) -> np.ndarray:
+def _example_images(example: Any, index: int, budget: RequestBudget) -> np.ndarray:
     where = f"example {index}"
     features = example.features.feature
     if EXAMPLE_FEATURE not in features:
@@ -99,14 +87,14 @@ def _example_images(example: Any, index: int, limits: RequestLimits) -> np.ndarr
                 f"{where}: feature '{EXAMPLE_FEATURE}' holds {values.size} floats, expected {NUM_PIXELS}")
         return values.reshape(1, NUM_PIXELS)
     if kind == "bytes_list" and len(feature.bytes_list.value) == 1:
-        return bytes_to_images(feature.bytes_list.value[0], where, False, limits)
+        return bytes_to_images(feature.bytes_list.value[0], where, False, budget)
     raise InvalidArgumentError(
         f"{where}: feature '{EXAMPLE_FEATURE}' must be a float_list of {NUM_PIXELS} pixels (0-1) or a "
         "bytes_list holding one image file"
     )
 
 
-def examples_to_images(model_input: Any, limits: RequestLimits) -> np.ndarray:
+def examples_to_images(model_input: Any, budget: RequestBudget) -> np.ndarray:
     """A ``tensorflow.serving.Input`` (example_list or example_list_with_context) -> finite [N,784]."""
     kind = model_input.WhichOneof("kind")
     if kind == "example_list":
@@ -120,5 +108,18 @@ def examples_to_images(model_input: Any, limits: RequestLimits) -> np.ndarray:
         examples = []
     if not examples:
         raise InvalidArgumentError("Input is empty.")
-    limits.check_count(len(examples))
-    return finite(np.concatenate([_example_images(example, i, limits) for i, example in enumerate(examples)]))
+    budget.check_count(len(examples))
+    return finite(np.concatenate([_example_images(example, i, budget) for i, example in enumerate(examples)]))
+
+
+class ExampleInputs:
+    """A ``ClassificationRequest``'s examples, decoded once the service has pinned a version."""
+
+    def __init__(self, model_input: Any) -> None:
+        self.model_input = model_input
+
+    def signature_name(self) -> str:
+        return ""  # the spec carries model_spec.signature_name
+
+    def tensor(self, signature_input: SignatureInput, budget: RequestBudget) -> np.ndarray:
+        return examples_to_images(self.model_input, budget)

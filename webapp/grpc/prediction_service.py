@@ -16,9 +16,10 @@ from google.protobuf import json_format, struct_pb2
 from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from emnist_contract.signatures import CLASSIFY_SIGNATURE
 from serving_core.errors import Code, InvalidArgumentError, ServingError
-from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.limits import ServerLimits
 from serving_core.service import InferenceBackend, ServedVersion
-from webapp.grpc.inputs import PredictInputs, deadline, examples_to_images, model_spec
+from webapp.grpc.calls import inference_request
+from webapp.grpc.inputs import ExampleInputs, PredictInputs, model_spec
 from webapp.grpc.protos import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -30,7 +31,9 @@ from webapp.grpc.tensors import array_to_tensor
 
 log = logging.getLogger(__name__)
 
+PROTOCOL = "tfserving-grpc"
 SIGNATURE_DEF_FIELD = "signature_def"
+
 
 def set_model_spec(target: Any, served: ServedVersion, signature_name: str | None = None) -> None:
     """The answer's ``model_spec``: the version that answered (and the signature that ran)."""
@@ -60,14 +63,15 @@ def filter_outputs(outputs: dict[str, Any], output_filter: Any) -> dict[str, Any
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """TF Serving's PredictionService answered by ``service`` (see the module doc)."""
 
-    def __init__(self, service: InferenceBackend, limits: RequestLimits) -> None:
+    def __init__(self, service: InferenceBackend, limits: ServerLimits) -> None:
         self.service = service
         self.limits = limits
 
     @rpc
     def Predict(self, request: Any, context: Any) -> Any:  # noqa: N802 - the generated servicer's names
-        spec = model_spec(request)
-        prediction = self.service.predict(spec, PredictInputs(request, self.limits), deadline(context))
+        call = inference_request(context, self.limits, model_spec(request), PredictInputs(request), PROTOCOL,
+                                 "Predict")
+        prediction = self.service.predict(call)
         response = predict_pb2.PredictResponse()
         set_model_spec(response.model_spec, prediction.model, prediction.signature_name)
         for name, value in filter_outputs(prediction.outputs, request.output_filter).items():
@@ -77,20 +81,15 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     @rpc
     def Classify(self, request: Any, context: Any) -> Any:  # noqa: N802
         spec = model_spec(request)
-        images = examples_to_images(request.input, self.limits)
-        result = self.service.classify(spec, images, deadline(context))
+        call = inference_request(context, self.limits, spec, ExampleInputs(request.input), PROTOCOL,
+                                 "Classify")
+        result = self.service.classify(call)
         response = classification_pb2.ClassificationResponse()
         set_model_spec(response.model_spec, result.model, spec.signature_name or CLASSIFY_SIGNATURE)
-        scores = result.scores.tolist() if result.scores is not None else None
-        labels = result.labels
-        width = len(labels) if labels is not None else len(scores[0])
         classes = classification_pb2.Class
-        for row in range(len(images)):
+        for row in result.rows():
             response.result.classifications.add().classes.extend(
-                classes(label=labels[i] if labels is not None else "",
-                        score=scores[row][i] if scores is not None else 0.0)
-                for i in range(width)
-            )
+                classes(label=label, score=score) for label, score in row)
         return response
 
     @rpc

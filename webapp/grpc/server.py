@@ -80,12 +80,13 @@ def start_grpc_server(
         options=server_options(settings, reuse_port),
     )
     service = core.service
+    limits = settings.server_limits()  # one per process: its pixel gate is shared by every RPC
     health = ServingHealth(service)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(service, settings.request_limits()), server)
+        PredictionServicer(service, limits), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelServicer(service, core_reloader(core, relay, health.update)), server)
-    v2_servicer.add_to_server(server, service, settings.request_limits())
+    v2_servicer.add_to_server(server, service, limits)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     port = server.add_insecure_port(address)
     server.start()

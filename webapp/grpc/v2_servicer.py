@@ -17,10 +17,11 @@ from typing import Any
 import grpc
 import numpy as np
 
-from serving_core.errors import Code, InvalidArgumentError, ServingError
-from serving_core.payloads.limits import RequestLimits
-from serving_core.service import InferenceService
+from serving_core.errors import InvalidArgumentError
+from serving_core.payloads.limits import ServerLimits
+from serving_core.service import InferenceBackend
 from webapp import open_inference
+from webapp.grpc.calls import inference_request
 from webapp.grpc.status import rpc
 from webapp.grpc.v2 import open_inference_grpc_pb2 as pb
 from webapp.grpc.v2 import open_inference_grpc_pb2_grpc as pb_grpc
@@ -34,6 +35,7 @@ CONTENTS_FIELD = {
     "INT64": "int64_contents", "FP32": "fp32_contents", "FP64": "fp64_contents", "BYTES": "bytes_contents",
 }
 Context = grpc.ServicerContext
+PROTOCOL = "v2-grpc"
 UNSUPPORTED_PARAMETERS = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset",
                           "classification")
 
@@ -79,7 +81,7 @@ def requested_outputs(request: pb.ModelInferRequest) -> list[str]:
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """``inference.GRPCInferenceService`` on one inference service (see the module doc)."""
 
-    def __init__(self, service: InferenceService, limits: RequestLimits) -> None:
+    def __init__(self, service: InferenceBackend, limits: ServerLimits) -> None:
         self.service = service
         self.limits = limits
 
@@ -115,12 +117,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     @rpc
     def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:  # noqa: N802
-        remaining = context.time_remaining()
-        if remaining is not None and remaining <= 0:
-            raise ServingError("the request's deadline passed before it could run", Code.DEADLINE_EXCEEDED)
         spec = open_inference.model_spec(request.model_name, request.model_version)
-        result = open_inference.infer(self.service, self.limits, spec, input_tensors(request),
-                                      requested_outputs(request))
+        inputs = open_inference.TensorInputs(input_tensors(request))
+        call = inference_request(context, self.limits, spec, inputs, PROTOCOL, "ModelInfer")
+        result = open_inference.infer(self.service, call, requested_outputs(request))
         response = pb.ModelInferResponse(
             model_name=result.model.name, model_version=str(result.model.version), id=request.id)
         for output in result.outputs:
@@ -130,7 +130,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return response
 
 
-def add_to_server(server: grpc.Server, service: InferenceService, limits: RequestLimits) -> InferenceServicer:
+def add_to_server(server: grpc.Server, service: InferenceBackend, limits: ServerLimits) -> InferenceServicer:
     """Register ``inference.GRPCInferenceService`` on ``server`` (before it starts); returns the servicer."""
     servicer = InferenceServicer(service, limits)
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)

@@ -36,42 +36,40 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(flask_keys)
     app.json.sort_keys = False
 
-    from webapp.http import (
-        fastpath,
-        graphpipe_api,
-        graphpipe_port,
-        health,
-        predict_api,
-        tfserving_api,
-        ui,
-        v2_api,
-        v2_fastpath,
-    )
+    from webapp.http import graphpipe, health, predict_api, tfserving_rest, ui, v2_rest
+    from webapp.http.calls import FrontEnd
     from webapp.http.errors import register_error_handlers
+    from webapp.http.routing import CONVERTERS, FastRoutes
 
-    app.url_map.converters["model"] = tfserving_api.ModelNameConverter
-    for module in (ui, tfserving_api, predict_api, health, graphpipe_api, v2_api):
-        app.register_blueprint(module.blueprint)
-    register_error_handlers(app, ui.error_page)
+    groups = (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES)
+    app.url_map.converters.update(CONVERTERS)
+    app.register_blueprint(ui.blueprint)
+    for group in groups:
+        app.register_blueprint(group.blueprint())
+    register_error_handlers(app, groups, ui.error_page)
     app.before_request(_take_the_whole_body)
 
-    app.extensions["settings"] = settings
-    app.extensions["request_limits"] = settings.request_limits()
     core = None
     if settings.model_servers:
         # A front end: the models live in the model servers, and no ServerCore in this process.
         from webapp.remote.service import RemoteInferenceService
 
-        app.extensions["inference_service"] = RemoteInferenceService(
+        service = RemoteInferenceService(
             settings.model_servers, settings["MODEL_NAME"], settings["MODEL_SERVER_TIMEOUT_SECONDS"],
             settings["MODEL_SERVER_RETRIES"])
     else:
         core = ServerCore(settings.core_options())
-        app.extensions["inference_service"] = core.service
+        service = core.service
+    front_end = FrontEnd(service, settings.server_limits(), settings)
+    app.extensions["settings"] = settings
+    app.extensions["inference_service"] = service
     app.extensions["serving_core"] = core
-    v2_fastpath.install(app)
-    fastpath.install(app)
-    graphpipe_port.install(app)
+    app.extensions["front_end"] = front_end
+    if settings["FAST_PREDICT_PATH"]:
+        app.wsgi_app = FastRoutes(app.wsgi_app, front_end, groups)
+    if settings["GRAPHPIPE_PORT"]:
+        app.wsgi_app = FastRoutes(app.wsgi_app, front_end, (graphpipe.PORT_ROUTES,),
+                                  port=settings["GRAPHPIPE_PORT"])
     if core is not None and settings["START_REGISTRY"]:
         core.start()
     return app

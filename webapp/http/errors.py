@@ -1,57 +1,57 @@
-"""Uniform errors: ``{"error": "..."}`` JSON for the APIs (TF Serving's shape), a plain message on the page.
+"""Flask's error handlers: refusals raised outside a route's handler (unrouted paths, the page's views,
+a body refused before any view) answered through the one table of ``webapp.http.refusals``.
 
-Nothing reaches a client as a stack trace: every expected refusal is a ``ServingError`` carrying its
-message and HTTP status; anything else is logged and answered with a plain 500.
+Which style a path gets comes from the route groups' own rules (their first path segment): a path of the
+APIs is answered in its group's style, anything else is the page. A group may word its unrouted paths
+itself (TF Serving answers any request it cannot route "Malformed request", HTTP 400).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 
-from serving_core.errors import INTERNAL_ERROR, ServingError
-from webapp.http.request_body import too_large_message
-from webapp.http.responses import error_bytes
-
-log = logging.getLogger(__name__)
-
-#: Path prefixes answered in JSON; everything else is the HTML UI.
-API_PREFIXES = ("/v1/", "/v2", "/graphpipe/", "/predict", "/healthz", "/readyz")
-__all__ = ["API_PREFIXES", "register_error_handlers", "too_large_message"]
-
+from serving_core.errors import ServingError
+from webapp.http.refusals import GRAPHPIPE, PAGE, http_exception_error, internal_error, refusal_answer
+from webapp.http.routing import RouteGroup, first_segment
 
 #: Renders the HTML page for a refusal: (the error, its HTTP status) -> the page.
 PageRenderer = Callable[[BaseException, int], Response]
 
 
-def register_error_handlers(app: Flask, render_page: PageRenderer) -> None:
-    """Install the handlers on ``app``: API paths get the precise message as JSON, pages get
-    ``render_page``'s plain words."""
+def register_error_handlers(app: Flask, groups: Sequence[RouteGroup], render_page: PageRenderer) -> None:
+    """Install the handlers on ``app``: API paths get their group's refusal, pages ``render_page``'s words."""
+    owners = {segment: group for group in groups for segment in group.first_segments()}
+    graphpipe_port = str(app.config.get("GRAPHPIPE_PORT") or "")
 
-    def error_response(error: BaseException, message: str, status: int) -> Response:
-        if request.path.startswith(API_PREFIXES):
-            return Response(error_bytes(message), status=status, mimetype="application/json")
-        return render_page(error, status)
+    def refusal_style(environ: dict) -> str:
+        """The style a request's refusal takes, from its path (and GraphPipe's own port)."""
+        if graphpipe_port and environ.get("SERVER_PORT") == graphpipe_port:
+            return GRAPHPIPE
+        group = owners.get(first_segment(environ.get("PATH_INFO", "")))
+        return PAGE if group is None else group.refusal
+
+    app.extensions["refusal_style"] = refusal_style
+
+    def refuse(error: ServingError, original: BaseException) -> Response:
+        group = owners.get(first_segment(request.path))
+        if group is None or group.refusal == PAGE:
+            return render_page(original, error.http_status)
+        return refusal_answer(error, group.refusal).response()
 
     @app.errorhandler(ServingError)
     def handle_serving_error(error: ServingError) -> Response:
-        return error_response(error, error.message, error.http_status)
-
-    @app.errorhandler(RequestEntityTooLarge)
-    def handle_too_large(error: RequestEntityTooLarge) -> Response:
-        return error_response(error, too_large_message(app.config.get("MAX_CONTENT_LENGTH")), 413)
+        return refuse(error, error)
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException) -> Response:
-        if request.path.startswith("/v1/") and error.code in (404, 405):
-            # TF Serving answers any request it cannot route with InvalidArgument (HTTP 400).
-            return error_response(error, f"Malformed request: {request.method} {request.path}", 400)
-        return error_response(error, error.description or error.name, error.code or 500)
+        group = owners.get(first_segment(request.path))
+        if group is not None and group.unrouted is not None and error.code in (404, 405):
+            return refuse(group.unrouted(request.method, request.path), error)
+        return refuse(http_exception_error(error, app.config.get("MAX_CONTENT_LENGTH")), error)
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
-        return error_response(error, INTERNAL_ERROR, 500)
+        return refuse(internal_error(f"{request.method} {request.path}"), error)

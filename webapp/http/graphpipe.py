@@ -1,8 +1,15 @@
 """GraphPipe over the inference service: a flatbuffers ``Request`` in, an ``InferResponse`` or
-``MetadataResponse`` out.
+``MetadataResponse`` out, on the app's port and on a port of its own.
 
-Shared by the Flask route (``webapp.http.graphpipe_api``) and the GraphPipe port
-(``webapp.http.graphpipe_port``). An ``InferRequest`` runs the model's default signature: its one
+``ROUTES``: ``POST /graphpipe/<model>[/versions/<v>]`` takes a GraphPipe ``Request`` and answers in
+flatbuffers, errors included (a GraphPipe client reads an ``InferResponse`` holding the ``Error``); a
+``GET`` answers the model's GraphPipe metadata as JSON, as GraphPipe's reference servers do.
+``PORT_ROUTES``: with ``GRAPHPIPE_PORT`` set, every request on that port (as GraphPipe's servers listen
+on ``:9000``) is GraphPipe for the default model, ``MODEL_NAME``: a ``POST`` to any path is a
+``Request``, ``GET /control/is_alive`` and ``GET /control/is_ready`` are the probes, any other ``GET``
+is the metadata as JSON (``webapp.http.routing.FastRoutes`` serves them, bound to that port).
+
+An ``InferRequest`` runs the model's default signature: its one
 input takes any tensor holding N images of 784 pixels (pixels/255 as float16/32/64, or uint8 0-255;
 [N,784], [N,28,28], [N,1,784]); ``input_names`` and ``output_names`` may be left out (the signature's
 own) or must name the signature's tensors; ``config`` is application-specific in GraphPipe and, as in
@@ -12,18 +19,25 @@ GraphPipe's reference servers, not used. Every refusal is an ``InferResponse`` h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from emnist_contract.signatures import DEFAULT_SIGNATURE
 from serving_core.errors import InvalidArgumentError, ServingError
-from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.limits import RequestBudget
 from serving_core.payloads.typed_tensors import pixels_to_images, raw_to_array
-from serving_core.service import InferenceService, ModelSpec, SignatureInput
+from serving_core.request import InferenceRequest, ModelSpec, SignatureInput
+from serving_core.service import InferenceBackend
 from webapp.http import graphpipe_wire as wire
+from webapp.http.calls import HttpCall
+from webapp.http.refusals import GRAPHPIPE, JSON
+from webapp.http.responses import HttpAnswer, json_bytes
+from webapp.http.routing import Route, RouteGroup
 from webapp.server_info import SERVER_NAME, server_version
+
+PROTOCOL = "graphpipe"
 
 #: GraphPipe's servers answer raw flatbuffers.
 CONTENT_TYPE = "application/octet-stream"
@@ -38,25 +52,16 @@ INPUT_DESCRIPTION = ("N images of 28x28 pixels, row by row: pixels/255 in any fl
 OUTPUT_DESCRIPTION = "softmax scores float32 [N,62] in EMNIST ByClass order (0-9, A-Z, a-z)"
 
 
-@dataclass(frozen=True)
-class Answer:
-    """The HTTP status and the flatbuffers body of a GraphPipe answer."""
-
-    status: int
-    body: bytes
-
-
 class GraphPipeInputs:
     """An InferRequest's one input tensor, decoded once the service has pinned a version."""
 
-    def __init__(self, request: wire.InferRequest, limits: RequestLimits) -> None:
+    def __init__(self, request: wire.InferRequest) -> None:
         self.request = request
-        self.limits = limits
 
     def signature_name(self) -> str:
         return DEFAULT_SIGNATURE
 
-    def tensor(self, signature_input: SignatureInput) -> np.ndarray:
+    def tensor(self, signature_input: SignatureInput, budget: RequestBudget) -> np.ndarray:
         tensors, names = self.request.input_tensors, self.request.input_names
         if len(tensors) != 1:
             raise InvalidArgumentError(
@@ -64,10 +69,10 @@ class GraphPipeInputs:
         if names and list(names) != [signature_input.name]:
             raise InvalidArgumentError(
                 f"unknown input names {list(names)}: the model's input is {signature_input.name}")
-        return tensor_to_images(tensors[0], self.limits)
+        return tensor_to_images(tensors[0], budget)
 
 
-def tensor_to_images(tensor: wire.Tensor, limits: RequestLimits) -> np.ndarray:
+def tensor_to_images(tensor: wire.Tensor, budget: RequestBudget) -> np.ndarray:
     """A GraphPipe tensor of pixels -> float32 [N,784]."""
     where = "input tensor"
     dtype = wire.DTYPE_OF_TYPE.get(tensor.type)
@@ -79,33 +84,33 @@ def tensor_to_images(tensor: wire.Tensor, limits: RequestLimits) -> np.ndarray:
         raise InvalidArgumentError(
             f"{where}: type {name} is not accepted: send pixels/255 as Float16/32/64 "
             "or pixels 0-255 as Uint8")
-    return pixels_to_images(raw_to_array(tensor.data, dtype, tensor.shape, where), where, limits)
+    return pixels_to_images(raw_to_array(tensor.data, dtype, tensor.shape, where), where, budget)
 
 
-def answer(service: InferenceService, limits: RequestLimits, spec: ModelSpec, body: bytes) -> Answer:
+def answer(call: HttpCall, spec: ModelSpec) -> HttpAnswer:
     """The answer to one GraphPipe request body (see the module doc)."""
     try:
-        try:
-            request = wire.read_request(body)
-        except wire.WireError as exc:
-            raise InvalidArgumentError(f"the body is not a GraphPipe Request: {exc}") from None
-        if isinstance(request, wire.MetadataRequest):
-            return Answer(200, wire.write_metadata_response(metadata(service, spec)))
-        return Answer(200, wire.write_infer_response(infer(service, limits, spec, request)))
-    except ServingError as error:
-        return error_answer(error)
+        message = wire.read_request(call.body())
+    except wire.WireError as exc:
+        raise InvalidArgumentError(f"the body is not a GraphPipe Request: {exc}") from None
+    if isinstance(message, wire.MetadataRequest):
+        return HttpAnswer(wire.write_metadata_response(metadata(call.service, spec)), CONTENT_TYPE)
+    request = call.inference_request(spec, GraphPipeInputs(message))
+    outputs = infer(call.service, request, message.output_names)
+    return HttpAnswer(wire.write_infer_response(outputs), CONTENT_TYPE)
 
 
-def error_answer(error: ServingError) -> Answer:
+def error_answer(error: ServingError) -> HttpAnswer:
     """An InferResponse holding the one error, with the error's HTTP status."""
-    return Answer(error.http_status, wire.write_infer_response([], [(int(error.code), error.message)]))
+    return HttpAnswer(wire.write_infer_response([], [(int(error.code), error.message)]), CONTENT_TYPE,
+                      error.http_status)
 
 
-def infer(service: InferenceService, limits: RequestLimits, spec: ModelSpec,
-          request: wire.InferRequest) -> list[np.ndarray]:
+def infer(service: InferenceBackend, request: InferenceRequest,
+          output_names: Sequence[str]) -> list[np.ndarray]:
     """The output tensors the request names (default: the signature's), in the order it names them."""
-    prediction = service.predict(spec, GraphPipeInputs(request, limits))
-    names = list(request.output_names) or list(prediction.outputs)
+    prediction = service.predict(request)
+    names = list(output_names) or list(prediction.outputs)
     unknown = [name for name in names if name not in prediction.outputs]
     if unknown:
         raise InvalidArgumentError(
@@ -120,7 +125,7 @@ def _shape(info: dict[str, Any]) -> tuple[int, ...]:
     return tuple(int(dim.get("size", -1)) for dim in info.get("tensor_shape", {}).get("dim", []))
 
 
-def metadata(service: InferenceService, spec: ModelSpec) -> wire.MetadataResponse:
+def metadata(service: InferenceBackend, spec: ModelSpec) -> wire.MetadataResponse:
     """The default signature's inputs and outputs, and the version that would answer."""
     result = service.metadata(spec)
     signature = result.signature_defs["signature_def"][DEFAULT_SIGNATURE]
@@ -143,7 +148,7 @@ def metadata(service: InferenceService, spec: ModelSpec) -> wire.MetadataRespons
     )
 
 
-def metadata_json(service: InferenceService, spec: ModelSpec) -> dict[str, Any]:
+def metadata_json(service: InferenceBackend, spec: ModelSpec) -> dict[str, Any]:
     """The same metadata as JSON (GraphPipe's reference servers answer a GET with it)."""
     result = metadata(service, spec)
 
@@ -154,3 +159,49 @@ def metadata_json(service: InferenceService, spec: ModelSpec) -> dict[str, Any]:
     return {"name": result.name, "version": result.version, "server": result.server,
             "description": result.description, "inputs": [io(i) for i in result.inputs],
             "outputs": [io(o) for o in result.outputs]}
+
+
+def model_request(call: HttpCall, name: str, version: int | None = None) -> HttpAnswer:
+    """One GraphPipe Request (infer or metadata) for the model."""
+    return answer(call, ModelSpec(name, version))
+
+
+def model_metadata(call: HttpCall, name: str, version: int | None = None) -> HttpAnswer:
+    """The model's GraphPipe metadata as JSON."""
+    return HttpAnswer(json_bytes(metadata_json(call.service, ModelSpec(name, version))))
+
+
+def port_request(call: HttpCall, path: str = "") -> HttpAnswer:
+    """A GraphPipe Request on the GraphPipe port: for the default model, whatever the path."""
+    return answer(call, ModelSpec(call.settings["MODEL_NAME"]))
+
+
+def port_metadata(call: HttpCall, path: str = "") -> HttpAnswer:
+    return HttpAnswer(json_bytes(metadata_json(call.service, ModelSpec(call.settings["MODEL_NAME"]))))
+
+
+def is_alive(call: HttpCall) -> HttpAnswer:
+    return HttpAnswer(b"ok\n", "text/plain")
+
+
+def is_ready(call: HttpCall) -> HttpAnswer:
+    if call.service.readiness(call.settings["MODEL_NAME"]).ready:
+        return HttpAnswer(b"ok\n", "text/plain")
+    return HttpAnswer(b"not ready\n", "text/plain", 503)
+
+
+MODELS = ("/graphpipe/<model:name>", "/graphpipe/<model:name>/versions/<int:version>")
+
+ROUTES = RouteGroup("graphpipe", PROTOCOL, GRAPHPIPE, (
+    *(Route(model, ("POST",), model_request) for model in MODELS),
+    *(Route(model, ("GET",), model_metadata, refusal=JSON) for model in MODELS),
+))
+
+PORT_ROUTES = RouteGroup("graphpipe_port", PROTOCOL, GRAPHPIPE, (
+    Route("/control/is_alive", ("GET",), is_alive, refusal=JSON),
+    Route("/control/is_ready", ("GET",), is_ready, refusal=JSON),
+    Route("/", ("POST",), port_request),
+    Route("/<path:path>", ("POST",), port_request),
+    Route("/", ("GET",), port_metadata, refusal=JSON),
+    Route("/<path:path>", ("GET",), port_metadata, refusal=JSON),
+))

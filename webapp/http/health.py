@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
-
-from webapp.http.context import serving
-from webapp.http.responses import json_response
-
-blueprint = Blueprint("health", __name__)
+from webapp.http.calls import HttpCall
+from webapp.http.refusals import JSON
+from webapp.http.responses import HttpAnswer
+from webapp.http.routing import Route, RouteGroup
 
 
-@blueprint.route("/healthz", methods=["GET"])
-def healthz() -> Response:
+def healthz(call: HttpCall) -> HttpAnswer:
     """Liveness: the process answers HTTP (no model needed)."""
-    return json_response({"status": "ok"})
+    return HttpAnswer.json({"status": "ok"})
 
 
-@blueprint.route("/readyz", methods=["GET"])
-def readyz() -> Response:
+def readyz(call: HttpCall) -> HttpAnswer:
     """Readiness: every configured model is loaded and the default one answers a prediction."""
-    name = current_app.config["MODEL_NAME"]
-    readiness = serving().readiness(name)
+    name = call.settings["MODEL_NAME"]
+    readiness = call.service.readiness(name)
     if not readiness.ready:
-        return json_response({"status": "not ready", "error": readiness.error}, 503)
-    return json_response({"status": "ready", "model": name, "version": str(readiness.model.version)})
+        return HttpAnswer.json({"status": "not ready", "error": readiness.error}, 503)
+    return HttpAnswer.json({"status": "ready", "model": name, "version": str(readiness.model.version)})
+
+
+ROUTES = RouteGroup("health", "health", JSON, (
+    Route("/healthz", ("GET",), healthz),
+    Route("/readyz", ("GET",), readyz),
+))

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, Response, current_app, request
 
 from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.layout import UNTRAINED_CLASSES_KEY
@@ -24,17 +23,20 @@ from serving_core.confidence import confidence
 from serving_core.errors import InvalidArgumentError
 from serving_core.input_checks import InputWarning, input_warnings
 from serving_core.payloads.binary import body_to_images, bytes_to_images
-from serving_core.payloads.json_tensors import parse_json_object, predict_request_images
-from serving_core.service import ModelSpec
-from webapp.http.context import read_body, request_limits, serving
+from serving_core.payloads.json_tensors import parse_json_object, predict_request_images, signature_name_of
+from serving_core.request import ModelSpec
+from webapp.http.calls import HttpCall
 from webapp.http.media import is_binary_body
-from webapp.http.responses import json_response
+from webapp.http.refusals import JSON
+from webapp.http.responses import HttpAnswer
+from webapp.http.routing import Route, RouteGroup
 
-blueprint = Blueprint("predict_api", __name__)
+PROTOCOL = "predict"
 
 
-def query_int(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
-    text = request.args.get(name)
+def query_int(call: HttpCall, name: str, default: int | None, low: int,
+              high: int | None = None) -> int | None:
+    text = call.request.args.get(name)
     if text is None or text == "":
         return default
     try:
@@ -47,39 +49,37 @@ def query_int(name: str, default: int | None, low: int, high: int | None = None)
     return value
 
 
-def uploaded_images() -> tuple[np.ndarray, list[str]]:
+def uploaded_images(call: HttpCall) -> tuple[np.ndarray, list[str]]:
     """Every uploaded file of a multipart request (any field name) -> images and file names."""
-    files = [(field, storage) for field, storage in request.files.items(multi=True)]
+    files = [(field, storage) for field, storage in call.request.files.items(multi=True)]
     if not files:
         raise InvalidArgumentError(
             "multipart request without a file: send the image as a file field (-F image=@x.png)")
-    limits = request_limits()
-    limits.check_count(len(files))
-    limits.check_image_files(len(files))
+    budget = call.budget
+    budget.check_count(len(files))
+    budget.check_image_files(len(files))
     images, names = [], []
     for field, storage in files:
         name = storage.filename or field
         data = storage.read()
-        images.append(bytes_to_images(data, f"file {name!r}", False, limits))
+        images.append(bytes_to_images(data, f"file {name!r}", False, budget))
         names.append(name)
-    limits.check("running the model")
+    budget.check("running the model")
     return np.concatenate(images), names
 
 
-def request_images() -> tuple[np.ndarray, list[str] | None, str]:
+def request_images(call: HttpCall) -> tuple[np.ndarray, list[str] | None, str]:
     """The request's images (multipart files, a binary body, or TF Serving JSON), the file names if any,
     and the signature a JSON body names ("" when none)."""
-    if request.mimetype == "multipart/form-data":
-        return *uploaded_images(), ""
-    body = read_body()
-    limits = request_limits()
-    if is_binary_body(request.mimetype, body):
-        return body_to_images(body, limits), None, ""
+    if call.request.mimetype == "multipart/form-data":
+        return *uploaded_images(call), ""
+    body = call.body()
+    budget = call.budget
+    if is_binary_body(call.request.mimetype, body):
+        return body_to_images(body, budget), None, ""
     document = parse_json_object(body)
-    signature = document.get("signature_name") or ""
-    if not isinstance(signature, str):
-        raise InvalidArgumentError("'signature_name' key must be a string value.")
-    images, _ = predict_request_images(document, INPUT_KEY, limits, body)
+    signature = signature_name_of(document)
+    images, _ = predict_request_images(document, INPUT_KEY, budget, body)
     return images, None, signature
 
 
@@ -111,15 +111,15 @@ def result_entry(row_scores: np.ndarray, labels: Sequence[str], k: int, untraine
     return entry
 
 
-@blueprint.route("/predict", methods=["POST"])
-def predict() -> Response:
-    config = current_app.config
-    name = request.args.get("model") or config["MODEL_NAME"]
-    version = query_int("version", None, 0)
-    label = request.args.get("label") or None
-    k = query_int("top_k", int(config["DEFAULT_TOP_K"]), 1, NUM_CLASSES)
-    images, file_names, signature = request_images()
-    result = serving().scores(ModelSpec(name, version, label, signature), images)
+def predict(call: HttpCall) -> HttpAnswer:
+    """Labels, probabilities, the confidence cue and the top k of each image of the request."""
+    args = call.request.args
+    name = args.get("model") or call.settings["MODEL_NAME"]
+    version = query_int(call, "version", None, 0)
+    label = args.get("label") or None
+    k = query_int(call, "top_k", int(call.settings["DEFAULT_TOP_K"]), 1, NUM_CLASSES)
+    images, file_names, signature = request_images(call)
+    result = call.service.scores(call.inference_request(ModelSpec(name, version, label, signature), images))
     untrained = frozenset(result.untrained_classes)
     results = []
     for row, (row_scores, warnings) in enumerate(zip(result.scores, input_warnings(images), strict=True)):
@@ -127,10 +127,13 @@ def predict() -> Response:
         if file_names is not None:
             entry["file"] = file_names[row]
         results.append(entry)
-    return json_response({
+    return HttpAnswer.json({
         "model_spec": {"name": result.model.name, "version": str(result.model.version),
                        "engine": result.model.engine},
         "predictions": result.scores,
         "results": results,
         UNTRAINED_CLASSES_KEY: list(result.untrained_classes),
     })
+
+
+ROUTES = RouteGroup("predict_api", PROTOCOL, JSON, (Route("/predict", ("POST",), predict),))

@@ -1,8 +1,10 @@
-"""TensorFlow Serving's REST protocol over the inference service: request bodies in, answer bodies out.
+"""TensorFlow Serving's REST API (``/v1/models/...``): its routes, and their handlers over the inference
+service.
 
-Shared by the Flask views (``webapp.http.tfserving_api``) and the WSGI fast path
-(``webapp.http.fastpath``), so both give the same bytes for the same request; neither holds any
-predict logic of its own.
+Routes: predict / classify (/ regress, refused: the model has no regression signature) on ``<name>``,
+``<name>/versions/<v>`` and ``<name>/labels/<label>``; model status; model metadata. Any other ``/v1/``
+request is "Malformed request", as in TF Serving (``webapp.http.app``'s handler of unrouted paths).
+``:predict`` is also answered below Flask (``webapp.http.routing.FastRoutes``): the same handler.
 
 ``:predict`` answers every signature by TF Serving's rules: a signature with one output answers it
 unnamed (``{"predictions": [[62 scores], ...]}`` / ``{"outputs": [...]}``); one with several answers an
@@ -18,49 +20,56 @@ Predict signature and would always be refused; here the model's ``classify`` sig
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from serving_core.errors import InvalidArgumentError
-from serving_core.payloads.binary import body_to_images
+from serving_core.payloads.binary import BinaryBodyInputs
 from serving_core.payloads.codecs import dump_npy
-from serving_core.payloads.json_tensors import JsonPredictInputs, examples_to_images, parse_json_object
-from serving_core.payloads.limits import RequestLimits
-from serving_core.service import InferenceBackend, ModelSpec
-from webapp.http.media import JSON_MEDIA_TYPE, NPY_MEDIA_TYPES, is_binary_body
-from webapp.http.responses import json_bytes
+from serving_core.payloads.json_tensors import JsonExampleInputs, JsonPredictInputs
+from serving_core.request import ModelSpec
+from webapp.http.calls import HttpCall
+from webapp.http.media import FORM_TYPES, NPY_MEDIA_TYPES, accepts_npy, is_binary_body
+from webapp.http.refusals import JSON
+from webapp.http.responses import HttpAnswer, json_bytes
+from webapp.http.routing import Route, RouteGroup
+
+PROTOCOL = "tfserving-rest"
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A successful answer: body bytes and their media type."""
-
-    body: bytes
-    content_type: str = JSON_MEDIA_TYPE
+def _spec(name: str, version: int | None, label: str | None) -> ModelSpec:
+    return ModelSpec(name, version, label)
 
 
-def predict(
-    service: InferenceBackend, limits: RequestLimits, spec: ModelSpec, mimetype: str, body: bytes,
-    npy_answer: bool,
-) -> Answer:
+def refuse_form(call: HttpCall) -> None:
+    if call.request.mimetype in FORM_TYPES:
+        raise InvalidArgumentError(
+            f"Content-Type {call.request.mimetype} is not accepted here: send JSON (or a .npy body); "
+            "file uploads go to POST /predict",
+            http_status=415,
+        )
+
+
+def predict(call: HttpCall, name: str, version: int | None = None, label: str | None = None) -> HttpAnswer:
     """``:predict``: a JSON body (row or columnar, any signature) or a binary one (default signature)."""
-    if is_binary_body(mimetype, body):
-        prediction = service.predict(spec, body_to_images(body, limits))
+    refuse_form(call)
+    body = call.body()
+    if is_binary_body(call.request.mimetype, body):
+        inputs: Any = BinaryBodyInputs(body)
         layout = "row"
     else:
-        inputs = JsonPredictInputs(body, limits)
-        prediction = service.predict(spec, inputs)
+        inputs = JsonPredictInputs(body)
+    prediction = call.service.predict(call.inference_request(_spec(name, version, label), inputs))
+    if isinstance(inputs, JsonPredictInputs):
         layout = inputs.layout
-    if npy_answer:
+    if accepts_npy(call.request.headers.get("Accept")):
         return npy_outputs(prediction.outputs)
-    return Answer(json_bytes(format_outputs(prediction.outputs, layout)))
+    return HttpAnswer(json_bytes(format_outputs(prediction.outputs, layout)))
 
 
-def npy_outputs(outputs: dict[str, np.ndarray]) -> Answer:
+def npy_outputs(outputs: dict[str, np.ndarray]) -> HttpAnswer:
     """The one output tensor as a ``.npy`` file (406 when there is not exactly one numeric output)."""
     if len(outputs) != 1:
         raise InvalidArgumentError(
@@ -72,7 +81,7 @@ def npy_outputs(outputs: dict[str, np.ndarray]) -> Answer:
     if value.dtype.kind not in "biuf":
         raise InvalidArgumentError(
             f"a .npy answer holds numbers and this output is of dtype {value.dtype}", http_status=406)
-    return Answer(dump_npy(value), NPY_MEDIA_TYPES[0])
+    return HttpAnswer(dump_npy(value), NPY_MEDIA_TYPES[0])
 
 
 def format_outputs(outputs: dict[str, np.ndarray], layout: str) -> dict[str, Any]:
@@ -96,40 +105,63 @@ def decode_strings(value: np.ndarray) -> Any:
     return value
 
 
-def classify(service: InferenceBackend, limits: RequestLimits, spec: ModelSpec, body: bytes) -> Answer:
+def classify(call: HttpCall, name: str, version: int | None = None, label: str | None = None) -> HttpAnswer:
     """``:classify``: ``{"examples": [...]}`` -> ``{"results": [[[label, score] x 62] per example]}``."""
-    document = parse_json_object(body)
-    signature = document.get("signature_name") or ""
-    if not isinstance(signature, str):
-        raise InvalidArgumentError("'signature_name' key must be a string value.")
-    if "examples" not in document:
-        raise InvalidArgumentError("When method is classify, key 'examples' is expected and was not found")
-    images = examples_to_images(document["examples"], document.get("context"), limits)
-    result = service.classify(dataclasses.replace(spec, signature_name=signature), images)
-    scores = result.scores.tolist() if result.scores is not None else None
-    labels = result.labels
-    width = len(labels if labels is not None else scores[0])
-    results = [
-        [[labels[i] if labels is not None else "", scores[row][i] if scores is not None else 0.0]
-         for i in range(width)]
-        for row in range(len(images))
-    ]
-    return Answer(json_bytes({"results": results}))
+    refuse_form(call)
+    inputs = JsonExampleInputs(call.body())
+    result = call.service.classify(call.inference_request(_spec(name, version, label), inputs))
+    return HttpAnswer(json_bytes({"results": [[list(pair) for pair in row] for row in result.rows()]}))
 
 
-def metadata(service: InferenceBackend, spec: ModelSpec, model_info: bool = False) -> Answer:
+def regress(call: HttpCall, name: str, version: int | None = None, label: str | None = None) -> HttpAnswer:
+    """``:regress``: refused, the model classifies images."""
+    raise InvalidArgumentError(
+        "Expected regression signature method_name to be tensorflow/serving/regress: "
+        f"model {name} classifies images, use :predict or :classify"
+    )
+
+
+def metadata(call: HttpCall, name: str, version: int | None = None, label: str | None = None) -> HttpAnswer:
     """GetModelMetadata: the version's SignatureDefs and the spec of the version that answered.
 
-    ``model_info`` adds this project's extension field: the classes the version has no training images of.
+    ``?metadata_field=model_info`` adds this project's extension field: the classes the version has no
+    training images of.
     """
-    result = service.metadata(spec)
+    fields = call.request.args.getlist("metadata_field")
+    unknown = sorted(set(fields) - {"signature_def", MODEL_INFO_FIELD})
+    if unknown:
+        raise InvalidArgumentError(f"Metadata field {unknown[0]} is not supported")
+    result = call.service.metadata(_spec(name, version, label))
     model_spec = {"name": result.model.name, "signature_name": "", "version": str(result.model.version)}
     metadata_field: dict[str, Any] = {"signature_def": result.signature_defs}
-    if model_info:
+    if MODEL_INFO_FIELD in fields:
         metadata_field[MODEL_INFO_FIELD] = {UNTRAINED_CLASSES_KEY: list(result.untrained_classes)}
-    return Answer(json_bytes({"model_spec": model_spec, "metadata": metadata_field}))
+    return HttpAnswer(json_bytes({"model_spec": model_spec, "metadata": metadata_field}))
 
 
-def status(service: InferenceBackend, spec: ModelSpec) -> Answer:
+def status(call: HttpCall, name: str, version: int | None = None, label: str | None = None) -> HttpAnswer:
     """GetModelStatus: ``{"model_version_status": [...]}``."""
-    return Answer(json_bytes({"model_version_status": service.status(spec)}))
+    return HttpAnswer(json_bytes({"model_version_status": call.service.status(_spec(name, version, label))}))
+
+
+def missing_model_name(call: HttpCall) -> HttpAnswer:
+    raise InvalidArgumentError("Missing model name in request.")
+
+
+def malformed_request(method: str, path: str) -> InvalidArgumentError:
+    """TF Serving answers any request it cannot route with InvalidArgument (HTTP 400)."""
+    return InvalidArgumentError(f"Malformed request: {method} {path}")
+
+
+#: The three ways TF Serving names a servable in a path.
+SERVABLES = ("/v1/models/<model:name>", "/v1/models/<model:name>/versions/<int:version>",
+             "/v1/models/<model:name>/labels/<model:label>")
+
+ROUTES = RouteGroup("tfserving_rest", PROTOCOL, JSON, (
+    *(Route(f"{servable}:predict", ("POST",), predict, fast=True) for servable in SERVABLES),
+    *(Route(f"{servable}:classify", ("POST",), classify) for servable in SERVABLES),
+    *(Route(f"{servable}:regress", ("POST",), regress) for servable in SERVABLES),
+    *(Route(servable, ("GET",), status) for servable in SERVABLES),
+    *(Route(f"{servable}/metadata", ("GET",), metadata) for servable in SERVABLES),
+    Route("/v1/models", ("GET",), missing_model_name),
+), unrouted=malformed_request)

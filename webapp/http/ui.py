@@ -29,12 +29,13 @@ from serving_core.confidence import (
 )
 from serving_core.errors import ServingError
 from serving_core.preprocessing import data_uri, png_bytes, preprocess_image
-from serving_core.service import ModelSpec
-from webapp.http.context import request_limits, serving
+from serving_core.request import ModelSpec
 from webapp.http.page_errors import BadDrawingError, NothingSubmittedError, Submission, plain_message
+from webapp.http.routing import current_call
 from webapp.http.thumbnails import DecodedFrame, thumbnail
 
 blueprint = Blueprint("ui", __name__)
+PROTOCOL = "page"
 
 DRAWING_PREFIX = "data:image/png;base64,"
 GROUP_NAMES = {"digit": "digit", "uppercase": "uppercase letter", "lowercase": "lowercase letter"}
@@ -53,7 +54,7 @@ class ModelChoice:
 def model_choices() -> list[ModelChoice]:
     """Every model with a version that answers now (a model still loading is left out)."""
     try:
-        service = serving()
+        service = current_call(PROTOCOL).service
         names = service.model_names()
     except ServingError:
         return []
@@ -120,13 +121,14 @@ def cue_text(cue: Confidence, ranked: list[dict[str, Any]]) -> str:
 @blueprint.route("/", methods=["POST"])
 def result() -> Response:
     submitted = Submission()
+    call = current_call(PROTOCOL)
     try:
         data, submitted = read_submission()
-        limits = request_limits()
+        budget = call.budget
         decoded = DecodedFrame()
-        pixels = preprocess_image(data, limits.max_image_pixels, limits, on_decoded=decoded)
-        answer = serving().scores(ModelSpec(submitted.model), pixels[None])
-        picture = thumbnail(data, limits.max_image_pixels, limits, decoded)
+        pixels = preprocess_image(data, budget.max_image_pixels, budget, on_decoded=decoded)
+        answer = call.service.scores(call.inference_request(ModelSpec(submitted.model), pixels[None]))
+        picture = thumbnail(data, budget.max_image_pixels, budget, decoded)
     except ServingError as error:
         return error_page(error, error.http_status, submitted)
     except RequestEntityTooLarge as error:

@@ -1,11 +1,17 @@
-"""The Open Inference Protocol's REST inference body, with its binary tensor data extension.
+"""The Open Inference Protocol's REST API (KServe/Triton/MLServer's "V2"): its routes and their handlers.
 
-A request body is the JSON ``$inference_request``, optionally followed by the inputs' raw bytes: then
+Health (``/v2/health/live``, ``/v2/health/ready``), server metadata (``/v2``), model metadata and
+readiness (``/v2/models/<m>[/versions/<v>][/ready]``) and inference (``.../infer``, also answered below
+Flask by ``webapp.http.routing.FastRoutes``). A version is a number or one of the model's version labels.
+Errors are ``{"error": "..."}`` with the refusal's status (400 for a bad request, 404 for an unknown model
+or version); a health or readiness check that is false answers 400, as the protocol has it (a 4xx status
+is false).
+
+An inference body is the JSON ``$inference_request``, optionally followed by the inputs' raw bytes: then
 the ``Inference-Header-Content-Length`` header gives the JSON's length and each binary input says
 its size in ``parameters.binary_data_size``, in input order. An output is answered in binary when its
 ``parameters.binary_data`` is true, or, for the outputs not listed, when the request's
-``parameters.binary_data_output`` is; the answer then carries the header itself. Pure functions over
-``webapp.open_inference``; the Flask view is ``webapp.http.v2_api``.
+``parameters.binary_data_output`` is; the answer then carries the header itself.
 """
 
 from __future__ import annotations
@@ -15,12 +21,15 @@ from typing import Any
 
 from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.json_tensors import parse_json_object
-from serving_core.payloads.limits import RequestLimits
 from serving_core.payloads.typed_tensors import checked_shape
-from serving_core.service import InferenceService, ModelSpec
 from webapp import open_inference
-from webapp.http.media import JSON_MEDIA_TYPE
-from webapp.http.responses import json_bytes
+from webapp.http.calls import HttpCall
+from webapp.http.media import JSON_MEDIA_TYPE, decode_content
+from webapp.http.refusals import JSON
+from webapp.http.responses import HttpAnswer, json_bytes
+from webapp.http.routing import Route, RouteGroup
+
+PROTOCOL = "v2-rest"
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BINARY_MEDIA_TYPE = "application/octet-stream"
@@ -40,13 +49,6 @@ class InferRequest:
     requested: list[str]
     binary: dict[str, bool] = field(default_factory=dict)
     binary_by_default: bool = False
-
-
-@dataclass(frozen=True)
-class Answer:
-    body: bytes
-    content_type: str
-    header_length: int | None = None
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:
@@ -146,11 +148,14 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
     return InferRequest(request_id, inputs, requested, binary_flags, default)
 
 
-def infer(service: InferenceService, limits: RequestLimits, spec: ModelSpec, body: bytes,
-          header_length: str | None) -> Answer:
+def infer(call: HttpCall, name: str, version: str = "") -> HttpAnswer:
     """POST .../infer: the inference response, with binary outputs after the JSON when asked."""
-    request = parse_infer_request(body, header_length)
-    result = open_inference.infer(service, limits, spec, request.inputs, request.requested)
+    limit = call.settings["MAX_CONTENT_LENGTH"]
+    body = decode_content(call.body(), call.request.headers.get("Content-Encoding"), limit)
+    request = parse_infer_request(body, call.request.headers.get(HEADER_LENGTH))
+    spec = open_inference.model_spec(name, version)
+    inputs = open_inference.TensorInputs(request.inputs)
+    result = open_inference.infer(call.service, call.inference_request(spec, inputs), request.requested)
     outputs, chunks = [], []
     for output in result.outputs:
         entry: dict[str, Any] = {"name": output.name, "datatype": output.datatype,
@@ -168,5 +173,45 @@ def infer(service: InferenceService, limits: RequestLimits, spec: ModelSpec, bod
     document["outputs"] = outputs
     header = json_bytes(document)
     if not chunks:
-        return Answer(header, JSON_MEDIA_TYPE)
-    return Answer(header + b"".join(chunks), BINARY_MEDIA_TYPE, len(header))
+        return HttpAnswer(header, JSON_MEDIA_TYPE)
+    return HttpAnswer(header + b"".join(chunks), BINARY_MEDIA_TYPE,
+                      headers=((HEADER_LENGTH, str(len(header))),))
+
+
+#: A health or readiness check that is false (the protocol: any 4xx status).
+NOT_READY = 400
+
+
+def server_live(call: HttpCall) -> HttpAnswer:
+    return HttpAnswer.json({"live": True})
+
+
+def server_ready(call: HttpCall) -> HttpAnswer:
+    ready = open_inference.server_ready(call.service)
+    return HttpAnswer.json({"ready": ready}, 200 if ready else NOT_READY)
+
+
+def server_metadata(call: HttpCall) -> HttpAnswer:
+    return HttpAnswer.json(open_inference.server_metadata(open_inference.REST_EXTENSIONS))
+
+
+def model_metadata(call: HttpCall, name: str, version: str = "") -> HttpAnswer:
+    spec = open_inference.model_spec(name, version)
+    return HttpAnswer.json(open_inference.model_metadata(call.service, spec))
+
+
+def model_ready(call: HttpCall, name: str, version: str = "") -> HttpAnswer:
+    ready = open_inference.model_ready(call.service, open_inference.model_spec(name, version))
+    return HttpAnswer.json({"name": name, "ready": ready}, 200 if ready else NOT_READY)
+
+
+MODELS = ("/v2/models/<model:name>", "/v2/models/<model:name>/versions/<model:version>")
+
+ROUTES = RouteGroup("v2_rest", PROTOCOL, JSON, (
+    Route("/v2/health/live", ("GET",), server_live),
+    Route("/v2/health/ready", ("GET",), server_ready),
+    Route("/v2", ("GET",), server_metadata),
+    *(Route(model, ("GET",), model_metadata) for model in MODELS),
+    *(Route(f"{model}/ready", ("GET",), model_ready) for model in MODELS),
+    *(Route(f"{model}/infer", ("POST",), infer, fast=True) for model in MODELS),
+))

@@ -12,7 +12,8 @@ Answers name the version that answered and, as its engine, the model server's ad
 
 What a request needs to know of a signature (the input's name and dtype, to read TF Serving's JSON) and
 each version's labels are asked once and remembered (the labels through one Classify of a blank image;
-a model without a classify signature has the contract's ByClass labels).
+a model without a classify signature has the contract's ByClass labels). Signatures are chosen and
+checked by the same rules, in the same words, as in-process (``serving_core.signature_rules``).
 """
 
 from __future__ import annotations
@@ -27,19 +28,25 @@ from typing import Any, TypeVar
 import numpy as np
 
 from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
-from emnist_contract.signatures import CLASSIFY_SIGNATURE, DEFAULT_SIGNATURE, SCORES_KEY
-from emnist_contract.tensors import NUM_PIXELS
-from serving_core.errors import Code, InvalidArgumentError, ServingError, UnavailableError
+from emnist_contract.signatures import CLASSIFY_INPUT_KEY, CLASSIFY_SIGNATURE, DEFAULT_SIGNATURE, SCORES_KEY
+from serving_core.errors import Code, ServingError, UnavailableError
+from serving_core.request import InferenceRequest, ModelSpec, SignatureInput
 from serving_core.service import (
     Classification,
-    Inputs,
     ModelMetadata,
-    ModelSpec,
     Prediction,
     Readiness,
     Scores,
     ServedVersion,
-    SignatureInput,
+    check_pixels,
+    probe_request,
+    request_values,
+)
+from serving_core.signature_rules import (
+    output_dtypes,
+    refuse_other_than_default,
+    requested_signature,
+    single_input,
 )
 from webapp.remote.addresses import ModelServerAddress
 from webapp.remote.errors import ModelServerUnavailableError, bad_gateway
@@ -50,26 +57,21 @@ T = TypeVar("T")
 BACKOFF_SECONDS = 0.05
 DOWN_SECONDS = 1.0
 SIGNATURE_SECONDS = 30.0
-BLANK_IMAGE = np.zeros((1, NUM_PIXELS), dtype=np.float32)
 
 
 @dataclass(frozen=True)
 class SignatureInfo:
+    """What a request needs of a remote signature: its one input, its outputs' dtypes, the whole map."""
+
     input: SignatureInput
     output_types: dict[str, str]
+    signature_defs: dict[str, Any]
 
 
 def signature_info(signature_defs: dict[str, Any], signature: str) -> SignatureInfo:
-    """The one input and the outputs' dtypes of a signature, with the service's refusals."""
-    definition = signature_defs.get("signature_def", {}).get(signature)
-    if definition is None or signature.startswith("__"):
-        raise InvalidArgumentError(f'Serving signature name: "{signature}" not found in signature def')
-    inputs = definition.get("inputs", {})
-    if len(inputs) != 1:
-        raise InvalidArgumentError(f"signature {signature} takes {len(inputs)} inputs; this server feeds one")
-    ((name, info),) = inputs.items()
-    outputs = {key: value.get("dtype", "DT_FLOAT") for key, value in definition.get("outputs", {}).items()}
-    return SignatureInfo(SignatureInput(name, info.get("dtype", "")), outputs)
+    """The one input and the outputs' dtypes of a signature, with the in-process service's refusals."""
+    return SignatureInfo(single_input(signature_defs, signature), output_dtypes(signature_defs, signature),
+                         signature_defs)
 
 
 class RemoteInferenceService:
@@ -96,9 +98,13 @@ class RemoteInferenceService:
 
     # --- one call, over the servers -------------------------------------------------------------
 
-    def _deadline(self, deadline: float | None) -> float:
+    def _deadline(self, request: InferenceRequest | None = None) -> float:
+        """The call's ``time.monotonic()`` deadline: MODEL_SERVER_TIMEOUT_SECONDS, or the request's own
+        when that comes first."""
         own = time.monotonic() + self.timeout
-        return own if deadline is None else min(own, deadline)
+        if request is None or request.deadline is None:
+            return own
+        return min(own, request.deadline.expires)
 
     def _order(self) -> list[Any]:
         start = next(self._turn) % len(self.servers)
@@ -155,7 +161,7 @@ class RemoteInferenceService:
         if labels is not None:
             return labels
         try:
-            labels = server.classify(ModelSpec(name, version), CLASSIFY_SIGNATURE, BLANK_IMAGE,
+            labels = server.classify(ModelSpec(name, version), CLASSIFY_SIGNATURE, probe_request(name).inputs,
                                      deadline - time.monotonic()).labels or BYCLASS_LABELS
         except ServingError as exc:
             if exc.code not in (Code.INVALID_ARGUMENT, Code.FAILED_PRECONDITION):
@@ -187,14 +193,14 @@ class RemoteInferenceService:
 
     # --- the InferenceBackend calls -------------------------------------------------------------
 
-    def predict(self, spec: ModelSpec, inputs: Inputs, deadline: float | None = None) -> Prediction:
-        deadline = self._deadline(deadline)
-        if isinstance(inputs, np.ndarray):
-            signature = spec.signature_name or DEFAULT_SIGNATURE
-        else:
-            signature = inputs.signature_name() or spec.signature_name or DEFAULT_SIGNATURE
+    def predict(self, request: InferenceRequest) -> Prediction:
+        request.budget.check("asking a model server")
+        deadline = self._deadline(request)
+        spec = request.spec
+        signature = requested_signature(request, DEFAULT_SIGNATURE)
         info = self._signature(spec, signature, deadline)
-        values = inputs if isinstance(inputs, np.ndarray) else inputs.tensor(info.input)
+        values = request_values(request, info.input)
+        check_pixels(values)
 
         def run(server: Any, timeout: float) -> Prediction:
             answer = server.predict(spec, signature, info.input.name, values, timeout, info.output_types)
@@ -202,9 +208,15 @@ class RemoteInferenceService:
 
         return self._call(run, deadline)
 
-    def scores(self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None) -> Scores:
-        deadline = self._deadline(deadline)
-        info = self._signature(ModelSpec(spec.name, spec.version, spec.label), DEFAULT_SIGNATURE, deadline)
+    def scores(self, request: InferenceRequest) -> Scores:
+        request.budget.check("asking a model server")
+        deadline = self._deadline(request)
+        spec = request.spec
+        signature = requested_signature(request, DEFAULT_SIGNATURE)
+        info = self._signature(spec, signature, deadline)
+        refuse_other_than_default(info.signature_defs, signature)
+        images = request_values(request, info.input)
+        check_pixels(images)
 
         def run(server: Any, timeout: float) -> Scores:
             answer = server.predict(spec, DEFAULT_SIGNATURE, info.input.name, images, timeout,
@@ -220,18 +232,23 @@ class RemoteInferenceService:
 
         return self._call(run, deadline)
 
-    def classify(self, spec: ModelSpec, images: np.ndarray, deadline: float | None = None) -> Classification:
-        signature = spec.signature_name or CLASSIFY_SIGNATURE
+    def classify(self, request: InferenceRequest) -> Classification:
+        request.budget.check("asking a model server")
+        deadline = self._deadline(request)
+        spec = request.spec
+        signature = requested_signature(request, CLASSIFY_SIGNATURE)
+        images = request_values(request, SignatureInput(CLASSIFY_INPUT_KEY, "DT_STRING"))
+        check_pixels(images)
 
         def run(server: Any, timeout: float) -> Classification:
             answer = server.classify(spec, signature, images, timeout)
             return Classification(ServedVersion(spec.name, answer.version, server.url), answer.labels,
-                                  answer.scores)
+                                  answer.scores, len(images))
 
-        return self._call(run, self._deadline(deadline))
+        return self._call(run, deadline)
 
     def metadata(self, spec: ModelSpec) -> ModelMetadata:
-        deadline = self._deadline(None)
+        deadline = self._deadline()
 
         def run(server: Any, timeout: float) -> ModelMetadata:
             version, signature_defs = server.metadata(spec, timeout)
@@ -243,7 +260,7 @@ class RemoteInferenceService:
         return self._call(run, deadline)
 
     def status(self, spec: ModelSpec) -> list[dict[str, Any]]:
-        return self._call(lambda server, timeout: server.status(spec, timeout), self._deadline(None))
+        return self._call(lambda server, timeout: server.status(spec, timeout), self._deadline())
 
     def model_names(self) -> list[str]:
         return [self.default_model]
@@ -251,7 +268,7 @@ class RemoteInferenceService:
     def readiness(self, name: str) -> Readiness:
         """Ready when a model server answers a prediction of ``name`` now (the way /predict would)."""
         try:
-            answer = self.scores(ModelSpec(name), BLANK_IMAGE)
+            answer = self.scores(probe_request(name))
         except ServingError as exc:
             return Readiness(False, error=str(exc))
         if not np.isfinite(answer.scores).all():

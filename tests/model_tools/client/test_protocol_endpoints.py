@@ -37,7 +37,7 @@ def grpc_url(repo, served_model) -> Iterator[str]:
     core = ServerCore(settings.core_options())
     core.start()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    v2_servicer.add_to_server(server, core.service, settings.request_limits())
+    v2_servicer.add_to_server(server, core.service, settings.server_limits())
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     yield f"grpc://127.0.0.1:{port}/v2/models/{served_model}"

@@ -12,8 +12,9 @@ import pytest
 
 from emnist_contract import layout
 from serving_core.lifecycle.source import incomplete
-from serving_core.service import ModelSpec
+from serving_core.request import ModelSpec
 from tests.support.paths import served_version_dir
+from tests.support.requests import inference_request
 
 FULL_SET = {"serving_default", "predict_images", "classify"}
 #: Everything of the served version folder but its model.onnx.
@@ -93,13 +94,14 @@ def test_a_change_that_does_not_load_leaves_the_loaded_version_serving(tmp_path,
     shutil.copytree(served_version_dir(), base / "1")
     core = make_core(base, factory).start()
     images = np.zeros((2, 784), np.float32)
-    expected = core.service.predict(ModelSpec("emnist"), images).outputs["scores"]
+    expected = core.service.predict(inference_request(ModelSpec("emnist"), images)).outputs["scores"]
     (base / "1" / layout.SAVED_MODEL_FILE).write_bytes(b"\x00garbage")
     core.manager.refresh()
     core.manager.refresh()  # the refused change is not tried again until the folder changes once more
     assert factory.attempts.count((base / "1").resolve()) == 2  # the first load and one reload
     assert not factory.made_for(base / "1")[0].closed
-    np.testing.assert_array_equal(core.service.predict(ModelSpec("emnist"), images).outputs["scores"],
+    answer = core.service.predict(inference_request(ModelSpec("emnist"), images))
+    np.testing.assert_array_equal(answer.outputs["scores"],
                                   expected)
     assert signature_names(core) == FULL_SET and core.service.readiness("emnist").ready
 

@@ -8,10 +8,10 @@ import pytest
 
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.errors import InvalidArgumentError
-from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.limits import ServerLimits
 from serving_core.payloads.typed_tensors import checked_shape, pixels_to_images, raw_to_array, values_to_array
 
-LIMITS = RequestLimits(max_instances=8, max_image_pixels=1_000_000)
+LIMITS = ServerLimits(max_instances=8, max_image_pixels=1_000_000).budget()
 PIXELS = np.random.default_rng(3).integers(0, 256, (3, NUM_PIXELS), dtype=np.uint8)
 
 

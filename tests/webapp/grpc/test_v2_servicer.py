@@ -14,7 +14,7 @@ from tritonclient.utils import InferenceServerException
 
 from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.tensors import NUM_PIXELS
-from serving_core.payloads.limits import RequestLimits
+from serving_core.payloads.limits import ServerLimits
 from serving_core.server_core import ServerCore
 from tests.support.paths import MODELS, SERVED_MODEL, served_version_dir
 from webapp.grpc import v2_servicer
@@ -22,7 +22,7 @@ from webapp.grpc.v2 import open_inference_grpc_pb2 as pb
 from webapp.grpc.v2 import open_inference_grpc_pb2_grpc as pb_grpc
 from webapp.settings import load_settings
 
-LIMITS = RequestLimits(max_instances=64, max_image_pixels=1_000_000)
+LIMITS = ServerLimits(max_instances=64, max_image_pixels=1_000_000)
 #: The version the tests serve: the newest of the bundled model.
 VERSION = served_version_dir().name
 
@@ -37,9 +37,9 @@ def start_core(start: bool) -> ServerCore:
     return core
 
 
-def serve(core: ServerCore) -> tuple[grpc.Server, str]:
+def serve(core: ServerCore, limits: ServerLimits = LIMITS) -> tuple[grpc.Server, str]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    v2_servicer.add_to_server(server, core.service, LIMITS)
+    v2_servicer.add_to_server(server, core.service, limits)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, f"127.0.0.1:{port}"
@@ -219,21 +219,24 @@ def test_before_any_model_is_loaded():
         core.stop()
 
 
-class PassedDeadline:
-    """The one thing of a ServicerContext that ModelInfer reads first; abort raises as grpc's does."""
-
-    def time_remaining(self) -> float:
-        return 0.0
-
-    def abort(self, code: grpc.StatusCode, details: str) -> None:
-        raise RuntimeError(code, details)
-
-
-def test_a_request_past_its_deadline_is_not_run():
-    servicer = v2_servicer.InferenceServicer(service=None, limits=LIMITS)  # never reached
-    with pytest.raises(RuntimeError) as caught:
-        servicer.ModelInfer(raw_request(), PassedDeadline())
-    assert caught.value.args[0] == grpc.StatusCode.DEADLINE_EXCEEDED
+def test_a_request_past_the_servers_deadline_is_not_run(monkeypatch):
+    """REQUEST_DEADLINE_SECONDS holds on gRPC as on REST: a request that could not start in time is
+    UNAVAILABLE (retry) with the REST 503's words, and the model is never called."""
+    core = start_core(True)
+    calls = []
+    monkeypatch.setattr(core.service, "_scores", lambda *args: calls.append(args))
+    server, target = serve(core, ServerLimits(max_instances=64, max_image_pixels=1_000_000,
+                                              deadline_seconds=1e-9))
+    try:
+        with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as caught:
+            pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(raw_request())
+    finally:
+        server.stop(None)
+        core.stop()
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert caught.value.details() == ("the server is busy: the request waited "
+                                      "REQUEST_DEADLINE_SECONDS=1e-09 s without starting; retry later")
+    assert calls == []
 
 
 def test_an_unexpected_failure_is_internal_not_a_traceback():

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from serving_core.deadline import Deadline
+from serving_core.payloads.limits import RequestBudget
 from tests.support.paths import SERVED_MODEL, encode_image
 from webapp.http.request_body import ARRIVED
 
@@ -79,14 +79,22 @@ def test_a_request_that_waited_past_its_deadline_is_503(clients, route, path):
 
 @pytest.mark.parametrize(("route", "path"), ROUTES)
 def test_a_request_that_runs_out_of_time_is_504(clients, route, path, monkeypatch):
-    """It started in time (the start check is passed over) but its deadline is gone by its first image."""
-    monkeypatch.setattr(Deadline, "check_start", lambda self: None)
+    """It started in time (its budget is made as started) but its deadline is gone by its next step: the
+    service's first (TF Serving's routes decode once the version is pinned), or /predict's first image."""
+    make_budget = RequestBudget.__init__
+
+    def started(self: RequestBudget, *args: object) -> None:
+        make_budget(self, *args)
+        self.started = True
+
+    monkeypatch.setattr(RequestBudget, "__init__", started)
     client = clients[0] if path == "fast" else clients[1]
     answer = client.post(route, data=b64_images(1), content_type=JSON,
                          environ_base={ARRIVED: time.monotonic() - 60})
+    step = "decoding image file 1" if route == "/predict" else "pinning the model version"
     assert answer.status_code == 504
     assert answer.get_json() == {"error": "the request did not finish within REQUEST_DEADLINE_SECONDS=10 s "
-                                          "(stopped before decoding image file 1)"}
+                                          f"(stopped before {step})"}
 
 
 def test_the_page_answers_an_expired_deadline_on_the_page(client):

@@ -62,7 +62,6 @@ def test_the_thumbnail_decodes_under_the_requests_bounds_without_counting_twice(
     import dataclasses
 
     from serving_core.image_decoding import PixelGate
-    from serving_core.payloads.limits import Deadline
 
     png = encode_image(np.zeros((1200, 900, 4), np.uint8))
     gate = PixelGate(2_000_000)
@@ -78,8 +77,8 @@ def test_the_thumbnail_decodes_under_the_requests_bounds_without_counting_twice(
 
     app = build_app(MAX_DECODED_IMAGES=1)
     try:
-        limits = app.extensions["request_limits"]
-        limits = dataclasses.replace(limits, gate=gate).for_request(Deadline.after(10))
+        limits = app.extensions["front_end"].limits
+        limits = dataclasses.replace(limits, gate=gate, deadline_seconds=10).budget()
         with limits.decoding(1200 * 900):  # what preprocessing counts
             pass
         picture = thumbnail(png, limits.max_image_pixels, limits)  # not a second image of the request

@@ -269,9 +269,9 @@ def middlewares(app: Flask) -> list[type]:
 
 def test_the_fast_path_answers_what_the_flask_route_answers(app, make_app, x):
     """The WSGI fast path (FAST_PREDICT_PATH) and the Flask view give the same bytes, errors included."""
-    from webapp.http.v2_fastpath import FastInferMiddleware
+    from webapp.http.routing import FastRoutes
 
-    assert FastInferMiddleware in middlewares(app)  # installed by create_app
+    assert FastRoutes in middlewares(app)  # installed by create_app
     flask_only = make_app(FAST_PREDICT_PATH=False)
     assert middlewares(flask_only) == []
     fast, slow = app.test_client(), flask_only.test_client()

@@ -93,7 +93,7 @@ def faulty_server(grpc_model_server):
     from webapp.settings import load_settings
 
     settings, _ = load_settings({}, environ={})
-    real = PredictionServicer(grpc_model_server.core.service, settings.request_limits())
+    real = PredictionServicer(grpc_model_server.core.service, settings.server_limits())
     servicer = FaultyServicer(real, "internal")
     server = grpc.server(futures.ThreadPoolExecutor(2))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)

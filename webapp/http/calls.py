@@ -1,0 +1,78 @@
+"""What a route handler is given: one HTTP request, the app's front end, and the request's budget.
+
+The same ``HttpCall`` is built by the Flask view of a route and by a fast path below Flask, so a handler
+(and the ``InferenceRequest`` it makes for the core) is the same code either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from werkzeug.wrappers import Request
+
+from serving_core.errors import UnavailableError
+from serving_core.payloads.limits import RequestBudget, ServerLimits
+from serving_core.request import InferenceRequest, Inputs, ModelSpec, new_request_id
+from serving_core.service import InferenceBackend
+from webapp.http.request_body import ARRIVED, buffered_body, raise_body_refusal
+from webapp.settings import Settings
+
+#: The header a client (or a proxy) names its request with; echoed, or made when absent.
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
+#: Longest request id taken from a client (a longer one is replaced by a new id).
+MAX_REQUEST_ID = 200
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """What the HTTP routes need of the app, built once by ``create_app``."""
+
+    service: InferenceBackend | None
+    limits: ServerLimits
+    settings: Settings
+
+
+class HttpCall:
+    """One HTTP request of a declared route, as its handler sees it."""
+
+    def __init__(self, front_end: FrontEnd, request: Request, protocol: str, route: str) -> None:
+        self.front_end = front_end
+        self.request = request
+        self.protocol = protocol
+        self.route = route
+
+    @property
+    def settings(self) -> Settings:
+        return self.front_end.settings
+
+    @property
+    def service(self) -> InferenceBackend:
+        """The app's inference service, or its remote model servers."""
+        if self.front_end.service is None:
+            raise UnavailableError("no model registry configured", http_status=503)
+        return self.front_end.service
+
+    @cached_property
+    def budget(self) -> RequestBudget:
+        """This request's budget: the server's limits, its deadline counted from the body's arrival."""
+        return self.front_end.limits.budget(arrived=self.request.environ.get(ARRIVED))
+
+    @cached_property
+    def request_id(self) -> str:
+        given = self.request.environ.get(_REQUEST_ID_ENVIRON, "")
+        return given if 0 < len(given) <= MAX_REQUEST_ID and given.isprintable() else new_request_id()
+
+    def body(self) -> bytes:
+        """The raw body, whatever the Content-Type (TF Serving clients often send none).
+
+        It is in memory already and within MAX_CONTENT_LENGTH (``webapp.http.request_body``).
+        """
+        raise_body_refusal(self.request.environ)
+        body = buffered_body(self.request.environ)
+        return body if body is not None else self.request.get_data(cache=False)
+
+    def inference_request(self, spec: ModelSpec, inputs: Inputs) -> InferenceRequest:
+        """The core's request for this call."""
+        return InferenceRequest(spec, inputs, self.budget, self.protocol, self.route, self.request_id)
