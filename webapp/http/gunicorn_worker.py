@@ -12,6 +12,11 @@ Nothing is monkey-patched: the serving core keeps real threads, locks and sleeps
 version in a thread of its own while requests go on), and the model calls, decoding and JSON work run in
 the pool's threads, off the event loop, so the loop keeps accepting and reading while they compute.
 
+A request that waits for a thread until its deadline (``REQUEST_DEADLINE_SECONDS`` from its arrival) is
+answered then, from its greenlet, with the same 503 the app gives (``webapp.http.refusals``), and never
+runs: the thread that would have taken it later skips it. (The page's requests wait for their thread:
+their refusal is a rendered page.)
+
 A worker whose model has no AVAILABLE version stops accepting connections while a sibling can answer
 (``webapp.http.worker_readiness``), and gunicorn's own refusals are answered in the API's JSON shape.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -35,21 +41,53 @@ from gunicorn import util as gunicorn_util
 from gunicorn.sock import ssl_context
 from gunicorn.workers.ggevent import GeventWorker
 
+from serving_core.deadline import Deadline
+from serving_core.errors import ServingError
+from webapp.http.refusals import JSON, PAGE, refusal_answer
 from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, BodyTimeoutError, buffer_body
-from webapp.http.responses import error_bytes
+from webapp.http.routing import status_line
 from webapp.http.worker_readiness import ReadinessBoard
 from webapp.settings import load_settings
+
+#: Which refusal style a request's path gets (the app's ``refusal_style``); the page's is not written here.
+StyleOf = Callable[[dict], str]
+
+
+class _Turn:
+    """A request's place in the thread pool's queue: taken by a thread, or given up at its deadline."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = "waiting"
+
+    def _leave(self, state: str) -> bool:
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = state
+            return True
+
+    def take(self) -> bool:
+        """A thread takes the request (False: it was given up, skip it)."""
+        return self._leave("running")
+
+    def give_up(self) -> bool:
+        """The request's deadline came first (False: a thread has it already)."""
+        return self._leave("given up")
 
 
 class ThreadPoolApp:
     """Reads the body in the calling greenlet, then runs the WSGI app in a pool thread; its bytes back."""
 
     def __init__(self, wsgi_app: Callable, pool: ThreadPool, max_length: int | None,
-                 body_timeout: float) -> None:
+                 body_timeout: float, deadline_seconds: float = 0.0,
+                 style_of: StyleOf = lambda environ: JSON) -> None:
         self.wsgi_app = wsgi_app
         self.pool = pool
         self.max_length = max_length
         self.body_timeout = body_timeout
+        self.deadline_seconds = deadline_seconds
+        self.style_of = style_of
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         timer = gevent.Timeout(self.body_timeout or None)
@@ -68,11 +106,29 @@ class ThreadPoolApp:
         if error is not None:
             _close_after_answer(start_response)  # the rest of the body is still on the connection
         environ[ARRIVED] = time.monotonic()
-        return [self.pool.apply(_run_app, (self.wsgi_app, environ, start_response))]
+        deadline = Deadline.after(self.deadline_seconds, environ[ARRIVED])
+        style = self.style_of(environ)
+        if deadline is None or style == PAGE:
+            return [self.pool.apply(_run_app, (self.wsgi_app, environ, start_response))]
+        turn = _Turn()
+        answer = self.pool.spawn(_run_app, self.wsgi_app, environ, start_response, turn)
+        try:
+            return [answer.get(timeout=max(deadline.remaining(), 0.0))]
+        except gevent.Timeout:
+            if not turn.give_up():  # a thread took it just now: its answer comes
+                return [answer.get()]
+        error = deadline.not_started()
+        assert isinstance(error, ServingError)
+        refusal = refusal_answer(error, style)
+        start_response(status_line(refusal.status), refusal.wsgi_headers())
+        return [refusal.body]
 
 
-def _run_app(wsgi_app: Callable, environ: dict, start_response: Callable) -> bytes:
-    """The whole answer of the app, computed in a pool thread (every answer here is small)."""
+def _run_app(wsgi_app: Callable, environ: dict, start_response: Callable, turn: _Turn | None = None) -> bytes:
+    """The whole answer of the app, computed in a pool thread (every answer here is small); nothing when
+    the request was given up before a thread took it."""
+    if turn is not None and not turn.take():
+        return b""
     result = wsgi_app(environ, start_response)
     try:
         return b"".join(result)
@@ -109,8 +165,10 @@ class GeventThreadPoolWorker(GeventWorker):
         self.app_object = self.wsgi
         settings = _app_settings(self.wsgi)
         self.pool = ThreadPool(max(1, self.cfg.threads))
+        style_of = getattr(self.wsgi, "extensions", {}).get("refusal_style", lambda environ: JSON)
         self.wsgi = ThreadPoolApp(self.wsgi, self.pool, settings["MAX_CONTENT_LENGTH"],
-                                  settings["REQUEST_BODY_TIMEOUT_SECONDS"])
+                                  settings["REQUEST_BODY_TIMEOUT_SECONDS"],
+                                  settings["REQUEST_DEADLINE_SECONDS"], style_of)
 
     def run(self) -> None:
         """GeventWorker's loop, and once a second: leave or rejoin the rotation (``worker_readiness``)."""
@@ -169,7 +227,8 @@ class GeventThreadPoolWorker(GeventWorker):
 
 def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's error answer (status, reason, message) as ``{"error": ...}``, the connection closed."""
-    body = error_bytes(f"{reason}: {mesg}" if mesg else reason)
+    body = refusal_answer(ServingError(f"{reason}: {mesg}" if mesg else reason, http_status=status_int),
+                          JSON).body
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
     gunicorn_util.write_nonblock(sock, head + body)
