@@ -70,3 +70,16 @@ def test_the_same_refusal_on_every_entry_point(deployment, case: str, entry_poin
         f"expected {status} {refusal.message_for(entry_point.family)!r}")
     if answer.graphpipe_code is not None:
         assert answer.graphpipe_code == refusal.code.value[0], "the GraphPipe Error's code"
+
+
+#: Refusals whose error names its own HTTP status (a limit on the request's size: 413) rather than the one
+#: TF Serving's REST server gives its code.
+OWN_HTTP_STATUS = {"too_many_pixels": 413}
+
+
+def test_the_table_gives_each_code_the_http_status_the_server_maps_it_to() -> None:
+    from serving_core.errors import HTTP_STATUS, Code
+
+    for case, refusal in EXPECTED.items():
+        status = OWN_HTTP_STATUS.get(case, HTTP_STATUS[Code[refusal.code.name]])
+        assert refusal.http_status == status, case
