@@ -18,10 +18,11 @@ checked by the same rules, in the same words, as in-process (``serving_core.sign
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -97,6 +98,19 @@ class RemoteInferenceService:
             server.close()
 
     # --- one call, over the servers -------------------------------------------------------------
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _in_time(request: InferenceRequest) -> Iterator[None]:
+        """A call that ran out of the request's own time is refused in the request's words (its deadline
+        came before MODEL_SERVER_TIMEOUT_SECONDS)."""
+        try:
+            yield
+        except ServingError as exc:
+            deadline = request.deadline
+            if exc.code is Code.DEADLINE_EXCEEDED and deadline is not None and deadline.expired():
+                raise deadline.exceeded("the model server's answer") from None
+            raise
 
     def _deadline(self, request: InferenceRequest | None = None) -> float:
         """The call's ``time.monotonic()`` deadline: MODEL_SERVER_TIMEOUT_SECONDS, or the request's own
@@ -198,7 +212,8 @@ class RemoteInferenceService:
         deadline = self._deadline(request)
         spec = request.spec
         signature = requested_signature(request, DEFAULT_SIGNATURE)
-        info = self._signature(spec, signature, deadline)
+        with self._in_time(request):
+            info = self._signature(spec, signature, deadline)
         values = request_values(request, info.input)
         check_pixels(values)
 
@@ -206,14 +221,16 @@ class RemoteInferenceService:
             answer = server.predict(spec, signature, info.input.name, values, timeout, info.output_types)
             return Prediction(ServedVersion(spec.name, answer.version, server.url), signature, answer.outputs)
 
-        return self._call(run, deadline)
+        with self._in_time(request):
+            return self._call(run, deadline)
 
     def scores(self, request: InferenceRequest) -> Scores:
         request.budget.check("asking a model server")
         deadline = self._deadline(request)
         spec = request.spec
         signature = requested_signature(request, DEFAULT_SIGNATURE)
-        info = self._signature(spec, signature, deadline)
+        with self._in_time(request):
+            info = self._signature(spec, signature, deadline)
         refuse_other_than_default(info.signature_defs, signature)
         images = request_values(request, info.input)
         check_pixels(images)
@@ -230,7 +247,8 @@ class RemoteInferenceService:
             untrained = self._untrained_classes(server, spec.name, answer.version, deadline)
             return Scores(ServedVersion(spec.name, answer.version, server.url), scores, labels, untrained)
 
-        return self._call(run, deadline)
+        with self._in_time(request):
+            return self._call(run, deadline)
 
     def classify(self, request: InferenceRequest) -> Classification:
         request.budget.check("asking a model server")
@@ -245,7 +263,8 @@ class RemoteInferenceService:
             return Classification(ServedVersion(spec.name, answer.version, server.url), answer.labels,
                                   answer.scores, len(images))
 
-        return self._call(run, deadline)
+        with self._in_time(request):
+            return self._call(run, deadline)
 
     def metadata(self, spec: ModelSpec) -> ModelMetadata:
         deadline = self._deadline()
