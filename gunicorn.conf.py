@@ -1,18 +1,29 @@
 """gunicorn settings for the EMNIST app (``make run``); each can be overridden on the command line or
-with GUNICORN_CMD_ARGS, and the worker/thread counts with WEB_CONCURRENCY / GUNICORN_THREADS.
+with GUNICORN_CMD_ARGS.
 
-docs/operations.md explains the choices (and has the nginx configuration for a public deployment);
-README.md's limits table lists every limit with its default.
+What the environment may change (GUNICORN_BIND, WEB_CONCURRENCY, GUNICORN_THREADS, GUNICORN_ACCESSLOG,
+GUNICORN_LOGLEVEL, GUNICORN_CONTROL_SOCKET) is read through the server's settings table
+(``webapp.settings``), parsed and checked there with the app's own settings: a bad value stops gunicorn
+with the variable named. The rest are gunicorn-only constants. docs/operations.md explains the choices
+(and has the nginx configuration for a public deployment); README.md's limits table lists every limit
+with its default.
 """
 
 import os
 
-# Loopback only by default: put a reverse proxy (TLS, buffering of slow clients) in front for the world.
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+from webapp.settings import SettingsError, load_settings
 
-# Inference is CPU-bound and the machine has 2 cores: one worker process per core. More processes only
-# add memory (each TensorFlow worker holds a whole TensorFlow runtime) and context switches.
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+try:
+    _settings = load_settings()[0]
+except SettingsError as exc:
+    raise SystemExit(f"gunicorn.conf.py: {exc}") from None
+
+# Loopback only by default: put a reverse proxy (TLS, buffering of slow clients) in front for the world.
+bind = _settings["GUNICORN_BIND"]
+
+# Inference is CPU-bound: by default one worker process per core this process may run on. More processes
+# only add memory (each TensorFlow worker holds a whole TensorFlow runtime) and context switches.
+workers = _settings.gunicorn_workers
 
 # Connections are greenlets, the app runs in real threads (webapp/http/gunicorn_worker.py): a client
 # that sends its request slowly, or nothing at all, holds a greenlet and a socket, never one of the
@@ -22,7 +33,7 @@ worker_class = "webapp.http.gunicorn_worker.GeventThreadPoolWorker"
 # release the GIL for much of a request, so a few threads let one request be parsed while another runs
 # the model, and give the dynamic batcher (EMNIST_ENABLE_BATCHING) concurrent requests to merge. Not
 # more: the work is CPU-bound, extra threads just queue.
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = _settings["GUNICORN_THREADS"]
 # Open connections per worker (gunicorn's default): idle and slow ones included; beyond it a worker stops
 # accepting until one closes.
 worker_connections = 1000
@@ -50,16 +61,16 @@ limit_request_field_size = 8190
 
 # gunicorn's control socket (gunicornc) defaults to one path per user, ~/.gunicorn/gunicorn.ctl, that
 # every new instance takes over from the last. Off unless GUNICORN_CONTROL_SOCKET names this instance's.
-control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or "gunicorn.ctl"
-control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+control_socket = _settings["GUNICORN_CONTROL_SOCKET"] or "gunicorn.ctl"
+control_socket_disable = _settings["GUNICORN_CONTROL_SOCKET"] is None
 
 # No access log by default (gunicorn's and TF Serving's default too): formatting and writing the line
 # costs a measurable share of the CPU of a small request (docs/benchmarks.md).
 # GUNICORN_ACCESSLOG=- logs every request to stdout, with the time it took (%(M)s ms); a path, to that file.
-accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+accesslog = _settings["GUNICORN_ACCESSLOG"]
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+loglevel = _settings["GUNICORN_LOGLEVEL"]
 
 # Heartbeat files on tmpfs: a disk-backed /tmp can stall the heartbeat and get healthy workers killed.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -72,9 +83,7 @@ def on_starting(server):
     GraphPipe listener goes on the first bind's host; ``webapp.http.graphpipe`` (its ``PORT_ROUTES``) answers GraphPipe on
     every request that comes in on it.
     """
-    from webapp.settings import load_settings
-
-    port = load_settings()[0]["GRAPHPIPE_PORT"]
+    port = _settings["GRAPHPIPE_PORT"]
     if port:
         first = server.cfg.bind[0]
         tcp = ":" in first and not first.startswith(("unix:", "fd://"))

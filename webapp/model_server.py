@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 from webapp.settings import Settings, SettingsError, load_settings
@@ -28,8 +26,6 @@ log = logging.getLogger("model_server")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONFIG = REPO_ROOT / "gunicorn.conf.py"
-#: gunicorn.conf.py's bind when GUNICORN_BIND is not set.
-DEFAULT_REST_BIND = "127.0.0.1:8000"
 GUNICORN_STOP_SECONDS = 45  # gunicorn.conf.py's graceful_timeout, plus unloading
 
 
@@ -53,13 +49,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def rest_bind(host: str | None, port: int | None, environ: Mapping[str, str]) -> str | None:
+def rest_bind(host: str | None, port: int | None, configured: str) -> str | None:
     """gunicorn's ``--bind`` for the options given: each of host and port given on the command line wins,
-    the other comes from ``GUNICORN_BIND`` (or its default, 127.0.0.1:8000); neither: no ``--bind``, so
-    gunicorn.conf.py reads ``GUNICORN_BIND`` itself."""
+    the other comes from the ``GUNICORN_BIND`` setting (``configured``); neither: no ``--bind``, so
+    gunicorn.conf.py takes ``GUNICORN_BIND`` itself."""
     if host is None and port is None:
         return None
-    default_host, _, default_port = environ.get("GUNICORN_BIND", DEFAULT_REST_BIND).rpartition(":")
+    if configured.startswith(("unix:", "fd://")):
+        configured = ""
+    default_host, _, default_port = configured.rpartition(":")
     host = host if host is not None else default_host.strip("[]") or "127.0.0.1"
     port = port if port is not None else int(default_port or 8000)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -162,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         log.error("%s", exc)
         return 2
-    rest_at = rest_bind(args.host, args.rest_api_port, os.environ)
+    rest_at = rest_bind(args.host, args.rest_api_port, settings["GUNICORN_BIND"])
     return serve(settings, settings["GRPC_HOST"], settings["GRPC_PORT"], args.rest_api_port, rest_at)
 
 
