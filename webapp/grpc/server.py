@@ -8,7 +8,6 @@ limit (``MAX_CONTENT_LENGTH``) are refused by gRPC itself with RESOURCE_EXHAUSTE
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
-from serving_core.lifecycle.model_config import sources_from_config
 from serving_core.server_core import ServerCore
 from webapp.grpc import v2_servicer
 from webapp.grpc.health import ServingHealth
@@ -25,8 +23,6 @@ from webapp.grpc.model_service import ModelServicer
 from webapp.grpc.prediction_service import PredictionServicer
 from webapp.grpc.protos import model_service_pb2_grpc, prediction_service_pb2_grpc
 from webapp.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,13 +40,11 @@ class GrpcServer:
 def core_reloader(
     core: ServerCore, relay: Callable[[Any], None] | None = None, reloaded: Callable[[], None] | None = None,
 ) -> Callable[[Any], None]:
-    """Apply a ``ModelServerConfig`` to ``core``, then call ``reloaded`` (the health statuses) and hand the
-    config to ``relay`` (the other worker processes)."""
+    """``core.reload_config`` of a ``ModelServerConfig``, then ``reloaded`` (this front end's health
+    statuses) and ``relay`` (the config handed to the other gRPC worker processes)."""
 
     def reload_config(config: Any) -> None:
-        sources = sources_from_config(config)
-        log.info("reloading the model config: %s", ", ".join(source.name for source in sources))
-        core.manager.refresh(sources)
+        core.reload_config(config)
         if reloaded is not None:
             reloaded()
         if relay is not None:

@@ -139,7 +139,7 @@ def test_a_dead_worker_is_replaced_and_a_reload_reaches_every_worker(tmp_path):
         with grpc.insecure_channel(server.target) as channel:
             model_service_pb2_grpc.ModelServiceStub(channel).HandleReloadConfigRequest(reload, 30.0)
         deadline = time.monotonic() + 30
-        reloaded = r"\[(\d+)\] INFO webapp.grpc.server: reloading the model config: emnist, beta"
+        reloaded = r"\[(\d+)\] INFO serving_core.server_core: reloading the model config: emnist, beta"
         while len(set(re.findall(reloaded, server.log()))) < 2:
             assert time.monotonic() < deadline, f"the reload did not reach both workers:\n{server.log()}"
             time.sleep(0.1)
