@@ -88,15 +88,6 @@ def read_tfrecords(path: Path) -> Iterator[bytes]:
             index += 1
 
 
-def write_tfrecords(path: Path, records: list[bytes]) -> None:
-    """Write records in TFRecord framing (used by tests and tools that build warmup files without TF)."""
-    with open(path, "wb") as stream:
-        for record in records:
-            length = struct.pack("<Q", len(record))
-            stream.write(length + struct.pack("<I", masked_crc32c(length)))
-            stream.write(record + struct.pack("<I", masked_crc32c(record)))
-
-
 # --- PredictionLog subset -------------------------------------------------------------------------
 
 

@@ -178,17 +178,6 @@ class GrpcWorkers:
         self._workers = [self._spawn() for _ in range(self.count)]
         log.info("gRPC on %s: %d worker processes", self.address, self.count)
 
-    def wait_started(self, timeout: float) -> bool:
-        """Handle messages until every worker has started (False on timeout or failure)."""
-        deadline = time.monotonic() + timeout
-        while not all(worker.started for worker in self._workers):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.failed:
-                return False
-            self.poll(min(remaining, 0.5))
-            self.restart_exited()
-        return True
-
     def poll(self, timeout: float) -> None:
         """Handle the workers' messages and exits for up to ``timeout`` seconds (see ``restart_exited``)."""
         handles: dict[Any, _Worker] = {w.process.sentinel: w for w in self._workers}
