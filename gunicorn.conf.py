@@ -80,8 +80,8 @@ def on_starting(server):
     """Listen on the GraphPipe port too when EMNIST_GRAPHPIPE_PORT is set (GraphPipe's servers use :9000).
 
     A hook rather than ``bind`` above, so that it adds to whatever ``--bind`` the command line gives: the
-    GraphPipe listener goes on the first bind's host; ``webapp.http.graphpipe`` (its ``PORT_ROUTES``) answers GraphPipe on
-    every request that comes in on it.
+    GraphPipe listener goes on the first bind's host; ``webapp.http.graphpipe`` (its ``PORT_ROUTES``)
+    answers GraphPipe on every request that comes in on it.
     """
     port = _settings["GRAPHPIPE_PORT"]
     if port:
