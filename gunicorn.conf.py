@@ -16,7 +16,7 @@ from webapp.settings import SettingsError, load_settings
 try:
     _settings = load_settings()[0]
 except SettingsError as exc:
-    raise SystemExit(f"gunicorn.conf.py: {exc}") from None
+    raise SystemExit(f"gunicorn settings: {exc}") from None
 
 # Loopback only by default: put a reverse proxy (TLS, buffering of slow clients) in front for the world.
 bind = _settings["GUNICORN_BIND"]
