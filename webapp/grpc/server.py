@@ -30,6 +30,8 @@ class GrpcServer:
     server: grpc.Server
     health: ServingHealth
     port: int
+    #: The servicers of the inference RPCs (TF Serving's PredictionService, the V2 service).
+    servicers: tuple[Any, ...] = ()
 
     def stop(self, grace: float) -> None:
         """NOT_SERVING, then stop: RPCs in flight get ``grace`` seconds, new ones are refused."""
@@ -76,13 +78,13 @@ def start_grpc_server(
     service = core.service
     limits = settings.server_limits()  # one per process: its pixel gate is shared by every RPC
     health = ServingHealth(service)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(service, limits), server)
+    prediction = PredictionServicer(service, limits)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelServicer(service, core_reloader(core, relay, health.update)), server)
-    v2_servicer.add_to_server(server, service, limits)
+    inference = v2_servicer.add_to_server(server, service, limits)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     port = server.add_insecure_port(address)
     server.start()
     health.start()
-    return GrpcServer(server, health, port)
+    return GrpcServer(server, health, port, (prediction, inference))
