@@ -82,7 +82,7 @@ class TensorFlowEngine(Engine):
             with graph.as_default():
                 meta_graph = tf.compat.v1.saved_model.loader.load(session, [TAG], str(self.version_dir))
             signature = meta_graph.signature_def[DEFAULT_SIGNATURE]
-            from tensorflow.core.protobuf.config_pb2 import CallableOptions
+            from tf_serving_protos.tensorflow.core.protobuf.config_pb2 import CallableOptions
 
             options = CallableOptions(
                 feed=[signature.inputs[self._input_name].name],

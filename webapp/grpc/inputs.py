@@ -19,7 +19,7 @@ from serving_core.payloads.binary import bytes_to_images, finite
 from serving_core.payloads.limits import RequestBudget
 from serving_core.payloads.typed_tensors import pixels_to_images
 from serving_core.request import ModelSpec, SignatureInput
-from webapp.grpc.protos import example_pb2
+from tf_serving_protos.tensorflow.core.example import example_pb2
 from webapp.grpc.tensors import tensor_to_array
 
 

@@ -17,11 +17,11 @@ import grpc
 from grpc_health.v1 import health_pb2_grpc
 
 from serving_core.server_core import ServerCore
+from tf_serving_protos.tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 from webapp.grpc import v2_servicer
 from webapp.grpc.health import ServingHealth
 from webapp.grpc.model_service import ModelServicer
 from webapp.grpc.prediction_service import PredictionServicer
-from webapp.grpc.protos import model_service_pb2_grpc, prediction_service_pb2_grpc
 from webapp.settings import Settings
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from serving_core.errors import InvalidArgumentError
-from webapp.grpc.protos import tensor_pb2, types_pb2
+from tf_serving_protos.tensorflow.core.framework import tensor_pb2, types_pb2
 
 DataType = types_pb2.DataType
 

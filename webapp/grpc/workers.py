@@ -87,7 +87,7 @@ class _LauncherLink:
 
 
 def _apply_config(core: Any, payload: bytes, reloaded: Any = None) -> None:
-    from webapp.grpc.protos import model_server_config_pb2
+    from tf_serving_protos.tensorflow_serving.config import model_server_config_pb2
     from webapp.grpc.server import core_reloader
 
     config = model_server_config_pb2.ModelServerConfig.FromString(payload)

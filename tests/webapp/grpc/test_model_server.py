@@ -24,7 +24,7 @@ IMAGES = np.random.default_rng(5).random((2, 784), dtype=np.float32)
 
 
 def predict(target: str, name: str = SERVED_MODEL, timeout: float = 10.0):
-    from webapp.grpc.protos import predict_pb2
+    from tf_serving_protos.tensorflow_serving.apis import predict_pb2
     from webapp.grpc.tensors import array_to_tensor, tensor_to_array
 
     message = predict_pb2.PredictRequest()
