@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from serving_core.batching import BatchingOptions
-from serving_core.engines import ENGINES, EngineOptions
+from serving_core.engines import AUTO, ENGINES, EngineError, EngineOptions, resolve_engine
 from serving_core.image_decoding import PixelGate
 from serving_core.lifecycle.model_config import parse_version_labels, single_model_source
 from serving_core.lifecycle.policy import parse_version_policy
@@ -99,6 +99,15 @@ def _choice(*choices: str) -> Callable[[Any], str]:
         return value
 
     return parse
+
+
+def _engine(value: Any) -> str:
+    """An engine name, ``auto`` resolved (tensorflow where TensorFlow is installed, else onnxruntime)."""
+    name = _choice(AUTO, *ENGINES)(value)
+    try:
+        return resolve_engine(name)
+    except EngineError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _model_name(value: Any) -> str:
@@ -182,8 +191,9 @@ SETTINGS: tuple[Setting, ...] = (
             "repository's models/", _optional_path),
     Setting("MODEL_NAME", "string", "emnist", "model served by default (the page, /predict, /readyz)",
             _model_name),
-    Setting("ENGINE", "choice", "tensorflow", "tensorflow (the SavedModel) or onnxruntime (the version's "
-            "model.onnx)", _choice(*ENGINES)),
+    Setting("ENGINE", "choice", AUTO, "auto, tensorflow (the SavedModel; needs the serve-tf extra) or "
+            "onnxruntime (the version's model.onnx); auto: tensorflow where TensorFlow is installed, else "
+            "onnxruntime", _engine),
     Setting("MODEL_VERSION_POLICY", "string", "latest", "versions to serve: latest, latest:N, all, "
             "specific:1,3", _policy),
     Setting("MODEL_VERSION_LABELS", "string", "", "version labels, e.g. stable=1,canary=2", _labels),
@@ -411,6 +421,8 @@ def load_settings(
             rest[key] = value
         else:
             raise SettingsError(f"unknown setting {key!r} (docs/operations.md lists them)")
+    if values["ENGINE"] == AUTO:  # the default: resolved here, as an explicit value is when parsed
+        values["ENGINE"] = _parse(_BY_KEY["ENGINE"], AUTO, "setting ENGINE")
     return Settings(values), rest
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import sys
 
 import pytest
 
@@ -78,6 +79,25 @@ def test_base_path_is_the_models_folder_or_the_models_own_folder(tmp_path):
 def test_batching_auto_follows_the_engine(engine, setting, expected):
     settings, _ = load_settings({"ENGINE": engine, "ENABLE_BATCHING": setting}, environ={})
     assert (settings.core_options().batching is not None) is expected
+
+
+@pytest.mark.parametrize(("tensorflow_installed", "expected"), [(True, "tensorflow"), (False, "onnxruntime")])
+def test_the_auto_engine_is_tensorflow_where_it_is_installed(monkeypatch, tensorflow_installed, expected):
+    if not tensorflow_installed:
+        monkeypatch.setitem(sys.modules, "tensorflow", None)  # what an install of the serve extra sees
+    default, _ = load_settings(environ={})
+    from_environment, _ = load_settings(environ={"EMNIST_ENGINE": "auto"})
+    from_config, _ = load_settings({"ENGINE": "auto"}, environ={})
+    assert default["ENGINE"] == from_environment["ENGINE"] == from_config["ENGINE"] == expected
+    assert default.core_options().engine == expected
+
+
+def test_the_tensorflow_engine_without_tensorflow_is_refused_with_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(SettingsError, match="EMNIST_ENGINE: the tensorflow engine needs TensorFlow.*serve"):
+        load_settings(environ={"EMNIST_ENGINE": "tensorflow"})
+    settings, _ = load_settings(environ={"EMNIST_ENGINE": "onnxruntime"})
+    assert settings["ENGINE"] == "onnxruntime"
 
 
 def test_nothing_is_loaded_without_starting_the_core():
