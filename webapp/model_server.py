@@ -2,12 +2,12 @@
 ``tensorflow_model_server --port=8500 --rest_api_port=8501``.
 
 ``python -m webapp.model_server`` (or the ``emnist-model-server`` script) forks the gRPC workers first
-(``webapp.grpc.workers``: nothing gRPC or TensorFlow exists in this launcher), then starts gunicorn with
-the repository's ``gunicorn.conf.py`` and ``wsgi:app``. Settings come from ``EMNIST_*`` variables as
-everywhere; the flags override the ports and the host. ``--port 0`` switches gRPC off,
-``--rest_api_port 0`` REST. With ``MODEL_SERVER`` set the app is a front end that does no inference, so
-only REST starts. SIGTERM (or Ctrl-C) stops both cleanly: each lets its requests in flight finish;
-SIGHUP is passed on (config file re-read, gunicorn workers reloaded).
+(``webapp.grpc.workers``: nothing gRPC or TensorFlow exists in this launcher), then starts gunicorn with the
+package's settings (``webapp/gunicorn_conf.py``) and ``webapp.wsgi:app``, so an installed server needs no
+checkout. Settings come from ``EMNIST_*`` variables as everywhere; the flags override the ports and the
+host. ``--port 0`` switches gRPC off, ``--rest_api_port 0`` REST. With ``MODEL_SERVER`` set the app is a
+front end that does no inference, so only REST starts. SIGTERM (or Ctrl-C) stops both cleanly: each lets its
+requests in flight finish; SIGHUP is passed on (config file re-read, gunicorn workers reloaded).
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ from webapp.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("model_server")
 
+#: The folder holding this package (a checkout, or site-packages): gunicorn runs there and imports it first.
 REPO_ROOT = Path(__file__).resolve().parent.parent
-GUNICORN_CONFIG = REPO_ROOT / "gunicorn.conf.py"
+#: gunicorn's settings and the WSGI app, from the package: an installed server has no checkout around it.
+GUNICORN_CONFIG = "python:webapp.gunicorn_conf"
+WSGI_APP = "webapp.wsgi:app"
 GUNICORN_STOP_SECONDS = 45  # gunicorn.conf.py's graceful_timeout, plus unloading
 
 
@@ -64,10 +67,10 @@ def rest_bind(host: str | None, port: int | None, configured: str) -> str | None
 
 
 def rest_command(bind: str | None) -> list[str]:
-    command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)]
+    command = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG]
     if bind is not None:
         command += ["--bind", bind]
-    return [*command, "wsgi:app"]
+    return [*command, WSGI_APP]
 
 
 class _Signals:
