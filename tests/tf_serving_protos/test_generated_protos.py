@@ -96,10 +96,28 @@ print("ok")
 """
 
 
+#: Every module of a side: all of tf_serving_protos; TensorFlow and all of tensorflow-serving-api.
+ALL_OURS = """
+from importlib import import_module
+from pathlib import Path
+for path in sorted(Path("tf_serving_protos").rglob("*_pb2*.py")):
+    import_module(".".join(path.with_suffix("").parts))
+"""
+ALL_STOCK = """
+import pkgutil
+from importlib import import_module
+import tensorflow
+import tensorflow_serving.apis, tensorflow_serving.config
+for package in (tensorflow_serving.apis, tensorflow_serving.config):
+    for module in pkgutil.iter_modules(package.__path__):
+        import_module(package.__name__ + "." + module.name)
+"""
+
+
 @pytest.mark.parametrize("ours_first", [True, False], ids=["ours-then-tensorflow", "tensorflow-then-ours"])
 def test_tensorflow_and_the_stock_package_load_beside_it_in_either_order(ours_first):
-    ours = "from tf_serving_protos.tensorflow_serving.apis import prediction_service_pb2_grpc"
-    stock = "import tensorflow\nfrom tensorflow_serving.apis import prediction_service_pb2_grpc as stock_grpc"
+    """Every file of either side added to the default pool before the other's: no conflict, shared classes."""
+    ours, stock = ALL_OURS, ALL_STOCK
     first, second = (ours, stock) if ours_first else (stock, ours)
     assert run_python(INTEROP.format(first=first, second=second)) == "ok"
 
