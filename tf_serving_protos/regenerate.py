@@ -5,16 +5,17 @@
 Needs ``tensorflow`` and ``tensorflow-serving-api`` at requirements.txt's pins (the ``convert`` extra, or the
 whole set) and ``grpcio-tools`` (the ``dev`` extra); TensorFlow itself is not imported.
 
-The sources are the file descriptors that the two wheels were built with, read from their generated
-modules (the ``AddSerializedFile`` literal of each ``_pb2.py``, parsed, not executed): every ``.proto`` of
-``tensorflow_serving/apis`` and ``tensorflow_serving/config`` and, following their imports, the TensorFlow
-and XLA files they need. ``protoc`` (grpcio-tools) generates the modules from those descriptors
-(``--descriptor_set_in``), so each module registers byte for byte the descriptor the wheel registers, under
-TensorFlow's own file name (``tensorflow/core/framework/tensor.proto``, ...). That is what lets the two load
-in one process: protobuf's default pool takes a second add of a file only when it is identical, and then
-the message classes are shared (the serve-tf setup imports TensorFlow beside this package). The public
-``.proto`` sources are no substitute: the wheel's ``predict.proto`` has a field
-(``PredictRequest.RequestOptions.handshake``) that the public tensorflow/serving sources lack.
+The sources are the file descriptors that the two wheels were built with, read from their generated modules
+(the ``AddSerializedFile`` literal of each ``_pb2.py``, parsed, not executed): every ``.proto`` of
+``tensorflow_serving/apis`` and ``tensorflow_serving/config``, TensorFlow's ``saved_model.proto`` and,
+following their imports, the TensorFlow and XLA files they need. ``protoc`` (grpcio-tools) generates the
+modules from those descriptors (``--descriptor_set_in``), so each module registers byte for byte the
+descriptor the wheel registers, under TensorFlow's own file name (``tensorflow/core/framework/tensor.proto``,
+...). That is what lets the two load in one process: protobuf's default pool takes a second add of a file only
+when it is identical, and then the message classes are shared (the serve-tf setup imports TensorFlow beside
+this package). The public ``.proto`` sources are no substitute: the wheel's ``predict.proto`` has a field
+(``PredictRequest.RequestOptions.handshake``) that tensorflow/serving's sources lack (checked at its commit
+9d981c5c, which has no 2.21 tag or branch).
 
 One step after ``protoc``: the imports between the generated modules are moved into this package
 (``from tensorflow.core.framework import tensor_pb2`` -> ``from tf_serving_protos.tensorflow.core.framework
@@ -48,6 +49,8 @@ WHEEL_FOLDERS = {
 #: The files protobuf's runtime brings (generated modules of its own): never generated here.
 RUNTIME_PREFIX = "google/protobuf/"
 ROOT_FOLDERS = ("tensorflow_serving/apis", "tensorflow_serving/config")
+#: TensorFlow files the server reads beyond TF Serving's API: a version's saved_model.pb (its signatures).
+EXTRA_ROOTS = ("tensorflow/core/protobuf/saved_model.proto",)
 GENERATED_PACKAGES = r"(?:tensorflow|tensorflow_serving|xla)\."
 IMPORT = re.compile(rf"^(from )({GENERATED_PACKAGES}\S* import )", re.MULTILINE)
 MODULE_NAME = re.compile(rf"(BuildTopDescriptorsAndMessages\(DESCRIPTOR, ')({GENERATED_PACKAGES})")
@@ -87,6 +90,7 @@ def wheel_descriptors() -> dict[str, bytes]:
     serving = wheel_root("tensorflow_serving")
     pending = sorted(str(path.relative_to(serving).with_suffix(""))[: -len("_pb2")] + ".proto"
                      for folder in ROOT_FOLDERS for path in (serving / folder).glob("*_pb2.py"))
+    pending += EXTRA_ROOTS
     found: dict[str, bytes] = {}
     while pending:
         name = pending.pop()

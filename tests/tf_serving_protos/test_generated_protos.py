@@ -31,12 +31,14 @@ assert not any(name.split(".")[0] in ("tensorflow", "tensorflow_serving") for na
 print(json.dumps(files))
 """
 
-#: The same for tensorflow-serving-api's apis and config and every file they import, with TensorFlow loaded.
+#: The same for tensorflow-serving-api's apis and config, TensorFlow's saved_model.proto (which the server
+#: reads saved_model.pb with) and every file they import, with TensorFlow loaded.
 STOCK = """
 import json, pkgutil
 from importlib import import_module
 import tensorflow
 import tensorflow_serving.apis, tensorflow_serving.config
+from tensorflow.core.protobuf import saved_model_pb2
 for package in (tensorflow_serving.apis, tensorflow_serving.config):
     for module in pkgutil.iter_modules(package.__path__):
         import_module(package.__name__ + "." + module.name)
@@ -50,6 +52,7 @@ for package in (tensorflow_serving.apis, tensorflow_serving.config):
     for module in pkgutil.iter_modules(package.__path__):
         if module.name.endswith("_pb2"):
             walk(import_module(package.__name__ + "." + module.name).DESCRIPTOR)
+walk(saved_model_pb2.DESCRIPTOR)
 print(json.dumps({name: data for name, data in files.items() if not name.startswith("google/protobuf/")}))
 """
 
@@ -70,7 +73,7 @@ def test_every_file_registers_the_stock_descriptor_byte_for_byte(stock_files):
     ours = json.loads(run_python(OURS))
     assert sorted(ours) == sorted(stock_files)
     assert {"tensorflow_serving/apis/predict.proto", "tensorflow/core/framework/tensor.proto",
-            "xla/tsl/protobuf/error_codes.proto"} <= set(ours)
+            "tensorflow/core/protobuf/saved_model.proto", "xla/tsl/protobuf/error_codes.proto"} <= set(ours)
     assert [name for name in ours if ours[name] != stock_files[name]] == []
 
 
