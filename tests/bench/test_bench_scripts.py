@@ -115,3 +115,16 @@ def test_grpc_floor_quick(server: str) -> None:
     assert figures["server"] == ("grpc.aio" if server == "aio" else "grpc.server")
     cell = figures["cells"]["grpc_b1_c8"]
     assert cell["requests"] > 0 and cell["errors"] == 0 and cell["server_cpu_us_per_rpc"] > 0
+
+
+@pytest.mark.slow
+def test_server_memory_reports_every_process_of_the_model_server(monkeypatch) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+    monkeypatch.setenv("EMNIST_GRPC_WORKERS", "1")
+    result = run("server_memory.py", "--engine", "onnxruntime", "--requests", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.splitlines()[-1])
+    roles = sorted(entry["role"] for entry in report["processes"])
+    assert roles == ["gRPC worker", "gunicorn master", "gunicorn worker", "launcher"]
+    assert all(entry["rss_mb"] >= entry["pss_mb"] > 0 for entry in report["processes"])
+    assert report["total_pss_mb"] == sum(entry["pss_mb"] for entry in report["processes"])

@@ -118,3 +118,14 @@ def test_every_example_is_run_here_and_named_in_the_readme():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for name in sorted(tested):
         assert f"examples/{name}" in readme, name
+
+
+def test_the_readmes_front_end_block_leaves_make_runs_ports_alone():
+    """The README's remote block and examples/remote_front_end.py use the same ports, none of make run's."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    after = readme.split("front end to separate model servers", 1)[1]
+    block = after.split("```bash\n", 1)[1].split("```", 1)[0]
+    ports = {int(port) for port in re.findall(r"(?:--port |--rest_api_port |127\.0\.0\.1:)(\d+)", block)}
+    assert ports - {0} == {8600, 8610, 8100}  # 0: that server's REST is off
+    example = (EXAMPLES / "remote_front_end.py").read_text(encoding="utf-8")
+    assert "default=[8600, 8610]" in example and "default=8100" in example
