@@ -3,10 +3,11 @@ its gRPC workers, gunicorn's master and workers) with one engine, after real req
 
 ``python bench/server_memory.py --engine onnxruntime`` starts it on free loopback ports with the process
 counts it would have under ``make run`` (one gunicorn and one gRPC worker per core unless
-``WEB_CONCURRENCY``/``EMNIST_GRPC_WORKERS`` say otherwise), sends ``--requests`` rounds of a 128-image
-``:predict``, a ``/predict`` with a PNG and a 128-image gRPC Predict, then prints each process's RSS and
-PSS (shared pages split among the processes that map them, so the PSS add up to what the server takes)
-and one JSON line. Figures: docs/benchmarks.md.
+``WEB_CONCURRENCY``/``EMNIST_GRPC_WORKERS`` say otherwise), notes each process's RSS once the model is
+loaded, sends ``--requests`` rounds of a 128-image ``:predict``, a ``/predict`` with a PNG and a 128-image
+gRPC Predict, then prints each process's RSS then and after, its PSS (shared pages split among the
+processes that map them, so the PSS add up to what the server takes) and one JSON line. Figures:
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def main() -> int:
         url, target = f"http://127.0.0.1:{rest_port}", f"127.0.0.1:{grpc_port}"
         wait_rest(url, process)
         wait_serving(target, process, START_SECONDS, args.model_name, lambda: "")
+        launcher = psutil.Process(process.pid)
+        loaded = {member.pid: member.memory_info().rss for member in [launcher, *launcher.children(True)]}
         images = validation_images(128)
         rows = json.dumps({"instances": images.round(4).tolist()}).encode()
         form, form_type = multipart_png((REPO / "test_images" / "A_upper_0.png").read_bytes())
@@ -90,17 +93,17 @@ def main() -> int:
             post(f"{url}/v1/models/{args.model_name}:predict", rows, "application/json")
             post(f"{url}/predict", form, form_type)
             check_answer(target, grpc_request)  # a new channel each time: the gRPC workers share the port
-        launcher = psutil.Process(process.pid)
         processes = []
         for member in [launcher, *launcher.children(recursive=True)]:
             memory = member.memory_full_info()
             processes.append({"pid": member.pid, "role": role(member, process.pid),
+                              "loaded_rss_mb": round(loaded.get(member.pid, 0) / 2**20),
                               "rss_mb": round(memory.rss / 2**20), "pss_mb": round(memory.pss / 2**20)})
     finally:
         stop_process_group(process)
     for entry in processes:
-        print(f"{entry['role']:16s} pid {entry['pid']:7d}  RSS {entry['rss_mb']:5d} MB  "
-              f"PSS {entry['pss_mb']:5d} MB")
+        print(f"{entry['role']:16s} pid {entry['pid']:7d}  RSS loaded {entry['loaded_rss_mb']:5d} MB, "
+              f"after {entry['rss_mb']:5d} MB  PSS {entry['pss_mb']:5d} MB")
     total = sum(entry["pss_mb"] for entry in processes)
     print(f"{args.engine}: {len(processes)} processes, {total} MB in all (PSS)")
     print(json.dumps({"engine": args.engine, "model": args.model_name, "processes": processes,

@@ -126,5 +126,6 @@ def test_server_memory_reports_every_process_of_the_model_server(monkeypatch) ->
     report = json.loads(result.stdout.splitlines()[-1])
     roles = sorted(entry["role"] for entry in report["processes"])
     assert roles == ["gRPC worker", "gunicorn master", "gunicorn worker", "launcher"]
-    assert all(entry["rss_mb"] >= entry["pss_mb"] > 0 for entry in report["processes"])
+    assert all(entry["rss_mb"] >= entry["pss_mb"] > 0 and entry["loaded_rss_mb"] > 0
+               for entry in report["processes"])
     assert report["total_pss_mb"] == sum(entry["pss_mb"] for entry in report["processes"])
