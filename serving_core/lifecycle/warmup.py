@@ -6,12 +6,14 @@ package) in every worker, which would defeat the onnxruntime engine's small foot
 are read with a pure-Python TFRecord reader (length, masked CRC-32C, data, masked CRC-32C) and decoded with
 a subset of the very same message definitions (same package, names and field numbers), built at run time in
 a private descriptor pool. Protobuf skips the fields the subset leaves out; tests check the subset against
-records written with the real ``prediction_log_pb2``.
+records written with the real ``prediction_log_pb2``. A record's tensor or examples are read by the same
+decoders as a request's (``serving_core.payloads``), within a request's limits.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -20,13 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from emnist_contract.layout import WARMUP_FILE
-from emnist_contract.tensors import NUM_PIXELS
+from serving_core.errors import ServingError
+from serving_core.payloads.limits import ServerLimits
+from serving_core.payloads.tensor_protos import tensor_to_array
+from serving_core.payloads.tf_examples import example_image
+from serving_core.payloads.typed_tensors import pixels_to_images
 
 log = logging.getLogger(__name__)
 
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
-
-_DT_FLOAT, _DT_DOUBLE = 1, 2  # tensorflow.DataType values
+#: What one warmup record may ask for: a request's worth of images (the exporter writes batches of 1
+#: and 32), decoded by the same readers as the requests themselves.
+WARMUP_LIMITS = ServerLimits(max_instances=1024, max_image_pixels=40_000_000)
 
 
 class WarmupError(Exception):
@@ -68,6 +75,7 @@ def masked_crc32c(data: bytes) -> int:
 def read_tfrecords(path: Path) -> Iterator[bytes]:
     """Yield the records of an uncompressed TFRecord file, checking both checksums of each."""
     with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
         index = 0
         while True:
             header = stream.read(12)
@@ -78,6 +86,8 @@ def read_tfrecords(path: Path) -> Iterator[bytes]:
             length, length_crc = struct.unpack("<QI", header)
             if masked_crc32c(header[:8]) != length_crc:
                 raise WarmupError(f"{path}: corrupted record length at record {index}", "DATA_LOSS")
+            if length > size - stream.tell():  # read() would allocate the declared length first
+                raise WarmupError(f"{path}: truncated record {index}", "DATA_LOSS")
             data = stream.read(length)
             footer = stream.read(4)
             if len(data) < length or len(footer) < 4:
@@ -127,15 +137,24 @@ def prediction_log_class() -> type:
         fdp.TYPE_MESSAGE, fdp.TYPE_STRING, fdp.TYPE_BYTES, fdp.TYPE_INT64, fdp.TYPE_INT32, fdp.TYPE_FLOAT,
         fdp.TYPE_DOUBLE,
     )
+    boolean, u32, u64 = fdp.TYPE_BOOL, fdp.TYPE_UINT32, fdp.TYPE_UINT64
     p = ".tensorflow.serving."
     message(f, "Dim", [("size", 1, i64, None, optional, False), ("name", 2, string, None, optional, False)])
-    message(f, "TensorShapeProto", [("dim", 2, msg, p + "Dim", repeated, False)])
+    message(f, "TensorShapeProto", [("dim", 2, msg, p + "Dim", repeated, False),
+                                     ("unknown_rank", 3, boolean, None, optional, False)])
     message(f, "TensorProto", [
         ("dtype", 1, i32, None, optional, False),
         ("tensor_shape", 2, msg, p + "TensorShapeProto", optional, False),
         ("tensor_content", 4, bytes_, None, optional, False),
         ("float_val", 5, flt, None, repeated, True),
         ("double_val", 6, dbl, None, repeated, True),
+        ("int_val", 7, i32, None, repeated, True),
+        ("string_val", 8, bytes_, None, repeated, False),
+        ("int64_val", 10, i64, None, repeated, True),
+        ("bool_val", 11, boolean, None, repeated, True),
+        ("half_val", 13, i32, None, repeated, True),
+        ("uint32_val", 16, u32, None, repeated, True),
+        ("uint64_val", 17, u64, None, repeated, True),
     ])
     message(f, "ModelSpec", [("name", 1, string, None, optional, False),
                              ("signature_name", 3, string, None, optional, False)])
@@ -143,8 +162,15 @@ def prediction_log_class() -> type:
                                ("value", 2, msg, p + "TensorProto", optional, False)], map_entry=True)
     message(f, "PredictRequest", [("model_spec", 1, msg, p + "ModelSpec", optional, False),
                                   ("inputs", 2, msg, p + "InputsEntry", repeated, False)])
+    message(f, "BytesList", [("value", 1, bytes_, None, repeated, False)])
     message(f, "FloatList", [("value", 1, flt, None, repeated, True)])
-    message(f, "Feature", [("float_list", 2, msg, p + "FloatList", optional, False)])
+    message(f, "Int64List", [("value", 1, i64, None, repeated, True)])
+    feature = message(f, "Feature", [("bytes_list", 1, msg, p + "BytesList", optional, False),
+                                     ("float_list", 2, msg, p + "FloatList", optional, False),
+                                     ("int64_list", 3, msg, p + "Int64List", optional, False)])
+    feature.oneof_decl.add(name="kind")
+    for field in feature.field:
+        field.oneof_index = 0
     message(f, "FeatureEntry", [("key", 1, string, None, optional, False),
                                 ("value", 2, msg, p + "Feature", optional, False)], map_entry=True)
     message(f, "Features", [("feature", 1, msg, p + "FeatureEntry", repeated, False)])
@@ -176,31 +202,8 @@ def prediction_log_class() -> type:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.PredictionLog"))
 
 
-def _tensor_to_array(tensor, where: str) -> np.ndarray:  # noqa: ANN001 - subset TensorProto
-    shape = [dim.size for dim in tensor.tensor_shape.dim]
-    if tensor.dtype == _DT_FLOAT:
-        dtype, values = np.float32, tensor.float_val
-    elif tensor.dtype == _DT_DOUBLE:
-        dtype, values = np.float64, tensor.double_val
-    else:
-        raise WarmupError(f"{where}: input dtype {tensor.dtype} is not DT_FLOAT or DT_DOUBLE")
-    count = int(np.prod(shape)) if shape else 1
-    if tensor.tensor_content:
-        array = np.frombuffer(tensor.tensor_content, dtype=np.dtype(dtype).newbyteorder("<"))
-    elif len(values) == count or (len(values) == 1 and count > 0):
-        # TF fills a tensor from a single repeated value, as tensor_util.MakeNdarray does.
-        array = np.full(count, values[0], dtype) if len(values) == 1 else np.asarray(values, dtype)
-    else:
-        raise WarmupError(f"{where}: {len(values)} values for shape {shape}")
-    if array.size != count:
-        raise WarmupError(f"{where}: {array.size} values for shape {shape}")
-    return _as_batch(array.astype(np.float32), where)
-
-
-def _as_batch(array: np.ndarray, where: str) -> np.ndarray:
-    if array.size % NUM_PIXELS:
-        raise WarmupError(f"{where}: {array.size} values is not a multiple of {NUM_PIXELS} pixels")
-    return array.reshape(-1, NUM_PIXELS)
+def _refused(where: str, error: ServingError) -> WarmupError:
+    return WarmupError(f"{where}: {error}")
 
 
 def decode_warmup_record(record: bytes, where: str = "warmup record") -> np.ndarray:
@@ -220,18 +223,23 @@ def decode_warmup_record(record: bytes, where: str = "warmup record") -> np.ndar
         key = "images" if "images" in inputs else next(iter(inputs)) if len(inputs) == 1 else None
         if key is None:
             raise WarmupError(f"{where}: PredictRequest inputs {sorted(inputs)} have no 'images'")
-        return _tensor_to_array(inputs[key], f"{where} input {key!r}")
+        budget = WARMUP_LIMITS.budget()
+        try:
+            array = tensor_to_array(inputs[key], budget, f"input {key!r}")
+            return pixels_to_images(array, f"input {key!r}", budget)
+        except ServingError as exc:
+            raise _refused(where, exc) from None
     if log_type == "classify_log":
         examples = log_message.classify_log.request.input.example_list.examples
         if not examples:
             raise WarmupError(f"{where}: ClassificationRequest has no example_list examples")
-        rows = []
-        for number, example in enumerate(examples):
-            feature = example.features.feature
-            if "images" not in feature:
-                raise WarmupError(f"{where}: example {number} has no float feature 'images'")
-            rows.append(np.asarray(feature["images"].float_list.value, np.float32))
-        return _as_batch(np.concatenate(rows), where)
+        budget = WARMUP_LIMITS.budget()
+        try:
+            budget.check_count(len(examples))
+            return np.concatenate([example_image(example, f"example {number}", budget)
+                                   for number, example in enumerate(examples)])
+        except ServingError as exc:
+            raise _refused(where, exc) from None
     # The message TF Serving gives for the other log types.
     raise WarmupError(f"Unsupported log_type for warmup: {log_type}")
 

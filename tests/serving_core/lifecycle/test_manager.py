@@ -168,7 +168,7 @@ def test_wrong_signature_and_bad_warmup_are_load_errors(tmp_path, built_versions
         assert status["2"]["state"] == "END"
         assert "(1, 10)" in status["2"]["status"]["error_message"]
         assert status["3"]["state"] == "END"
-        assert "not a multiple of 784" in status["3"]["status"]["error_message"]
+        assert "does not hold images of 784 pixels" in status["3"]["status"]["error_message"]
         assert status["1"]["state"] == "AVAILABLE"
         assert all(engine.closed for engine in factory.made_for(base / "2"))
 
