@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,12 +27,16 @@ def finite(images: np.ndarray) -> np.ndarray:
     return images
 
 
-def npy_to_images(data: bytes, where: str = "body") -> np.ndarray:
-    """A .npy array of N images ([N,784], [N,28,28] or one [784]/[28,28]); uint8 is divided by 255."""
+def npy_to_images(data: bytes, where: str, limits: RequestBudget) -> np.ndarray:
+    """A .npy array of N images ([N,784], [N,28,28] or one [784]/[28,28]); uint8 is divided by 255.
+
+    The array is a view of ``data`` until its shape is known to be within ``max_instances`` images.
+    """
     try:
         array = load_npy(data)
     except ValueError as exc:
         raise InvalidArgumentError(f"{where}: not a readable .npy array: {exc}") from None
+    limits.check_shape(array.shape, NUM_PIXELS, where)
     if array.dtype == np.uint8:
         array = pixels_to_unit(array)
     elif array.dtype.kind not in "fiu":
@@ -53,7 +58,7 @@ def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestB
     if not data:
         raise InvalidArgumentError(f"{where}: empty (0 bytes)")
     if data.startswith(NPY_MAGIC):
-        return npy_to_images(data, where)
+        return npy_to_images(data, where, limits)
     if image_mime_type(data) != "application/octet-stream":
         try:
             return preprocess_image(data, limits.max_image_pixels, limits)[np.newaxis]
@@ -93,3 +98,17 @@ class BinaryBodyInputs:
 
     def tensor(self, signature_input: object, budget: RequestBudget) -> np.ndarray:
         return body_to_images(self.body, budget)
+
+
+def files_to_images(files: Sequence[tuple[str, bytes]], limits: RequestBudget) -> np.ndarray:
+    """Uploaded files (name, bytes) of a multipart form -> finite float32 [N,784]: one image per file, or
+    a .npy batch; counted as files before any is decoded, and as images once they are."""
+    limits.check_count(len(files))
+    limits.check_image_files(len(files))
+    images, total = [], 0
+    for name, data in files:
+        image = bytes_to_images(data, f"file {name!r}", False, limits)
+        total += len(image)
+        limits.check_count(total)
+        images.append(image)
+    return finite(np.concatenate(images))
