@@ -92,15 +92,20 @@ def tensor_to_images(tensor: wire.Tensor, budget: RequestBudget) -> np.ndarray:
 
 def answer(call: HttpCall, spec: ModelSpec) -> HttpAnswer:
     """The answer to one GraphPipe request body (see the module doc)."""
-    try:
-        message = wire.read_request(call.body())
-    except wire.WireError as exc:
-        raise InvalidArgumentError(f"the body is not a GraphPipe Request: {exc}") from None
+    message = parse_request(call.body())
     if isinstance(message, wire.MetadataRequest):
         return HttpAnswer(wire.write_metadata_response(metadata(call.service, spec)), CONTENT_TYPE)
     request = call.inference_request(spec, GraphPipeInputs(message))
     outputs = infer(call.service, request, message.output_names)
     return HttpAnswer(wire.write_infer_response(outputs), CONTENT_TYPE)
+
+
+def parse_request(body: bytes) -> wire.InferRequest | wire.MetadataRequest:
+    """A GraphPipe ``Request`` body, or the refusal of bytes that are not one."""
+    try:
+        return wire.read_request(body)
+    except wire.WireError as exc:
+        raise InvalidArgumentError(f"the body is not a GraphPipe Request: {exc}") from None
 
 
 def error_answer(error: ServingError) -> HttpAnswer:
