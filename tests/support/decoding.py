@@ -52,21 +52,29 @@ def allocation_bound(input_size: int, limits: ServerLimits = LIMITS) -> int:
     return FIXED_ALLOWANCE + INPUT_FACTOR * input_size + TENSOR_COPIES * largest + pixels
 
 
-def decode_bounded(decode: Callable[[], Any], input_size: int, limits: ServerLimits = LIMITS) -> Any:
-    """``decode()``'s result (None when refused with a ``ServingError``); any other exception propagates,
-    and an allocation peak over ``allocation_bound(input_size, limits)`` fails the test.
-
-    tracemalloc runs only around the decode: tracing hypothesis' own work would slow every example.
-    """
+def _traced_decode(decode: Callable[[], Any]) -> tuple[Any, int]:
     tracemalloc.start()
     try:
         try:
             result = decode()
         except ServingError:
             result = None
-        peak = tracemalloc.get_traced_memory()[1]
+        return result, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def decode_bounded(decode: Callable[[], Any], input_size: int, limits: ServerLimits = LIMITS) -> Any:
+    """``decode()``'s result (None when refused with a ``ServingError``); any other exception propagates,
+    and an allocation peak over ``allocation_bound(input_size, limits)`` fails the test.
+
+    tracemalloc runs only around the decode: tracing hypothesis' own work would slow every example. A peak
+    over the bound is measured once more: a first call may pay once for the process (a lazy import, a
+    codec's tables), where a decoder that allocates too much does it every time.
+    """
     bound = allocation_bound(input_size, limits)
+    result, peak = _traced_decode(decode)
+    if peak > bound:
+        result, peak = _traced_decode(decode)
     assert peak <= bound, f"decoding {input_size} bytes allocated {peak} bytes, over the bound {bound}"
     return result

@@ -207,3 +207,12 @@ def test_declared_shapes_are_refused_before_anything_of_their_size_is_allocated(
     finally:
         tracemalloc.stop()
     assert peak < 4 << 20, f"{peak} bytes allocated to refuse a {proto.ByteSize()}-byte tensor"
+
+
+def test_a_bad_tf_example_for_the_classify_signature_is_refused_in_the_servers_words(prediction):
+    """Checked before any engine parses it (TensorFlow's graph answered with its own error text; this
+    server's onnxruntime engine with a refusal of the signature)."""
+    proto = tensor(np.array([b"\x0a\x03abc"], dtype=object), DT_STRING, "string_val")
+    error = rejection(prediction, request({"inputs": proto}, signature="classify"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "input inputs: example 0: not a serialized tf.Example"
