@@ -188,6 +188,9 @@ def columnar_to_images(inputs: Any, input_name: str, limits: RequestBudget) -> n
             )
         inputs = inputs[input_name]
     if isinstance(inputs, dict):
+        if "b64" not in inputs:  # the named input's value is itself an object
+            raise InvalidArgumentError(
+                "'inputs' must be a list of images (784 numbers or 28x28 each) or {\"b64\": ...}")
         images = bytes_to_images(decode_b64(inputs["b64"], "inputs"), "inputs", True, limits)
     elif isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
         images = np.concatenate(

@@ -96,9 +96,10 @@ class RequestBudget:
             return
         if shape and math.prod(shape[1:]) == per_instance:
             self.check_count(shape[0])
+        over = f"({count} values) is" if count > most else "has a dimension"
         raise InvalidArgumentError(
-            f"{where}: shape {list(shape)} ({count} values) is over the limit MAX_INSTANCES="
-            f"{self.max_instances}: a request holds at most {self.max_instances} x {per_instance} values"
+            f"{where}: shape {list(shape)} {over} over the limit MAX_INSTANCES={self.max_instances}: a "
+            f"request holds at most {self.max_instances} x {per_instance} values"
         )
 
     def check_image_files(self, count: int) -> None:
