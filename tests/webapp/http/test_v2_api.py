@@ -199,6 +199,10 @@ def good_input(**changes) -> dict:
         ({"inputs": [good_input()]}, b"", "99999", 400, "is not a length within the body"),
         ({"inputs": [good_input(data=[0.0] * NUM_PIXELS * 2000, shape=[2000, NUM_PIXELS])]}, b"", None, 400,
          "over the limit MAX_INSTANCES"),
+        ({"inputs": [good_input(data=[], shape=[0, 2**63 - 1])]}, b"", None, 400,
+         "input 'images': shape [0, 9223372036854775807] has a dimension over the limit MAX_INSTANCES"),
+        ({"inputs": [good_input(data=None, shape=[0, 2**63 - 1], parameters={"binary_data_size": 0})]}, b"",
+         "auto", 400, "has a dimension over the limit MAX_INSTANCES"),
     ],
 )
 def test_infer_refusals(client, document, binary, header, status, message):
