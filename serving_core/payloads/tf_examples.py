@@ -35,8 +35,8 @@ def feature_image(kind: str | None, values: Sequence[Any], where: str, budget: R
                 f"{where}: feature '{EXAMPLE_FEATURE}' holds {len(values)} floats, expected {NUM_PIXELS}")
         with np.errstate(over="ignore"):
             return finite(np.asarray(values, dtype=np.float32).reshape(1, NUM_PIXELS))
-    if kind == BYTES_LIST and len(values) == 1:
-        return bytes_to_images(values[0], where, False, budget)
+    if kind == BYTES_LIST and len(values) == 1:  # an image file, or raw pixels (784 uint8 or float32)
+        return finite(bytes_to_images(values[0], where, False, budget))
     raise InvalidArgumentError(
         f"{where}: feature '{EXAMPLE_FEATURE}' must be a float_list of {NUM_PIXELS} pixels (0-1) or a "
         "bytes_list holding one image file"

@@ -101,3 +101,9 @@ def test_an_example_holding_an_image_file_becomes_the_example_of_its_pixels():
     (checked,) = serialized_examples(np.array([example.SerializeToString()], dtype=object), "x", budget())
     pixels = Example.FromString(checked).features.feature[EXAMPLE_FEATURE].float_list.value
     assert len(pixels) == NUM_PIXELS
+
+
+def test_raw_float_pixels_in_a_bytes_list_must_be_finite():
+    nan = np.full(NUM_PIXELS, np.nan, "<f4").tobytes()
+    with pytest.raises(InvalidArgumentError, match="NaN or infinite"):
+        feature_image("bytes_list", [nan], "example 0", budget())
