@@ -9,7 +9,7 @@ import numpy as np
 
 from emnist_contract.tensors import NUM_PIXELS, RAW_FLOAT32_BYTES, pixels_to_unit
 from serving_core.errors import InvalidArgumentError
-from serving_core.payloads.codecs import NPY_MAGIC, load_npy
+from serving_core.payloads.codecs import NPY_MAGIC, load_npy, npy_header
 from serving_core.payloads.limits import RequestBudget
 from serving_core.preprocessing import PreprocessingError, image_mime_type, looks_like_text, preprocess_image
 
@@ -27,24 +27,34 @@ def finite(images: np.ndarray) -> np.ndarray:
     return images
 
 
+def not_images(shape: tuple[int, ...] | list[int], where: str = "") -> InvalidArgumentError:
+    """The refusal of a tensor whose shape holds no whole images, worded alike for every encoding."""
+    prefix = f"{where}: " if where else ""
+    return InvalidArgumentError(
+        f"{prefix}shape {list(shape)} does not hold images of {NUM_PIXELS} pixels: send [N,{NUM_PIXELS}], "
+        "[N,28,28] or [N,1,784]")
+
+
 def npy_to_images(data: bytes, where: str, limits: RequestBudget) -> np.ndarray:
     """A .npy array of N images ([N,784], [N,28,28] or one [784]/[28,28]); uint8 is divided by 255.
 
     The array is a view of ``data`` until its shape is known to be within ``max_instances`` images.
     """
     try:
+        _, shape, _, _ = npy_header(data)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{where}: not a readable .npy array: {exc}") from None
+    limits.check_shape(shape, NUM_PIXELS, where)  # the declared shape, before the data's length
+    try:
         array = load_npy(data)
     except ValueError as exc:
         raise InvalidArgumentError(f"{where}: not a readable .npy array: {exc}") from None
-    limits.check_shape(array.shape, NUM_PIXELS, where)
     if array.dtype == np.uint8:
         array = pixels_to_unit(array)
     elif array.dtype.kind not in "fiu":
         raise InvalidArgumentError(f"{where}: .npy dtype {array.dtype} is not numeric")
     if array.size % NUM_PIXELS or array.size == 0:
-        raise InvalidArgumentError(
-            f"{where}: .npy array of shape {list(array.shape)} does not hold 784-pixel images"
-        )
+        raise not_images(array.shape, where)
     return np.ascontiguousarray(array, dtype=np.float32).reshape(-1, NUM_PIXELS)
 
 

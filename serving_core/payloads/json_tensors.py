@@ -20,7 +20,7 @@ import orjson
 from emnist_contract.signatures import EXAMPLE_FEATURE
 from emnist_contract.tensors import NUM_PIXELS, pixels_to_unit
 from serving_core.errors import InvalidArgumentError
-from serving_core.payloads.binary import as_float32, bytes_to_images, finite
+from serving_core.payloads.binary import as_float32, bytes_to_images, finite, not_images
 from serving_core.payloads.codecs import NPY_MAGIC, decode_base64
 from serving_core.payloads.json_numbers import (
     check_numbers,
@@ -152,6 +152,8 @@ def instances_to_images(
             array = None
         if array is not None and array.ndim >= 2 and array.size == len(instances) * NUM_PIXELS:
             return finite(refuse_overflow(instances, array).reshape(len(instances), NUM_PIXELS))
+        if array is not None and array.ndim >= 2:  # regular rows of numbers, but not of images
+            raise not_images(array.shape)
     else:
         images = _raw_b64_rows(instances)
         if images is not None:
@@ -205,9 +207,7 @@ def columnar_to_images(inputs: Any, input_name: str, limits: RequestBudget) -> n
             raise InvalidArgumentError(
                 "'inputs' must be a list of images (784 numbers or 28x28 each)") from None
         if array.size == 0 or array.size % NUM_PIXELS:
-            raise InvalidArgumentError(
-                f"'inputs' of shape {list(array.shape)} does not hold images of {NUM_PIXELS} pixels"
-            )
+            raise not_images(array.shape, "inputs")
         images = array.reshape(-1, NUM_PIXELS)
     limits.check_count(len(images))
     return finite(images)
@@ -343,7 +343,7 @@ class JsonPredictInputs:
     def tensor(self, signature_input: SignatureInputInfo, budget: RequestBudget) -> np.ndarray:
         if signature_input.dtype == "DT_STRING":
             values, self.layout = string_inputs(self.document, signature_input.name, budget)
-            values = serialized_examples(values, f"input {signature_input.name}", budget)
+            values = serialized_examples(values, budget)
         else:
             values, self.layout = predict_request_images(self.document, signature_input.name, budget,
                                                          self.body)

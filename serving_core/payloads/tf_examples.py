@@ -36,7 +36,11 @@ def feature_image(kind: str | None, values: Sequence[Any], where: str, budget: R
         with np.errstate(over="ignore"):
             return finite(np.asarray(values, dtype=np.float32).reshape(1, NUM_PIXELS))
     if kind == BYTES_LIST and len(values) == 1:  # an image file, or raw pixels (784 uint8 or float32)
-        return finite(bytes_to_images(values[0], where, False, budget))
+        images = finite(bytes_to_images(values[0], where, False, budget))
+        if len(images) != 1:  # a .npy batch
+            raise InvalidArgumentError(
+                f"{where}: feature '{EXAMPLE_FEATURE}' holds {len(images)} images: an example holds one")
+        return images
     raise InvalidArgumentError(
         f"{where}: feature '{EXAMPLE_FEATURE}' must be a float_list of {NUM_PIXELS} pixels (0-1) or a "
         "bytes_list holding one image file"
@@ -94,12 +98,13 @@ def pixels_example(pixels: np.ndarray) -> bytes:
     return example.SerializeToString()
 
 
-def serialized_examples(values: np.ndarray, where: str, budget: RequestBudget) -> np.ndarray:
+def serialized_examples(values: np.ndarray, budget: RequestBudget) -> np.ndarray:
     """Serialized examples (an object array of bytes [N]) checked before a signature parses them.
 
     Each must be a ``tf.Example`` whose ``images`` feature ``feature_image`` reads; one holding an image
     file is replaced by the example of its decoded pixels, which is what the ``classify`` signature's
-    graph parses (a float feature of 784 values). Refusals speak the project's words, not the graph's.
+    graph parses (a float feature of 784 values). Refusals speak the project's words, not the graph's,
+    and name the example as Classify does (``example 3: ...``).
     """
     from google.protobuf.message import DecodeError
 
@@ -107,7 +112,7 @@ def serialized_examples(values: np.ndarray, where: str, budget: RequestBudget) -
     checked = np.empty(len(values), dtype=object)
     example = example_class()()
     for index, value in enumerate(values):
-        here = f"{where}: example {index}"
+        here = f"example {index}"
         try:
             example.ParseFromString(value)
         except (DecodeError, TypeError, ValueError):

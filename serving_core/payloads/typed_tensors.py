@@ -15,7 +15,7 @@ import numpy as np
 
 from emnist_contract.tensors import NUM_PIXELS, pixels_to_unit
 from serving_core.errors import InvalidArgumentError
-from serving_core.payloads.binary import finite
+from serving_core.payloads.binary import finite, not_images
 from serving_core.payloads.limits import RequestBudget
 
 #: Element types a pixel tensor may have: floats are pixels/255, uint8 are pixels 0-255.
@@ -93,9 +93,7 @@ def pixels_to_images(array: np.ndarray, where: str, limits: RequestBudget) -> np
     elif array.size == NUM_PIXELS:
         count = 1
     else:
-        raise InvalidArgumentError(
-            f"{where}: shape {shape} does not hold images of {NUM_PIXELS} pixels: send [N,{NUM_PIXELS}], "
-            "[N,28,28] or [N,1,784]")
+        raise not_images(shape, where)
     limits.check_count(count)
     flat = array.reshape(count, NUM_PIXELS)
     if flat.dtype == np.uint8:

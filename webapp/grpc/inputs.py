@@ -67,7 +67,7 @@ class PredictInputs:
                     f"{where}: expected a DT_STRING tensor of shape [N] (serialized tf.Example), got "
                     f"{array.dtype} {list(array.shape)}"
                 )
-            return serialized_examples(array, where, budget)
+            return serialized_examples(array, budget)
         return pixels_to_images(array, where, budget)
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.payloads.binary import body_to_images, files_to_images
 from serving_core.payloads.codecs import NPY_MAGIC
-from tests.support.decoding import LIMITS, decode_bounded, properties
+from tests.support.decoding import LIMITS, budget, decode_bounded, properties
 
 DESCRS = ["<f4", "<f8", "<f2", "|u1", ">f4", "<i4", "|b1", "<c8", "|O", "V8", "<U3", "xyz"]
 DIMS = st.one_of(st.integers(0, 6), st.sampled_from([28, NUM_PIXELS, 2**31, 2**40, 2**62, 2**63 - 1, 2**64]),
@@ -54,7 +54,7 @@ BODIES = st.one_of(
 @properties(max_examples=1500)
 @given(BODIES)
 def test_any_binary_body_decodes_within_the_limits_or_is_refused(body):
-    images = decode_bounded(lambda: body_to_images(body, LIMITS), len(body))
+    images = decode_bounded(lambda: body_to_images(body, budget()), len(body))
     if images is not None:
         assert 1 <= len(images) <= LIMITS.max_instances and images.shape[1:] == (NUM_PIXELS,)
 
@@ -63,6 +63,6 @@ def test_any_binary_body_decodes_within_the_limits_or_is_refused(body):
 @given(st.lists(st.tuples(st.sampled_from(["a.png", "b.npy", ""]), BODIES),
                 max_size=LIMITS.max_instances + 1))
 def test_any_multipart_files_decode_within_the_limits_or_are_refused(files):
-    images = decode_bounded(lambda: files_to_images(files, LIMITS), sum(len(data) for _, data in files))
+    images = decode_bounded(lambda: files_to_images(files, budget()), sum(len(data) for _, data in files))
     if images is not None:
         assert 1 <= len(images) <= LIMITS.max_instances and np.isfinite(images).all()

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.payloads.codecs import dump_npy
 from serving_core.payloads.json_tensors import JsonPredictInputs, examples_to_images, parse_json_object
-from serving_core.service import SignatureInput
-from tests.support.decoding import LIMITS, decode_bounded, properties
+from serving_core.request import SignatureInput
+from tests.support.decoding import LIMITS, budget, decode_bounded, properties
 
 NUMBERS = st.one_of(st.integers(-300, 300), st.floats(-2.0, 2.0), st.sampled_from([1e39, -1e39, 2**70, 0.5]))
 ODD = st.one_of(st.none(), st.booleans(), st.text(max_size=4), st.just([]), st.just({}))
@@ -75,9 +75,9 @@ def predict_bodies(draw) -> bytes:
 @given(predict_bodies(), st.sampled_from(["DT_FLOAT", "DT_STRING"]))
 def test_any_predict_body_decodes_within_the_limits_or_is_refused(body, dtype):
     def decode() -> np.ndarray:
-        inputs = JsonPredictInputs(body, LIMITS)
+        inputs = JsonPredictInputs(body)
         inputs.signature_name()
-        return inputs.tensor(SignatureInput("images", dtype))
+        return inputs.tensor(SignatureInput("images", dtype), budget())
 
     values = decode_bounded(decode, len(body))
     if values is not None:
@@ -89,7 +89,7 @@ def test_any_predict_body_decodes_within_the_limits_or_is_refused(body, dtype):
 @properties(max_examples=400)
 @given(st.binary(max_size=64))
 def test_any_bytes_as_a_predict_body(body):
-    decode_bounded(lambda: JsonPredictInputs(body, LIMITS).tensor(SignatureInput("images", "DT_FLOAT")),
+    decode_bounded(lambda: JsonPredictInputs(body).tensor(SignatureInput("images", "DT_FLOAT"), budget()),
                    len(body))
 
 
@@ -112,7 +112,7 @@ def classify_bodies(draw) -> bytes:
 def test_any_classify_body_decodes_within_the_limits_or_is_refused(body):
     def decode() -> np.ndarray:
         document = parse_json_object(body)
-        return examples_to_images(document.get("examples"), document.get("context"), LIMITS)
+        return examples_to_images(document.get("examples"), document.get("context"), budget())
 
     images = decode_bounded(decode, len(body))
     if images is not None:

@@ -58,7 +58,7 @@ def test_serialized_examples_are_checked_or_refused(values):
     array = np.empty(len(values), dtype=object)
     array[:] = values
     size = sum(map(len, values))
-    checked = decode_bounded(lambda: serialized_examples(array, "input inputs", budget()), size)
+    checked = decode_bounded(lambda: serialized_examples(array, budget()), size)
     if checked is not None:  # every one now holds the 784 floats the classify graph parses
         assert len(checked) == len(values)
         for value in checked:
@@ -71,7 +71,7 @@ def test_serialized_examples_are_checked_or_refused(values):
 def test_arbitrary_bytes_as_serialized_examples(values):
     array = np.empty(len(values), dtype=object)
     array[:] = values
-    decode_bounded(lambda: serialized_examples(array, "input inputs", budget()), sum(map(len, values)))
+    decode_bounded(lambda: serialized_examples(array, budget()), sum(map(len, values)))
 
 
 @properties(max_examples=400)
@@ -86,19 +86,19 @@ def test_feature_image_of_any_kind_and_values(kind, values):
 
 def test_a_bad_example_is_refused_in_the_projects_words():
     array = np.array([b"\xff\xff not an example"], dtype=object)
-    with pytest.raises(InvalidArgumentError, match="^input inputs: example 0: not a serialized tf.Example$"):
-        serialized_examples(array, "input inputs", budget())
+    with pytest.raises(InvalidArgumentError, match="^example 0: not a serialized tf.Example$"):
+        serialized_examples(array, budget())
     short = Example()
     short.features.feature[EXAMPLE_FEATURE].float_list.value.extend([0.5] * 10)
     array = np.array([short.SerializeToString()], dtype=object)
     with pytest.raises(InvalidArgumentError, match="example 0: feature 'images' holds 10 floats, expected"):
-        serialized_examples(array, "input inputs", budget())
+        serialized_examples(array, budget())
 
 
 def test_an_example_holding_an_image_file_becomes_the_example_of_its_pixels():
     example = Example()
     example.features.feature[EXAMPLE_FEATURE].bytes_list.value.append(png(56))
-    (checked,) = serialized_examples(np.array([example.SerializeToString()], dtype=object), "x", budget())
+    (checked,) = serialized_examples(np.array([example.SerializeToString()], dtype=object), budget())
     pixels = Example.FromString(checked).features.feature[EXAMPLE_FEATURE].float_list.value
     assert len(pixels) == NUM_PIXELS
 
@@ -107,3 +107,12 @@ def test_raw_float_pixels_in_a_bytes_list_must_be_finite():
     nan = np.full(NUM_PIXELS, np.nan, "<f4").tobytes()
     with pytest.raises(InvalidArgumentError, match="NaN or infinite"):
         feature_image("bytes_list", [nan], "example 0", budget())
+
+
+def test_an_example_holds_one_image_not_a_npy_batch():
+    """A bytes_list holding a .npy of three images is refused (it made one example three images, and a
+    request of N examples up to 3N, past MAX_INSTANCES)."""
+    batch = io.BytesIO()
+    np.save(batch, np.zeros((3, NUM_PIXELS), np.float32))
+    with pytest.raises(InvalidArgumentError, match="^example 0: feature 'images' holds 3 images: an example"):
+        feature_image("bytes_list", [batch.getvalue()], "example 0", budget())

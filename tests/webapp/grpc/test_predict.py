@@ -215,4 +215,4 @@ def test_a_bad_tf_example_for_the_classify_signature_is_refused_in_the_servers_w
     proto = tensor(np.array([b"\x0a\x03abc"], dtype=object), DT_STRING, "string_val")
     error = rejection(prediction, request({"inputs": proto}, signature="classify"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.details() == "input inputs: example 0: not a serialized tf.Example"
+    assert error.details() == "example 0: not a serialized tf.Example"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.errors import InvalidArgumentError
-from tests.support.decoding import LIMITS, decode_bounded, properties
+from tests.support.decoding import LIMITS, budget, decode_bounded, properties
 from webapp.grpc.v2 import open_inference_grpc_pb2 as pb
 from webapp.grpc.v2_servicer import CONTENTS_FIELD, input_tensors
 from webapp.open_inference import DTYPE_OF_DATATYPE, UNSUPPORTED_PARAMETERS, decode_input
@@ -58,7 +58,7 @@ def infer_requests(draw) -> pb.ModelInferRequest:
 @given(infer_requests())
 def test_any_infer_request_decodes_within_the_limits_or_is_refused(request):
     def decode() -> list:
-        return [decode_input(tensor, LIMITS) for tensor in input_tensors(request)]
+        return [decode_input(tensor, budget()) for tensor in input_tensors(request)]
 
     images = decode_bounded(decode, request.ByteSize())
     for batch in images or ():
@@ -72,4 +72,4 @@ def test_a_declared_shape_over_the_limit_is_refused_naming_it():
     (tensor,) = input_tensors(request)
     with pytest.raises(InvalidArgumentError, match=r"^input 'images': shape \[1099511627776, 1099511627776\] "
                        r"\(\d+ values\) is over the limit MAX_INSTANCES=4"):
-        decode_input(tensor, LIMITS)
+        decode_input(tensor, budget())

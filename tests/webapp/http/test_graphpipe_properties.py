@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.errors import InvalidArgumentError
-from serving_core.service import SignatureInput
-from tests.support.decoding import LIMITS, decode_bounded, properties
+from serving_core.request import SignatureInput
+from tests.support.decoding import LIMITS, budget, decode_bounded, properties
 from webapp.http import graphpipe_wire as wire
 from webapp.http.graphpipe import GraphPipeInputs, parse_request
 
@@ -81,7 +81,7 @@ def decode(body: bytes):
     request = parse_request(body)
     if isinstance(request, wire.MetadataRequest):
         return None
-    return GraphPipeInputs(request, LIMITS).tensor(SignatureInput("images", "DT_FLOAT"))
+    return GraphPipeInputs(request).tensor(SignatureInput("images", "DT_FLOAT"), budget())
 
 
 @properties(max_examples=1400)

@@ -130,13 +130,13 @@ def test_predict_on_the_classify_signature_checks_serialized_examples_first(tf_a
 
     refused = predict(b"\xff\xff not a tf.Example")
     assert refused.status_code == 400
-    assert refused.get_json()["error"] == "input inputs: example 0: not a serialized tf.Example"
+    assert refused.get_json()["error"] == "example 0: not a serialized tf.Example"
     example = example_class()()
     example.features.feature["images"].float_list.value.extend(x[0].tolist()[:100])
     refused = predict(example.SerializeToString())
     assert refused.status_code == 400
     assert refused.get_json()["error"] == (
-        "input inputs: example 0: feature 'images' holds 100 floats, expected 784")
+        "example 0: feature 'images' holds 100 floats, expected 784")
     example.features.feature["images"].float_list.value.extend(x[0].tolist()[100:])
     answered = predict(example.SerializeToString())
     assert answered.status_code == 200, answered.get_json()
@@ -205,7 +205,7 @@ def test_status_errors(client):
         (b'{"instances": [], "inputs": []}', "expecting only one of 'inputs' or 'instances'"),
         (b'{"instances": 3}', "to be an list/array"),
         (b'{"instances": []}', "No values in 'instances' array"),
-        (b'{"instances": [[1, 2, 3]]}', "expected 784 pixels"),
+        (b'{"instances": [[1, 2, 3]]}', "shape [1, 3] does not hold images of 784 pixels"),
         (b'{"instances": [["a"]]}', 'JSON Value: "a" Type: String is not of expected type: float'),
         (b'{"instances": [{"pixels": [1]}]}', "keys must be equal to: images"),
         (b'{"instances": [{"b64": "@@@"}]}', "invalid base64"),

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.errors import InvalidArgumentError
-from tests.support.decoding import LIMITS, decode_bounded, properties
+from tests.support.decoding import LIMITS, budget, decode_bounded, properties
 from webapp.http.v2_rest import parse_infer_request
 from webapp.open_inference import DTYPE_OF_DATATYPE, UNSUPPORTED_PARAMETERS, decode_input
 
@@ -64,7 +64,7 @@ def test_any_infer_body_decodes_within_the_limits_or_is_refused(body_and_length)
 
     def decode() -> list:
         request = parse_infer_request(body, header_length)
-        return [decode_input(tensor, LIMITS) for tensor in request.inputs]
+        return [decode_input(tensor, budget()) for tensor in request.inputs]
 
     images = decode_bounded(decode, len(body))
     for batch in images or ():
