@@ -27,6 +27,16 @@ def finite(images: np.ndarray) -> np.ndarray:
     return images
 
 
+def check_pixel_dtype(dtype: np.dtype, where: str) -> None:
+    """Refuse element types whose scale is ambiguous: pixels are floats (pixels/255, float16, 32 or 64,
+    either byte order) or uint8 (0-255)."""
+    floats = dtype.kind == "f" and dtype.itemsize in (2, 4, 8)
+    if not floats and not (dtype.kind == "u" and dtype.itemsize == 1):
+        raise InvalidArgumentError(
+            f"{where}: tensors of {dtype.name} are not accepted: send pixels/255 as floats "
+            "(float16, float32 or float64) or pixels 0-255 as uint8")
+
+
 def not_images(shape: tuple[int, ...] | list[int], where: str = "") -> InvalidArgumentError:
     """The refusal of a tensor whose shape holds no whole images, worded alike for every encoding."""
     prefix = f"{where}: " if where else ""
@@ -36,7 +46,8 @@ def not_images(shape: tuple[int, ...] | list[int], where: str = "") -> InvalidAr
 
 
 def npy_to_images(data: bytes, where: str, limits: RequestBudget) -> np.ndarray:
-    """A .npy array of N images ([N,784], [N,28,28] or one [784]/[28,28]); uint8 is divided by 255.
+    """A .npy array of N images ([N,784], [N,28,28] or one [784]/[28,28]) of the pixel types
+    (``check_pixel_dtype``); uint8 is divided by 255.
 
     The array is a view of ``data`` until its shape is known to be within ``max_instances`` images.
     """
@@ -49,10 +60,9 @@ def npy_to_images(data: bytes, where: str, limits: RequestBudget) -> np.ndarray:
         array = load_npy(data)
     except ValueError as exc:
         raise InvalidArgumentError(f"{where}: not a readable .npy array: {exc}") from None
+    check_pixel_dtype(array.dtype, where)
     if array.dtype == np.uint8:
         array = pixels_to_unit(array)
-    elif array.dtype.kind not in "fiu":
-        raise InvalidArgumentError(f"{where}: .npy dtype {array.dtype} is not numeric")
     if array.size % NUM_PIXELS or array.size == 0:
         raise not_images(array.shape, where)
     return np.ascontiguousarray(array, dtype=np.float32).reshape(-1, NUM_PIXELS)
