@@ -12,10 +12,14 @@ EDITABLE := --config-settings editable_mode=compat
 
 .PHONY: install install-dev run test system-packages lint
 
-## Serving only: the `serve` extra at the versions requirements.txt pins (no torch, onnx2tf or matplotlib)
-$(VENV)/.serve-installed: pyproject.toml requirements.txt
+# Which serving set `make install`/`make run` installs: serve (onnxruntime, no TensorFlow) or serve-tf (adds
+# TensorFlow: the tensorflow engine serves the SavedModel).
+EXTRA ?= serve
+
+## Serving only: the EXTRA extra at the versions requirements.txt pins (no torch, onnx2tf or matplotlib)
+$(VENV)/.serve-installed $(VENV)/.serve-tf-installed: $(VENV)/.%-installed: pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -c requirements.txt -e '.[serve]' $(EDITABLE)
+	$(BIN)/pip install -c requirements.txt -e '.[$*]' $(EDITABLE)
 	touch $@
 
 ## Everything: every stage's tools and the test tools (requirements.txt pins the whole set)
@@ -24,14 +28,15 @@ $(VENV)/.dev-installed: pyproject.toml requirements.txt requirements-nodeps.txt
 	$(BIN)/pip install -r requirements.txt
 	$(BIN)/pip install --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --no-deps -e . $(EDITABLE)
-	touch $(VENV)/.serve-installed $@
+	touch $(VENV)/.serve-installed $(VENV)/.serve-tf-installed $@
 
-install: $(VENV)/.serve-installed
+install: $(VENV)/.$(EXTRA)-installed
 
 install-dev: $(VENV)/.dev-installed
 
 ## Install the serving set, then serve the bundled model: REST (gunicorn) on http://127.0.0.1:8000/ and
-## gRPC on 127.0.0.1:8500 (make run HOST=0.0.0.0 PORT=8080 GRPC_PORT=9500 moves them)
+## gRPC on 127.0.0.1:8500 (make run HOST=0.0.0.0 PORT=8080 GRPC_PORT=9500 moves them; EXTRA=serve-tf adds
+## TensorFlow, whose engine EMNIST_ENGINE=auto then picks)
 run: install
 	$(BIN)/python -m webapp.model_server $(if $(HOST),--host $(HOST)) $(if $(PORT),--rest_api_port $(PORT)) \
 		$(if $(GRPC_PORT),--port $(GRPC_PORT))

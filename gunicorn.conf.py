@@ -1,82 +1,11 @@
-"""gunicorn settings for the EMNIST app (``make run``); each can be overridden on the command line or
-with GUNICORN_CMD_ARGS, and the worker/thread counts with WEB_CONCURRENCY / GUNICORN_THREADS.
+"""gunicorn settings for the EMNIST app, for ``gunicorn --config gunicorn.conf.py wsgi:app`` in a checkout.
 
-docs/operations.md explains the choices (and has the nginx configuration for a public deployment);
-README.md's limits table lists every limit with its default.
+They live in the package (``webapp/gunicorn_conf.py``), so that an installed server has them too. The module
+is run afresh each time this file is read (as gunicorn reads a config file: at start and on reload), so the
+environment of that moment counts, as it would in the file itself.
 """
 
-import os
+import runpy
 
-# Loopback only by default: put a reverse proxy (TLS, buffering of slow clients) in front for the world.
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-
-# Inference is CPU-bound and the machine has 2 cores: one worker process per core. More processes only
-# add memory (each TensorFlow worker holds a whole TensorFlow runtime) and context switches.
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-
-# Connections are greenlets, the app runs in real threads (webapp/http/gunicorn_worker.py): a client
-# that sends its request slowly, or nothing at all, holds a greenlet and a socket, never one of the
-# threads, so a few slow clients cannot stop the server as they stop gunicorn's gthread worker.
-worker_class = "webapp.http.gunicorn_worker.GeventThreadPoolWorker"
-# Threads per worker that run the app (decoding, the model call, JSON): the model call and orjson/numpy
-# release the GIL for much of a request, so a few threads let one request be parsed while another runs
-# the model, and give the dynamic batcher (EMNIST_ENABLE_BATCHING) concurrent requests to merge. Not
-# more: the work is CPU-bound, extra threads just queue.
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# Open connections per worker (gunicorn's default): idle and slow ones included; beyond it a worker stops
-# accepting until one closes.
-worker_connections = 1000
-
-# No preload: TensorFlow starts thread pools when a model loads and they do not survive fork(), and the
-# model registry runs a watcher thread; so every worker builds the app (and loads the model) itself after
-# the fork. The price is one model load per worker at start-up.
-preload_app = False
-
-# A worker silent for this long is killed and replaced. It only catches a truly stuck worker: requests
-# have their own deadline (EMNIST_REQUEST_DEADLINE_SECONDS) and every load is bounded far below it.
-timeout = 60
-# On restart/stop, requests in flight get this long to finish.
-graceful_timeout = 30
-# Seconds a connection may take to send a request's line and headers, and to stay idle between two
-# requests: after that the worker closes it. The body then has EMNIST_REQUEST_BODY_TIMEOUT_SECONDS.
-keepalive = 5
-
-# gunicorn's own request line and header limits, stated so the README's limits table holds:
-# a longer line or more or longer fields are answered (414 or 431, as JSON) before the app sees them.
-# The body limit is the app's EMNIST_MAX_CONTENT_LENGTH.
-limit_request_line = 4094
-limit_request_fields = 100
-limit_request_field_size = 8190
-
-# gunicorn's control socket (gunicornc) defaults to one path per user, ~/.gunicorn/gunicorn.ctl, that
-# every new instance takes over from the last. Off unless GUNICORN_CONTROL_SOCKET names this instance's.
-control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or "gunicorn.ctl"
-control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
-
-# No access log by default (gunicorn's and TF Serving's default too): formatting and writing the line
-# costs a measurable share of the CPU of a small request (docs/benchmarks.md).
-# GUNICORN_ACCESSLOG=- logs every request to stdout, with the time it took (%(M)s ms); a path, to that file.
-accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
-errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
-
-# Heartbeat files on tmpfs: a disk-backed /tmp can stall the heartbeat and get healthy workers killed.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-
-
-def on_starting(server):
-    """Listen on the GraphPipe port too when EMNIST_GRAPHPIPE_PORT is set (GraphPipe's servers use :9000).
-
-    A hook rather than ``bind`` above, so that it adds to whatever ``--bind`` the command line gives: the
-    GraphPipe listener goes on the first bind's host; ``webapp.http.graphpipe`` (its ``PORT_ROUTES``) answers GraphPipe on
-    every request that comes in on it.
-    """
-    from webapp.settings import load_settings
-
-    port = load_settings()[0]["GRAPHPIPE_PORT"]
-    if port:
-        first = server.cfg.bind[0]
-        tcp = ":" in first and not first.startswith(("unix:", "fd://"))
-        host = first.rsplit(":", 1)[0] if tcp else "127.0.0.1"
-        server.cfg.set("bind", [*server.cfg.bind, f"{host}:{port}"])
+globals().update({name: value for name, value in runpy.run_module("webapp.gunicorn_conf").items()
+                  if not name.startswith("__")})

@@ -1,17 +1,8 @@
-"""gunicorn's entry point: ``gunicorn --config gunicorn.conf.py wsgi:app``.
+"""gunicorn's entry point in a checkout: ``gunicorn --config gunicorn.conf.py wsgi:app``.
 
-Settings come from ``EMNIST_*`` environment variables (``webapp/settings.py``). Each gunicorn worker
-imports this module after the fork (``preload_app`` is off), so each has its own serving core.
+The app is built in the package (``webapp/wsgi.py``), so that an installed server has it too.
 """
 
-import logging
+from webapp.wsgi import app
 
-from webapp.http.app import create_app
-from webapp.process_memory import share_one_malloc_arena
-
-logging.basicConfig(
-    level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
-)
-share_one_malloc_arena()
-
-app = create_app()
+__all__ = ["app"]

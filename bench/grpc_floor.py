@@ -33,7 +33,7 @@ THREADS = 4  # EMNIST_GRPC_THREADS's default
 def _answers() -> dict[int, object]:
     import numpy as np
 
-    from webapp.grpc.protos import predict_pb2
+    from tf_serving_protos.tensorflow_serving.apis import predict_pb2
     from webapp.grpc.tensors import array_to_tensor
 
     answers = {}
@@ -48,7 +48,7 @@ def _answers() -> dict[int, object]:
 
 def serve(port: int, use_aio: bool) -> None:
     """Serve the no-op PredictionService on 127.0.0.1:``port`` until killed; prints ``ready``."""
-    from webapp.grpc.protos import prediction_service_pb2_grpc
+    from tf_serving_protos.tensorflow_serving.apis import prediction_service_pb2_grpc
 
     answers = _answers()
 

@@ -60,7 +60,8 @@ def validation_images(count: int) -> np.ndarray:
 
 def predict_request(images: np.ndarray, model: str = MODEL_NAME) -> Any:
     """A stock ``PredictRequest`` with the images as ``tensor_content`` (built by hand, no TensorFlow)."""
-    from webapp.grpc.protos import predict_pb2, types_pb2
+    from tf_serving_protos.tensorflow.core.framework import types_pb2
+    from tf_serving_protos.tensorflow_serving.apis import predict_pb2
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
@@ -76,7 +77,7 @@ def check_answer(target: str, request: Any) -> int:
     """One Predict with the stock stub: the size of the DATA a successful answer takes (frame included)."""
     import grpc
 
-    from webapp.grpc.protos import prediction_service_pb2_grpc
+    from tf_serving_protos.tensorflow_serving.apis import prediction_service_pb2_grpc
 
     with grpc.insecure_channel(target) as channel:
         response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, 30.0)

@@ -17,11 +17,6 @@ CLASS_GROUP_RANGES: dict[str, range] = {
 }
 
 
-def label_to_char(index: int) -> str:
-    """The character a ByClass class index stands for."""
-    return BYCLASS_LABELS[index]
-
-
 def char_to_label(char: str) -> int:
     """The ByClass class index of a character."""
     try:

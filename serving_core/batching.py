@@ -101,13 +101,9 @@ class DynamicBatcher:
         self._queue: deque[_Task] = deque()
         self._queued_images = 0
         self._leaders = 0
-        #: Counters for the benchmark table and the logs: batches run and images in them.
+        #: Batches run and the images in them: what reached the model through the queue.
         self.batches_run = 0
         self.images_run = 0
-
-    @property
-    def mean_batch_size(self) -> float:
-        return self.images_run / self.batches_run if self.batches_run else 0.0
 
     def predict(self, images: np.ndarray, deadline: Deadline | None = None) -> np.ndarray:
         """Scores float32 [N,62] of ``images`` float32 [N,784], computed in a shared batch.

@@ -1,7 +1,8 @@
 """The serving core assembled from its options: manager, loader, watcher, batchers and the inference service.
 
 TF Serving's ServerCore: one object per process that the front ends share. ``start()`` loads what the
-config names (synchronously, so a started server serves), then watches for changes.
+config names (synchronously, so a started server serves), then watches for changes; ``reload_config()``
+replaces the running model config with one a front end received (TF Serving's ReloadConfig).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from serving_core.batching import BatcherCache, BatchingOptions
 from serving_core.engines import Engine, EngineOptions, load_engine
 from serving_core.lifecycle.loader import EngineFactory, Loader
 from serving_core.lifecycle.manager import ServableManager
-from serving_core.lifecycle.model_config import ModelSource, load_model_config_file
+from serving_core.lifecycle.model_config import ModelSource, load_model_config_file, sources_from_config
 from serving_core.lifecycle.watcher import Watcher
 from serving_core.service import InferenceService
 
@@ -75,6 +77,18 @@ class ServerCore:
                 log.warning("model %s has no AVAILABLE version yet (base path %s)", source.name,
                             source.base_path)
         return self
+
+    def reload_config(self, config: Any) -> list[ModelSource]:
+        """Serve the models of ``config`` (a ``ModelServerConfig`` message) instead of the running ones.
+
+        Synchronous, as TF Serving's ReloadConfig: when it returns, versions of models no longer listed are
+        unloaded and the new ones loaded. A config that does not hold raises ModelConfigError and changes
+        nothing. Returns the models now configured.
+        """
+        sources = sources_from_config(config)
+        log.info("reloading the model config: %s", ", ".join(source.name for source in sources))
+        self.manager.refresh(sources)
+        return sources
 
     def stop(self) -> None:
         """Stop watching and unload every version."""

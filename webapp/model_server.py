@@ -2,34 +2,33 @@
 ``tensorflow_model_server --port=8500 --rest_api_port=8501``.
 
 ``python -m webapp.model_server`` (or the ``emnist-model-server`` script) forks the gRPC workers first
-(``webapp.grpc.workers``: nothing gRPC or TensorFlow exists in this launcher), then starts gunicorn with
-the repository's ``gunicorn.conf.py`` and ``wsgi:app``. Settings come from ``EMNIST_*`` variables as
-everywhere; the flags override the ports and the host. ``--port 0`` switches gRPC off,
-``--rest_api_port 0`` REST. With ``MODEL_SERVER`` set the app is a front end that does no inference, so
-only REST starts. SIGTERM (or Ctrl-C) stops both cleanly: each lets its requests in flight finish;
-SIGHUP is passed on (config file re-read, gunicorn workers reloaded).
+(``webapp.grpc.workers``: nothing gRPC or TensorFlow exists in this launcher), then starts gunicorn with the
+package's settings (``webapp/gunicorn_conf.py``) and ``webapp.wsgi:app``, so an installed server needs no
+checkout. Settings come from ``EMNIST_*`` variables as everywhere; the flags override the ports and the
+host. ``--port 0`` switches gRPC off, ``--rest_api_port 0`` REST. With ``MODEL_SERVER`` set the app is a
+front end that does no inference, so only REST starts. SIGTERM (or Ctrl-C) stops both cleanly: each lets its
+requests in flight finish; SIGHUP is passed on (config file re-read, gunicorn workers reloaded).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 from webapp.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("model_server")
 
+#: The folder holding this package (a checkout, or site-packages): gunicorn runs there and imports it first.
 REPO_ROOT = Path(__file__).resolve().parent.parent
-GUNICORN_CONFIG = REPO_ROOT / "gunicorn.conf.py"
-#: gunicorn.conf.py's bind when GUNICORN_BIND is not set.
-DEFAULT_REST_BIND = "127.0.0.1:8000"
+#: gunicorn's settings and the WSGI app, from the package: an installed server has no checkout around it.
+GUNICORN_CONFIG = "python:webapp.gunicorn_conf"
+WSGI_APP = "webapp.wsgi:app"
 GUNICORN_STOP_SECONDS = 45  # gunicorn.conf.py's graceful_timeout, plus unloading
 
 
@@ -53,23 +52,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def rest_bind(host: str | None, port: int | None, environ: Mapping[str, str]) -> str | None:
+def rest_bind(host: str | None, port: int | None, configured: str) -> str | None:
     """gunicorn's ``--bind`` for the options given: each of host and port given on the command line wins,
-    the other comes from ``GUNICORN_BIND`` (or its default, 127.0.0.1:8000); neither: no ``--bind``, so
-    gunicorn.conf.py reads ``GUNICORN_BIND`` itself."""
+    the other comes from the ``GUNICORN_BIND`` setting (``configured``); neither: no ``--bind``, so
+    gunicorn.conf.py takes ``GUNICORN_BIND`` itself."""
     if host is None and port is None:
         return None
-    default_host, _, default_port = environ.get("GUNICORN_BIND", DEFAULT_REST_BIND).rpartition(":")
+    if configured.startswith(("unix:", "fd://")):
+        configured = ""
+    default_host, _, default_port = configured.rpartition(":")
     host = host if host is not None else default_host.strip("[]") or "127.0.0.1"
     port = port if port is not None else int(default_port or 8000)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def rest_command(bind: str | None) -> list[str]:
-    command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)]
+    command = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG]
     if bind is not None:
         command += ["--bind", bind]
-    return [*command, "wsgi:app"]
+    return [*command, WSGI_APP]
 
 
 class _Signals:
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         log.error("%s", exc)
         return 2
-    rest_at = rest_bind(args.host, args.rest_api_port, os.environ)
+    rest_at = rest_bind(args.host, args.rest_api_port, settings["GUNICORN_BIND"])
     return serve(settings, settings["GRPC_HOST"], settings["GRPC_PORT"], args.rest_api_port, rest_at)
 
 

@@ -2,9 +2,11 @@
 
 Each setting ``KEY`` can be given as the environment variable ``EMNIST_KEY`` (how gunicorn and the
 container set them) or, in code and tests, as ``create_app({"KEY": value})``; later sources win:
-defaults < environment < overrides. Everything is parsed and checked once, at start-up: an unknown
-``EMNIST_*`` variable, an unknown key or a value that does not parse stops the server with the key named.
-``python -m webapp.settings`` prints the table as Markdown (docs/operations.md holds it).
+defaults < environment < overrides. gunicorn's own settings (``gunicorn.conf.py`` reads them here) keep
+the variable names gunicorn's users know (``GUNICORN_BIND``, ``WEB_CONCURRENCY``...). Everything is
+parsed and checked once, at start-up: an unknown ``EMNIST_*`` variable, an unknown key or a value that
+does not parse stops the server with the variable or key named. ``python -m webapp.settings`` prints the
+table as Markdown (docs/operations.md holds it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from serving_core.batching import BatchingOptions
-from serving_core.engines import ENGINES, EngineOptions
+from serving_core.engines import AUTO, ENGINES, EngineError, EngineOptions, resolve_engine
 from serving_core.image_decoding import PixelGate
 from serving_core.lifecycle.model_config import parse_version_labels, single_model_source
 from serving_core.lifecycle.policy import parse_version_policy
@@ -99,6 +101,15 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
+def _engine(value: Any) -> str:
+    """An engine name, ``auto`` resolved (tensorflow where TensorFlow is installed, else onnxruntime)."""
+    name = _choice(AUTO, *ENGINES)(value)
+    try:
+        return resolve_engine(name)
+    except EngineError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _model_name(value: Any) -> str:
     name = _text(value)
     if not name or "/" in name or ":" in name:
@@ -123,6 +134,37 @@ def _model_servers(value: Any) -> str:
     return ",".join(address.url for address in parse_model_servers(_text(value)))
 
 
+def _bind(value: Any) -> str:
+    """One gunicorn bind: ``HOST:PORT`` (``[IPv6]:PORT``), ``unix:PATH`` or ``fd://N``."""
+    bind = _text(value).strip()
+    if bind.startswith("unix:") and len(bind) > len("unix:"):
+        return bind
+    if bind.startswith("fd://") and bind[len("fd://"):].isdigit():
+        return bind
+    host, colon, port = bind.rpartition(":")
+    ipv6 = host.startswith("[") and host.endswith("]") and len(host) > 2
+    if colon and port.isdigit() and int(port) <= 65535 and host and " " not in host and (
+            ipv6 or ":" not in host):
+        return bind
+    raise ValueError(f"expected HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got {value!r}")
+
+
+def _log_target(value: Any) -> str | None:
+    """``-`` (standard output), a file's path, or None (no log)."""
+    return "-" if value == "-" else _optional_path(value)
+
+
+def _log_level(value: Any) -> str:
+    return _choice("debug", "info", "warning", "error", "critical")(_text(value).strip().lower())
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's cpuset), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def _labels(value: Any) -> str:
     labels = parse_version_labels(value)
     return ",".join(f"{label}={version}" for label, version in labels.items())
@@ -135,10 +177,12 @@ class Setting:
     default: Any
     doc: str
     parse: Callable[[Any], Any]
+    #: The environment variable, when it is not ``EMNIST_<KEY>`` (gunicorn's own variables).
+    env: str | None = None
 
     @property
     def variable(self) -> str:
-        return ENV_PREFIX + self.key
+        return self.env or ENV_PREFIX + self.key
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -147,8 +191,9 @@ SETTINGS: tuple[Setting, ...] = (
             "repository's models/", _optional_path),
     Setting("MODEL_NAME", "string", "emnist", "model served by default (the page, /predict, /readyz)",
             _model_name),
-    Setting("ENGINE", "choice", "tensorflow", "tensorflow (the SavedModel) or onnxruntime (the version's "
-            "model.onnx)", _choice(*ENGINES)),
+    Setting("ENGINE", "choice", AUTO, "auto, tensorflow (the SavedModel; needs the serve-tf extra) or "
+            "onnxruntime (the version's model.onnx); auto: tensorflow where TensorFlow is installed, else "
+            "onnxruntime", _engine),
     Setting("MODEL_VERSION_POLICY", "string", "latest", "versions to serve: latest, latest:N, all, "
             "specific:1,3", _policy),
     Setting("MODEL_VERSION_LABELS", "string", "", "version labels, e.g. stable=1,canary=2", _labels),
@@ -217,7 +262,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GRPC_PORT", "int", 8500, "gRPC port: TF Serving's PredictionService and ModelService, the "
             "V2 GRPCInferenceService, health (0: no gRPC server)", _integer(0, 65535)),
     Setting("GRPC_WORKERS", "int", 0, "gRPC server processes sharing GRPC_PORT, each with its own models "
-            "(0: one per core)", _integer(0)),
+            "(0: one per core available)", _integer(0)),
     Setting("GRPC_THREADS", "int", 4, "RPCs one gRPC process runs at once (more wait in its queue)",
             _integer(1)),
     Setting("GRPC_GRACE_SECONDS", "seconds", 30.0, "on SIGTERM, how long RPCs in flight may take to finish",
@@ -229,9 +274,24 @@ SETTINGS: tuple[Setting, ...] = (
             "retries included (504 after it)", _seconds),
     Setting("MODEL_SERVER_RETRIES", "int", 3, "further attempts, on the next model server, when one is "
             "unavailable (503 when all fail)", _integer(0)),
+    # gunicorn (gunicorn.conf.py), under the variables gunicorn's users know; its command line wins.
+    Setting("GUNICORN_BIND", "string", "127.0.0.1:8000", "address the REST server listens on: HOST:PORT, "
+            "[IPv6]:PORT, unix:PATH or fd://N", _bind, env="GUNICORN_BIND"),
+    Setting("GUNICORN_WORKERS", "int", 0, "gunicorn worker processes, each with its own models (0: one "
+            "per core available: inference is CPU-bound)", _integer(0), env="WEB_CONCURRENCY"),
+    Setting("GUNICORN_THREADS", "int", 4, "threads per gunicorn worker that run the app (a connection is a "
+            "greenlet: it holds no thread while its request arrives)", _integer(1), env="GUNICORN_THREADS"),
+    Setting("GUNICORN_ACCESSLOG", "path", None, "access log: - logs every request to stdout (with its time "
+            "in ms), a path to that file (empty: none)", _log_target, env="GUNICORN_ACCESSLOG"),
+    Setting("GUNICORN_LOGLEVEL", "choice", "info", "gunicorn's log level: debug, info, warning, error, "
+            "critical", _log_level, env="GUNICORN_LOGLEVEL"),
+    Setting("GUNICORN_CONTROL_SOCKET", "path", None, "path of gunicorn's control socket (gunicornc; empty: "
+            "off)", _optional_path, env="GUNICORN_CONTROL_SOCKET"),
 )
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 _BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}
+#: The settings read from variables of their own names (not found by the ``EMNIST_`` prefix).
+_OWN_VARIABLES = tuple(setting for setting in SETTINGS if not setting.variable.startswith(ENV_PREFIX))
 
 
 class Settings(Mapping[str, Any]):
@@ -269,7 +329,11 @@ class Settings(Mapping[str, Any]):
 
     @property
     def grpc_workers(self) -> int:
-        return self["GRPC_WORKERS"] or os.cpu_count() or 1
+        return self["GRPC_WORKERS"] or available_cores()
+
+    @property
+    def gunicorn_workers(self) -> int:
+        return self["GUNICORN_WORKERS"] or available_cores()
 
     def server_limits(self) -> ServerLimits:
         """The request limits; their pixel gate is shared by every request of the server built from it,
@@ -344,6 +408,10 @@ def load_settings(
         if setting is None:
             raise SettingsError(f"unknown environment variable {variable} (docs/operations.md lists them)")
         values[setting.key] = _parse(setting, text, f"environment variable {variable}")
+    for setting in _OWN_VARIABLES:
+        if setting.variable in environ:
+            values[setting.key] = _parse(setting, environ[setting.variable],
+                                         f"environment variable {setting.variable}")
     rest: dict[str, Any] = {}
     for key, value in (overrides or {}).items():
         setting = _BY_KEY.get(key)
@@ -353,6 +421,8 @@ def load_settings(
             rest[key] = value
         else:
             raise SettingsError(f"unknown setting {key!r} (docs/operations.md lists them)")
+    if values["ENGINE"] == AUTO:  # the default: resolved here, as an explicit value is when parsed
+        values["ENGINE"] = _parse(_BY_KEY["ENGINE"], AUTO, "setting ENGINE")
     return Settings(values), rest
 
 

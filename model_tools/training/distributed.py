@@ -39,7 +39,9 @@ class ProcessGroup:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """In a process group: more than one process, or one that joined a group of its own (the data-parallel
+        code path with a single replica, which must compute what the plain single process does)."""
+        return self.world_size > 1 or self.backend is not None
 
 
 def _env_int(name: str, default: int) -> int:

@@ -2,19 +2,40 @@
 
 ``tensorflow`` runs the SavedModel (TF Serving's own runtime); ``onnxruntime`` runs the version's
 ``model.onnx``, the same scores for a fraction of the memory and start-up time. TensorFlow is imported
-only by the TensorFlow engine.
+only by the TensorFlow engine, and installed only with the ``serve-tf`` extra: ``auto`` picks the
+TensorFlow engine where TensorFlow is installed and onnxruntime elsewhere.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving_core.engines.base import Engine, EngineError, SignatureError
+from serving_core.engines.base import NO_TENSORFLOW, Engine, EngineError, SignatureError
 
 ENGINES = ("tensorflow", "onnxruntime")
+#: The engine choice that resolves to tensorflow where TensorFlow is installed, else to onnxruntime.
+AUTO = "auto"
 
-__all__ = ["ENGINES", "Engine", "EngineError", "EngineOptions", "SignatureError", "load_engine"]
+__all__ = ["AUTO", "ENGINES", "Engine", "EngineError", "EngineOptions", "SignatureError", "load_engine",
+           "resolve_engine", "tensorflow_installed"]
+
+
+def tensorflow_installed() -> bool:
+    """Whether TensorFlow can be imported: looked up, not imported (that costs seconds and hundreds of MB)."""
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def resolve_engine(kind: str) -> str:
+    """The engine ``kind`` stands for (``auto`` resolved); EngineError for tensorflow without TensorFlow."""
+    if kind == AUTO:
+        return "tensorflow" if tensorflow_installed() else "onnxruntime"
+    if kind not in ENGINES:
+        raise ValueError(f"unknown engine {kind!r}: expected {AUTO!r}, 'tensorflow' or 'onnxruntime'")
+    if kind == "tensorflow" and not tensorflow_installed():
+        raise EngineError(NO_TENSORFLOW)
+    return kind
 
 
 @dataclass(frozen=True)

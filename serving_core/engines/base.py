@@ -18,6 +18,10 @@ from emnist_contract import layout
 from emnist_contract.labels import BYCLASS_LABELS
 from emnist_contract.tensors import NUM_PIXELS
 
+#: What to do when the tensorflow engine is asked for without TensorFlow.
+NO_TENSORFLOW = ("the tensorflow engine needs TensorFlow, which is not installed: install the serve-tf extra "
+                 "(pip install -c requirements.txt '.[serve-tf]') or serve with the onnxruntime engine")
+
 
 class EngineError(RuntimeError):
     """A model version that cannot be opened or does not follow the serving contract."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from emnist_contract import layout
 from emnist_contract.signatures import DEFAULT_SIGNATURE, SCORES_KEY, TAG
-from serving_core.engines.base import Engine, EngineError, SignatureError, check_images
+from serving_core.engines.base import NO_TENSORFLOW, Engine, EngineError, SignatureError, check_images
 from serving_core.engines.signature_defs import read_signature_defs
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class TensorFlowEngine(Engine):
             with graph.as_default():
                 meta_graph = tf.compat.v1.saved_model.loader.load(session, [TAG], str(self.version_dir))
             signature = meta_graph.signature_def[DEFAULT_SIGNATURE]
-            from tensorflow.core.protobuf.config_pb2 import CallableOptions
+            from tf_serving_protos.tensorflow.core.protobuf.config_pb2 import CallableOptions
 
             options = CallableOptions(
                 feed=[signature.inputs[self._input_name].name],
@@ -103,7 +103,12 @@ class TensorFlowEngine(Engine):
 
     @classmethod
     def _import_tensorflow(cls, intra_op_threads: int, inter_op_threads: int) -> Any:
-        import tensorflow as tf  # heavy: only for this engine
+        try:
+            import tensorflow as tf  # heavy: only for this engine
+        except ModuleNotFoundError as exc:
+            if exc.name != "tensorflow":
+                raise
+            raise EngineError(NO_TENSORFLOW) from None
 
         with cls._threads_lock:
             if not cls._threads_configured:

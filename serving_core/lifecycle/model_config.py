@@ -2,9 +2,8 @@
 
 Two forms, as ``tensorflow_model_server`` has them: the single-model flags (``--model_name``,
 ``--model_base_path``) and a ``--model_config_file`` holding a ``ModelServerConfig`` in protobuf text format
-with a ``model_config_list``. The file is parsed with the protos of the tensorflow-serving-api package
-(importing them does not import TensorFlow), so a file that TF Serving accepts is accepted here and the
-other way round.
+with a ``model_config_list``. The file is parsed with TF Serving's own protos (``tf_serving_protos``), so
+a file that TF Serving accepts is accepted here and the other way round.
 """
 
 from __future__ import annotations
@@ -98,7 +97,8 @@ def _check_platform(name: str, platform: str) -> str:
 def parse_model_config_text(text: str, base_dir: str | Path = ".") -> list[ModelSource]:
     """Parse a ``ModelServerConfig`` text proto; a relative ``base_path`` is resolved against ``base_dir``."""
     from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
+
+    from tf_serving_protos.tensorflow_serving.config import model_server_config_pb2
 
     config = model_server_config_pb2.ModelServerConfig()
     try:

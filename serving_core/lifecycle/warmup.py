@@ -1,13 +1,10 @@
 """Replay a version's ``assets.extra/tf_serving_warmup_requests`` before it takes traffic, as TF Serving does.
 
-The file is a TFRecord file of ``tensorflow.serving.PredictionLog`` protos. Importing the generated
-``prediction_log_pb2`` module imports all of TensorFlow (its ``tensor_pb2`` lives inside the ``tensorflow``
-package) in every worker, which would defeat the onnxruntime engine's small footprint. So the records
-are read with a pure-Python TFRecord reader (length, masked CRC-32C, data, masked CRC-32C) and decoded with
-a subset of the very same message definitions (same package, names and field numbers), built at run time in
-a private descriptor pool. Protobuf skips the fields the subset leaves out; tests check the subset against
-records written with the real ``prediction_log_pb2``. A record's tensor or examples are read by the same
-decoders as a request's (``serving_core.payloads``), within a request's limits.
+The file is a TFRecord file of ``tensorflow.serving.PredictionLog`` protos. TensorFlow is not needed to
+read it: the records are read with a pure-Python TFRecord reader (length, masked CRC-32C, data, masked
+CRC-32C) and decoded with TF Serving's own ``prediction_log_pb2`` from ``tf_serving_protos``, so the
+onnxruntime engine keeps its small footprint in every worker. A record's tensor or examples are read by
+the same decoders as a request's (``serving_core.payloads``), within a request's limits.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ from serving_core.payloads.limits import ServerLimits
 from serving_core.payloads.tensor_protos import tensor_to_array
 from serving_core.payloads.tf_examples import example_image
 from serving_core.payloads.typed_tensors import pixels_to_images
+from tf_serving_protos.tensorflow_serving.apis import prediction_log_pb2
 
 log = logging.getLogger(__name__)
 
@@ -98,108 +96,7 @@ def read_tfrecords(path: Path) -> Iterator[bytes]:
             index += 1
 
 
-def write_tfrecords(path: Path, records: list[bytes]) -> None:
-    """Write records in TFRecord framing (used by tests and tools that build warmup files without TF)."""
-    with open(path, "wb") as stream:
-        for record in records:
-            length = struct.pack("<Q", len(record))
-            stream.write(length + struct.pack("<I", masked_crc32c(length)))
-            stream.write(record + struct.pack("<I", masked_crc32c(record)))
-
-
-# --- PredictionLog subset -------------------------------------------------------------------------
-
-
-@cache
-def prediction_log_class() -> type:
-    """``tensorflow.serving.PredictionLog`` restricted to predict and classify logs (see module doc)."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    fdp = descriptor_pb2.FieldDescriptorProto
-    repeated, optional = fdp.LABEL_REPEATED, fdp.LABEL_OPTIONAL
-
-    def message(file, name, fields, map_entry=False):  # noqa: ANN001, ANN202
-        msg = file.message_type.add(name=name)
-        if map_entry:
-            msg.options.map_entry = True
-        for field_name, number, kind, type_name, label, packed in fields:
-            field = msg.field.add(name=field_name, number=number, type=kind, label=label)
-            if type_name:
-                field.type_name = type_name
-            if packed:
-                field.options.packed = True
-        return msg
-
-    f = descriptor_pb2.FileDescriptorProto(
-        name="emnist_webapp/prediction_log_subset.proto", package="tensorflow.serving", syntax="proto3"
-    )
-    msg, string, bytes_, i64, i32, flt, dbl = (
-        fdp.TYPE_MESSAGE, fdp.TYPE_STRING, fdp.TYPE_BYTES, fdp.TYPE_INT64, fdp.TYPE_INT32, fdp.TYPE_FLOAT,
-        fdp.TYPE_DOUBLE,
-    )
-    boolean, u32, u64 = fdp.TYPE_BOOL, fdp.TYPE_UINT32, fdp.TYPE_UINT64
-    p = ".tensorflow.serving."
-    message(f, "Dim", [("size", 1, i64, None, optional, False), ("name", 2, string, None, optional, False)])
-    message(f, "TensorShapeProto", [("dim", 2, msg, p + "Dim", repeated, False),
-                                     ("unknown_rank", 3, boolean, None, optional, False)])
-    message(f, "TensorProto", [
-        ("dtype", 1, i32, None, optional, False),
-        ("tensor_shape", 2, msg, p + "TensorShapeProto", optional, False),
-        ("tensor_content", 4, bytes_, None, optional, False),
-        ("float_val", 5, flt, None, repeated, True),
-        ("double_val", 6, dbl, None, repeated, True),
-        ("int_val", 7, i32, None, repeated, True),
-        ("string_val", 8, bytes_, None, repeated, False),
-        ("int64_val", 10, i64, None, repeated, True),
-        ("bool_val", 11, boolean, None, repeated, True),
-        ("half_val", 13, i32, None, repeated, True),
-        ("uint32_val", 16, u32, None, repeated, True),
-        ("uint64_val", 17, u64, None, repeated, True),
-    ])
-    message(f, "ModelSpec", [("name", 1, string, None, optional, False),
-                             ("signature_name", 3, string, None, optional, False)])
-    message(f, "InputsEntry", [("key", 1, string, None, optional, False),
-                               ("value", 2, msg, p + "TensorProto", optional, False)], map_entry=True)
-    message(f, "PredictRequest", [("model_spec", 1, msg, p + "ModelSpec", optional, False),
-                                  ("inputs", 2, msg, p + "InputsEntry", repeated, False)])
-    message(f, "BytesList", [("value", 1, bytes_, None, repeated, False)])
-    message(f, "FloatList", [("value", 1, flt, None, repeated, True)])
-    message(f, "Int64List", [("value", 1, i64, None, repeated, True)])
-    feature = message(f, "Feature", [("bytes_list", 1, msg, p + "BytesList", optional, False),
-                                     ("float_list", 2, msg, p + "FloatList", optional, False),
-                                     ("int64_list", 3, msg, p + "Int64List", optional, False)])
-    feature.oneof_decl.add(name="kind")
-    for field in feature.field:
-        field.oneof_index = 0
-    message(f, "FeatureEntry", [("key", 1, string, None, optional, False),
-                                ("value", 2, msg, p + "Feature", optional, False)], map_entry=True)
-    message(f, "Features", [("feature", 1, msg, p + "FeatureEntry", repeated, False)])
-    message(f, "Example", [("features", 1, msg, p + "Features", optional, False)])
-    message(f, "ExampleList", [("examples", 1, msg, p + "Example", repeated, False)])
-    message(f, "Input", [("example_list", 1, msg, p + "ExampleList", optional, False)])
-    message(f, "ClassificationRequest", [("model_spec", 1, msg, p + "ModelSpec", optional, False),
-                                         ("input", 2, msg, p + "Input", optional, False)])
-    message(f, "PredictLog", [("request", 1, msg, p + "PredictRequest", optional, False)])
-    message(f, "ClassifyLog", [("request", 1, msg, p + "ClassificationRequest", optional, False)])
-    log_types = [("classify_log", 2), ("regress_log", 3), ("multi_inference_log", 4), ("session_run_log", 5),
-                 ("predict_log", 6), ("predict_streamed_log", 7)]
-    # Every log type of the real message is declared (as an empty message unless decoded) so that the
-    # oneof tells which one a record holds and unsupported ones are refused by name.
-    for name, _ in log_types:
-        if name not in ("classify_log", "predict_log"):
-            message(f, "Unsupported_" + name, [])
-    prediction_log = message(f, "PredictionLog", [
-        (name, number, msg, p + ("PredictLog" if name == "predict_log" else "ClassifyLog"
-                                 if name == "classify_log" else "Unsupported_" + name), optional, False)
-        for name, number in log_types
-    ])
-    prediction_log.oneof_decl.add(name="log_type")
-    for field in prediction_log.field:
-        field.oneof_index = 0
-
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(f)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.PredictionLog"))
+# --- PredictionLog ---------------------------------------------------------------------------------
 
 
 def _refused(where: str, error: ServingError) -> WarmupError:
@@ -210,7 +107,7 @@ def decode_warmup_record(record: bytes, where: str = "warmup record") -> np.ndar
     """The float32 [N,784] batch a serialized PredictionLog asks to predict or classify."""
     from google.protobuf.message import DecodeError
 
-    log_message = prediction_log_class()()
+    log_message = prediction_log_pb2.PredictionLog()
     try:
         log_message.ParseFromString(record)
     except DecodeError as exc:

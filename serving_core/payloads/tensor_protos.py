@@ -8,8 +8,8 @@ the last one. That fill rule turns a 43-byte message into any array its shape de
 checked against ``max_instances`` first (``RequestBudget.check_shape``): nothing is allocated for a
 tensor a request may not hold.
 
-The message is duck-typed (the generated ``tensor_pb2.TensorProto``, or warmup's subset of it): the
-serving core imports no generated protobuf module, and the DataType enum's numbers are constants here.
+The message is read by its fields alone (any ``TensorProto``: ``tf_serving_protos``', TensorFlow's own),
+with the DataType numbers of ``tf_serving_protos``' ``types_pb2``.
 """
 
 from __future__ import annotations
@@ -20,24 +20,15 @@ from typing import Any
 import numpy as np
 
 from emnist_contract.tensors import NUM_PIXELS
-from serving_core.engines.signature_defs import DATA_TYPES
 from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.limits import RequestBudget
+from tf_serving_protos.tensorflow.core.framework import types_pb2
 
-DT_FLOAT = DATA_TYPES["DT_FLOAT"]
-DT_DOUBLE = DATA_TYPES["DT_DOUBLE"]
-DT_HALF = DATA_TYPES["DT_HALF"]
-DT_INT32 = DATA_TYPES["DT_INT32"]
-DT_INT16 = DATA_TYPES["DT_INT16"]
-DT_INT8 = DATA_TYPES["DT_INT8"]
-DT_UINT8 = DATA_TYPES["DT_UINT8"]
-DT_UINT16 = DATA_TYPES["DT_UINT16"]
-DT_INT64 = DATA_TYPES["DT_INT64"]
-DT_UINT32 = DATA_TYPES["DT_UINT32"]
-DT_UINT64 = DATA_TYPES["DT_UINT64"]
-DT_BOOL = DATA_TYPES["DT_BOOL"]
-DT_STRING = DATA_TYPES["DT_STRING"]
-_NAME_OF = {number: name for name, number in DATA_TYPES.items()}
+DT_FLOAT, DT_DOUBLE, DT_HALF = types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_HALF
+DT_INT8, DT_INT16, DT_INT32 = types_pb2.DT_INT8, types_pb2.DT_INT16, types_pb2.DT_INT32
+DT_INT64, DT_UINT8, DT_UINT16 = types_pb2.DT_INT64, types_pb2.DT_UINT8, types_pb2.DT_UINT16
+DT_UINT32, DT_UINT64 = types_pb2.DT_UINT32, types_pb2.DT_UINT64
+DT_BOOL, DT_STRING = types_pb2.DT_BOOL, types_pb2.DT_STRING
 
 #: dtype enum -> (numpy dtype, the typed field holding its values).
 NUMERIC = {
@@ -59,7 +50,10 @@ _NARROWED = {"int_val", "half_val"}
 
 
 def dtype_name(enum: int) -> str:
-    return _NAME_OF.get(enum, f"DataType {enum}")
+    try:
+        return types_pb2.DataType.Name(enum)
+    except ValueError:
+        return f"DataType {enum}"
 
 
 def tensor_shape(tensor: Any, where: str) -> tuple[int, ...]:

@@ -4,15 +4,13 @@ An example's feature ``images`` holds one image: a ``float_list`` of 784 pixels 
 row) or a ``bytes_list`` holding one image file (PNG, JPEG...). REST ``:classify`` (its JSON examples),
 gRPC Classify, the warmup records and Predict on the ``classify`` signature (serialized examples) all read
 examples through ``feature_image``, so an example is accepted or refused with the same words on every
-route. Messages are duck-typed (the generated ``example_pb2.Example`` or a subset of it); serialized
-examples are parsed with ``Example`` here, the same message definitions built in a private descriptor
-pool, so that the serving core imports no generated module and never TensorFlow.
+route. Messages are read by their fields alone (``tf_serving_protos``' ``example_pb2.Example`` or
+TensorFlow's own); serialized examples are parsed with ``tf_serving_protos``' (no TensorFlow import).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -22,6 +20,7 @@ from emnist_contract.tensors import NUM_PIXELS
 from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.binary import bytes_to_images, finite
 from serving_core.payloads.limits import RequestBudget
+from tf_serving_protos.tensorflow.core.example import example_pb2
 
 #: The ``Feature.kind`` oneof's members.
 FLOAT_LIST, BYTES_LIST = "float_list", "bytes_list"
@@ -57,43 +56,9 @@ def example_image(example: Any, where: str, budget: RequestBudget) -> np.ndarray
     return feature_image(kind, getattr(feature, kind).value if kind else (), where, budget)
 
 
-@cache
-def example_class() -> type:
-    """``tensorflow.Example`` (example.proto and feature.proto, same names and numbers), privately built."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    fdp = descriptor_pb2.FieldDescriptorProto
-    file = descriptor_pb2.FileDescriptorProto(
-        name="serving_core/tf_example_subset.proto", package="tensorflow", syntax="proto3")
-    for name, kind in (("BytesList", fdp.TYPE_BYTES), ("FloatList", fdp.TYPE_FLOAT),
-                       ("Int64List", fdp.TYPE_INT64)):
-        values = file.message_type.add(name=name)
-        values.field.add(name="value", number=1, type=kind, label=fdp.LABEL_REPEATED)
-    feature = file.message_type.add(name="Feature")
-    feature.oneof_decl.add(name="kind")
-    for number, (name, type_name) in enumerate(
-            (("bytes_list", "BytesList"), ("float_list", "FloatList"), ("int64_list", "Int64List")), start=1):
-        feature.field.add(name=name, number=number, type=fdp.TYPE_MESSAGE, label=fdp.LABEL_OPTIONAL,
-                          type_name=".tensorflow." + type_name, oneof_index=0)
-    features = file.message_type.add(name="Features")
-    entry = features.nested_type.add(name="FeatureEntry")
-    entry.options.map_entry = True
-    entry.field.add(name="key", number=1, type=fdp.TYPE_STRING, label=fdp.LABEL_OPTIONAL)
-    entry.field.add(name="value", number=2, type=fdp.TYPE_MESSAGE, label=fdp.LABEL_OPTIONAL,
-                    type_name=".tensorflow.Feature")
-    features.field.add(name="feature", number=1, type=fdp.TYPE_MESSAGE, label=fdp.LABEL_REPEATED,
-                       type_name=".tensorflow.Features.FeatureEntry")
-    example = file.message_type.add(name="Example")
-    example.field.add(name="features", number=1, type=fdp.TYPE_MESSAGE, label=fdp.LABEL_OPTIONAL,
-                      type_name=".tensorflow.Features")
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.Example"))
-
-
 def pixels_example(pixels: np.ndarray) -> bytes:
     """One serialized example holding ``pixels`` (784 floats) as its float feature ``images``."""
-    example = example_class()()
+    example = example_pb2.Example()
     example.features.feature[EXAMPLE_FEATURE].float_list.value.extend(pixels.reshape(-1).tolist())
     return example.SerializeToString()
 
@@ -110,7 +75,7 @@ def serialized_examples(values: np.ndarray, budget: RequestBudget) -> np.ndarray
 
     budget.check_count(len(values))
     checked = np.empty(len(values), dtype=object)
-    example = example_class()()
+    example = example_pb2.Example()
     for index, value in enumerate(values):
         here = f"example {index}"
         try:

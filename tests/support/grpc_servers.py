@@ -78,17 +78,17 @@ class ModelServerProcess:
     """``python -m webapp.model_server`` in its own session, with its log in a file."""
 
     def __init__(self, log_path: Path, grpc_port: int, rest_port: int = 0, workers: int = 1,
-                 **settings: Any) -> None:
+                 python: str = sys.executable, cwd: Path = REPO, **settings: Any) -> None:
         env = {key: value for key, value in os.environ.items() if not key.startswith("EMNIST_")}
         for key, value in server_settings(GRPC_GRACE_SECONDS=5, **settings).items():
             env[f"EMNIST_{key}"] = str(int(value) if isinstance(value, bool) else value)
         self.grpc_port = grpc_port
         self.rest_port = rest_port
         self.log_path = log_path
-        command = [sys.executable, "-m", "webapp.model_server", "--port", str(grpc_port),
+        command = [python, "-m", "webapp.model_server", "--port", str(grpc_port),
                    "--rest_api_port", str(rest_port), "--grpc_workers", str(workers)]
         self._log = log_path.open("wb")
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self._log,
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
 
     @property

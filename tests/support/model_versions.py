@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import threading
 import uuid
 from collections.abc import Sequence
@@ -21,8 +22,10 @@ from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from emnist_contract.layout import MODEL_INFO_FILE, WARMUP_FILE
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.engines import EngineOptions, load_engine
-from serving_core.lifecycle.warmup import prediction_log_class, write_tfrecords
+from serving_core.lifecycle.warmup import masked_crc32c
 from tests.support.paths import SERVED_MODEL, served_version_dir
+from tf_serving_protos.tensorflow.core.framework import types_pb2
+from tf_serving_protos.tensorflow_serving.apis import prediction_log_pb2
 
 #: The engine threads the lifecycle tests open versions with.
 TEST_ENGINE_OPTIONS = EngineOptions(onnx_intra_op_threads=1, tf_intra_op_threads=1, tf_inter_op_threads=-1)
@@ -43,14 +46,23 @@ def expected_scores(seed: int, images: np.ndarray) -> np.ndarray:
 
 def warmup_record(images: np.ndarray) -> bytes:
     """A serialized PredictionLog with a PredictRequest for ``images`` (float32 [N,784], tensor_content)."""
-    log = prediction_log_class()()
+    log = prediction_log_pb2.PredictionLog()
     tensor = log.predict_log.request.inputs["images"]
-    tensor.dtype = 1  # DT_FLOAT
+    tensor.dtype = types_pb2.DT_FLOAT
     for size in images.shape:
         tensor.tensor_shape.dim.add(size=size)
     tensor.tensor_content = np.ascontiguousarray(images, "<f4").tobytes()
     log.predict_log.request.model_spec.name = "emnist"
     return log.SerializeToString()
+
+
+def write_tfrecords(path: Path, records: list[bytes]) -> None:
+    """Write records in TFRecord framing, as TensorFlow's writer does (warmup files without TensorFlow)."""
+    with open(path, "wb") as stream:
+        for record in records:
+            length = struct.pack("<Q", len(record))
+            stream.write(length + struct.pack("<I", masked_crc32c(length)))
+            stream.write(record + struct.pack("<I", masked_crc32c(record)))
 
 
 def write_onnx_version(version_dir: Path, seed: int, warmup: bool = True, outputs: int = NUM_CLASSES) -> Path:

@@ -7,7 +7,8 @@ import subprocess
 import pytest
 
 from tests.support.paths import REPO
-from webapp.model_server import rest_bind
+from webapp.model_server import main, rest_bind
+from webapp.settings import load_settings
 
 
 @pytest.mark.parametrize(("host", "port", "environ", "bind"), [
@@ -18,9 +19,19 @@ from webapp.model_server import rest_bind
     (None, 8080, {"GUNICORN_BIND": "0.0.0.0:9000"}, "0.0.0.0:8080"),
     ("::", 8080, {}, "[::]:8080"),
     (None, 8080, {"GUNICORN_BIND": "[::1]:9000"}, "[::1]:8080"),
+    (None, 8080, {"GUNICORN_BIND": "unix:/run/emnist.sock"}, "127.0.0.1:8080"),
 ])
 def test_rest_bind(host, port, environ, bind):
-    assert rest_bind(host, port, environ) == bind
+    settings, _ = load_settings(environ=environ)
+    assert rest_bind(host, port, settings["GUNICORN_BIND"]) == bind
+
+
+def test_a_bad_gunicorn_bind_stops_the_model_server_with_the_variable_named(monkeypatch, caplog):
+    """Refused at start, before anything is forked (both servers are switched off all the same, so that a
+    value wrongly accepted only ends in "nothing to serve", never in a server on a fixed port)."""
+    monkeypatch.setenv("GUNICORN_BIND", "localhost:http")
+    assert main(["--port", "0", "--rest_api_port", "0"]) == 2
+    assert "environment variable GUNICORN_BIND: " in caplog.text
 
 
 def make_run(*variables: str) -> str:

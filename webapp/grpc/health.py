@@ -18,11 +18,14 @@ from grpc_health.v1 import health, health_pb2
 from serving_core.errors import ServingError
 from serving_core.lifecycle.manager import ServableState
 from serving_core.service import InferenceBackend, ModelSpec
-from webapp.grpc.protos import MODEL_SERVICE, PREDICTION_SERVICE
+from tf_serving_protos.tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
 
 log = logging.getLogger(__name__)
 
 Status = health_pb2.HealthCheckResponse.ServingStatus
+#: The services' full names, as gRPC and the health service know them.
+PREDICTION_SERVICE = prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name
+MODEL_SERVICE = model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
 SERVER_SERVICES = ("", PREDICTION_SERVICE, MODEL_SERVICE)
 POLL_SECONDS = 1.0
 

@@ -19,7 +19,7 @@ from serving_core.payloads.tensor_protos import tensor_to_array
 from serving_core.payloads.tf_examples import example_image, serialized_examples
 from serving_core.payloads.typed_tensors import pixels_to_images
 from serving_core.request import ModelSpec, SignatureInput
-from webapp.grpc.protos import example_pb2
+from tf_serving_protos.tensorflow.core.example import example_pb2
 
 
 def model_spec(request: Any) -> ModelSpec:

@@ -14,13 +14,13 @@ from typing import Any
 from serving_core.errors import InvalidArgumentError
 from serving_core.lifecycle.policy import ModelConfigError
 from serving_core.service import InferenceBackend
-from webapp.grpc.inputs import model_spec
-from webapp.grpc.protos import (
-    error_codes_pb2,
+from tf_serving_protos.tensorflow.core.protobuf import error_codes_pb2
+from tf_serving_protos.tensorflow_serving.apis import (
     get_model_status_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
 )
+from webapp.grpc.inputs import model_spec
 from webapp.grpc.status import rpc
 
 #: Applies a ``ModelServerConfig`` message (ModelConfigError when it is invalid).

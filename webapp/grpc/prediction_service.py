@@ -18,14 +18,14 @@ from emnist_contract.signatures import CLASSIFY_SIGNATURE
 from serving_core.errors import Code, InvalidArgumentError, ServingError
 from serving_core.payloads.limits import ServerLimits
 from serving_core.service import InferenceBackend, ServedVersion
-from webapp.grpc.calls import inference_request
-from webapp.grpc.inputs import ExampleInputs, PredictInputs, model_spec
-from webapp.grpc.protos import (
+from tf_serving_protos.tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+from webapp.grpc.calls import inference_request
+from webapp.grpc.inputs import ExampleInputs, PredictInputs, model_spec
 from webapp.grpc.status import rpc
 from webapp.grpc.tensors import array_to_tensor
 

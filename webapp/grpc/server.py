@@ -8,7 +8,6 @@ limit (``MAX_CONTENT_LENGTH``) are refused by gRPC itself with RESOURCE_EXHAUSTE
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -17,16 +16,13 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
-from serving_core.lifecycle.model_config import sources_from_config
 from serving_core.server_core import ServerCore
+from tf_serving_protos.tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 from webapp.grpc import v2_servicer
 from webapp.grpc.health import ServingHealth
 from webapp.grpc.model_service import ModelServicer
 from webapp.grpc.prediction_service import PredictionServicer
-from webapp.grpc.protos import model_service_pb2_grpc, prediction_service_pb2_grpc
 from webapp.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +30,8 @@ class GrpcServer:
     server: grpc.Server
     health: ServingHealth
     port: int
+    #: The servicers of the inference RPCs (TF Serving's PredictionService, the V2 service).
+    servicers: tuple[Any, ...] = ()
 
     def stop(self, grace: float) -> None:
         """NOT_SERVING, then stop: RPCs in flight get ``grace`` seconds, new ones are refused."""
@@ -44,13 +42,11 @@ class GrpcServer:
 def core_reloader(
     core: ServerCore, relay: Callable[[Any], None] | None = None, reloaded: Callable[[], None] | None = None,
 ) -> Callable[[Any], None]:
-    """Apply a ``ModelServerConfig`` to ``core``, then call ``reloaded`` (the health statuses) and hand the
-    config to ``relay`` (the other worker processes)."""
+    """``core.reload_config`` of a ``ModelServerConfig``, then ``reloaded`` (this front end's health
+    statuses) and ``relay`` (the config handed to the other gRPC worker processes)."""
 
     def reload_config(config: Any) -> None:
-        sources = sources_from_config(config)
-        log.info("reloading the model config: %s", ", ".join(source.name for source in sources))
-        core.manager.refresh(sources)
+        core.reload_config(config)
         if reloaded is not None:
             reloaded()
         if relay is not None:
@@ -82,13 +78,13 @@ def start_grpc_server(
     service = core.service
     limits = settings.server_limits()  # one per process: its pixel gate is shared by every RPC
     health = ServingHealth(service)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(service, limits), server)
+    prediction = PredictionServicer(service, limits)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelServicer(service, core_reloader(core, relay, health.update)), server)
-    v2_servicer.add_to_server(server, service, limits)
+    inference = v2_servicer.add_to_server(server, service, limits)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     port = server.add_insecure_port(address)
     server.start()
     health.start()
-    return GrpcServer(server, health, port)
+    return GrpcServer(server, health, port, (prediction, inference))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from serving_core.payloads.tensor_protos import DT_STRING, NUMERIC
-from webapp.grpc.protos import tensor_pb2
+from tf_serving_protos.tensorflow.core.framework import tensor_pb2
 
 _DATA_TYPE_OF = {dtype.newbyteorder("="): enum for enum, (dtype, _) in NUMERIC.items()}
 

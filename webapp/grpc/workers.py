@@ -87,7 +87,7 @@ class _LauncherLink:
 
 
 def _apply_config(core: Any, payload: bytes, reloaded: Any = None) -> None:
-    from webapp.grpc.protos import model_server_config_pb2
+    from tf_serving_protos.tensorflow_serving.config import model_server_config_pb2
     from webapp.grpc.server import core_reloader
 
     config = model_server_config_pb2.ModelServerConfig.FromString(payload)
@@ -177,17 +177,6 @@ class GrpcWorkers:
         """Fork the workers (call before anything in this process creates a gRPC object or loads TF)."""
         self._workers = [self._spawn() for _ in range(self.count)]
         log.info("gRPC on %s: %d worker processes", self.address, self.count)
-
-    def wait_started(self, timeout: float) -> bool:
-        """Handle messages until every worker has started (False on timeout or failure)."""
-        deadline = time.monotonic() + timeout
-        while not all(worker.started for worker in self._workers):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.failed:
-                return False
-            self.poll(min(remaining, 0.5))
-            self.restart_exited()
-        return True
 
     def poll(self, timeout: float) -> None:
         """Handle the workers' messages and exits for up to ``timeout`` seconds (see ``restart_exited``)."""

@@ -1,1 +1,2 @@
-"""The HTTP front end: a Flask app (factory, error handlers, one blueprint per concern) and its fast path."""
+"""The HTTP front ends: the Flask app (factory, error handlers), one module per protocol declaring its
+routes once (``routing``), the hot routes also answered below Flask, and the gunicorn worker."""

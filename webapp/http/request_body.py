@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from serving_core.errors import Code, InvalidArgumentError, ResourceExhaustedError, ServingError
@@ -27,8 +26,6 @@ BODY_READY = "emnist.body_ready"
 BODY_ERROR = "emnist.body_error"
 #: environ key: when the whole request had arrived (``time.monotonic()``); its deadline counts from here.
 ARRIVED = "emnist.arrived"
-
-WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
 class BodyTooLargeError(ResourceExhaustedError):
@@ -126,18 +123,6 @@ def buffer_body(environ: dict, max_length: int | None) -> ServingError | None:
     environ[BODY_READY] = True
     environ.setdefault(ARRIVED, time.monotonic())
     return error
-
-
-class BufferedBodyMiddleware:
-    """WSGI middleware: ``buffer_body`` in front of the app (a no-op when the server's worker did it)."""
-
-    def __init__(self, wsgi_app: WSGIApp, max_length: int | None) -> None:
-        self.wsgi_app = wsgi_app
-        self.max_length = max_length
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        buffer_body(environ, self.max_length)
-        return self.wsgi_app(environ, start_response)
 
 
 def buffered_body(environ: dict) -> bytes | None:

@@ -21,9 +21,9 @@ from serving_core.engines.signature_defs import sorted_signature_maps
 from serving_core.payloads.limits import ServerLimits
 from serving_core.payloads.tensor_protos import tensor_to_array
 from serving_core.service import ModelSpec
-from webapp.grpc.protos import (
+from tf_serving_protos.tensorflow.core.protobuf import error_codes_pb2
+from tf_serving_protos.tensorflow_serving.apis import (
     classification_pb2,
-    error_codes_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,

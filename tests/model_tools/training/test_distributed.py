@@ -84,17 +84,36 @@ def _weights_digest(state_dict: dict) -> str:
 
 
 def test_a_single_process_run_is_unchanged_bit_for_bit(validation_split, tmp_path) -> None:
-    """Pinned to what the training code before data-parallel training and synthetic images produced
-    (``train --arch cnn --epochs 1 --train-limit 640 --batch-size 64 --eval-every 4 --class-weights
-    byclass-mix --augment --lr-schedule cosine --no-test``, 1 thread)."""
+    """The data-parallel code path with one replica (a gloo group of one process: DistributedDataParallel,
+    DistributedSampler, sliced and gathered validation) trains exactly what the plain single process does.
+
+    Both runs happen here, on the same processor with the same kernels, so the comparison holds on any
+    machine (floats pinned from one processor do not: another CPU's kernels round differently). One epoch:
+    the sampler's order is then the plain run's (both draw ``randperm`` from a generator seeded with the
+    seed). Every curve and the kept weights are equal bit for bit, except the validation loss: the plain
+    path takes the mean of the float32 losses in float32, the sliced path divides their float32 sum by the
+    count in float64, so the two differ by the last float32 rounding (relative 2**-24; 1e-6 allowed).
+    """
+    import torch.distributed as dist
+
     from model_tools.data.datasets import load_split
 
-    config = TrainConfig(arch="cnn", epochs=1, train_limit=640, batch_size=64, eval_every=4,
-                         class_weights="byclass-mix", augment=True, lr_schedule="cosine")
-    result = train(config, load_split("train"), validation_split, tmp_path, progress=False)
-    curves = result.metrics["curves"]
-    assert curves["train_loss"] == [4.309494376182556, 4.0630815625190735, 4.088468551635742]
-    assert curves["val_loss"] == [4.101970195770264, 4.076080799102783, 4.07175350189209]
-    assert curves["val_accuracy_byclass_mix"] == [0.057399019965656925] * 3
-    state = load_checkpoint(result.checkpoint_path).model.state_dict()
-    assert _weights_digest(state) == "c4fef6df3abca01a8667bbf4a0ff6f13ce69d74497d0a2a761fd2697069c2e2a"
+    train_split = load_split("train")
+    validation = (validation_split[0][:1024], validation_split[1][:1024])
+
+    def run(out: Path, group: ProcessGroup | None) -> dict:
+        config = TrainConfig(arch="cnn", epochs=1, train_limit=640, batch_size=64, eval_every=4,
+                             class_weights="byclass-mix", augment=True, lr_schedule="cosine")
+        result = train(config, train_split, validation, out, progress=False, group=group)
+        return {**result.metrics["curves"],
+                "weights": _weights_digest(load_checkpoint(result.checkpoint_path).model.state_dict())}
+
+    plain = run(tmp_path / "plain", None)
+    dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
+    try:
+        parallel = run(tmp_path / "parallel", ProcessGroup(0, 1, 0, backend="gloo"))
+    finally:
+        dist.destroy_process_group()
+    assert plain["step"] == [4, 8, 10]
+    assert parallel.pop("val_loss") == pytest.approx(plain.pop("val_loss"), rel=1e-6, abs=0)
+    assert parallel == plain

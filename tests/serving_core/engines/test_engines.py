@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from emnist_contract.tensors import NUM_PIXELS
-from serving_core.engines import EngineError, SignatureError
+from serving_core.engines import EngineError, SignatureError, resolve_engine
 from serving_core.engines import load_engine as open_engine
 from serving_core.engines.signature_defs import read_signature_defs
 from tests.support.model_versions import TEST_ENGINE_OPTIONS
@@ -150,6 +151,17 @@ def test_unknown_engine_and_missing_folder(tmp_path):
         load_engine("onnxruntime", tmp_path)
     with pytest.raises(EngineError, match="no saved_model.pb"):
         load_engine("tensorflow", tmp_path)
+
+
+def test_the_tensorflow_engine_without_tensorflow_names_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # as in an install of the serve extra
+    with pytest.raises(EngineError, match="needs TensorFlow, which is not installed: install the serve-tf"):
+        open_engine("tensorflow", served_version_dir(), TEST_ENGINE_OPTIONS)
+    with pytest.raises(EngineError, match="serve-tf"):
+        resolve_engine("tensorflow")
+    assert resolve_engine("auto") == "onnxruntime"
+    with pytest.raises(ValueError, match="unknown engine 'torch'"):
+        resolve_engine("torch")
 
 
 def test_corrupt_files_raise_engine_errors(tmp_path):

@@ -16,9 +16,15 @@ import pytest
 from emnist_contract.layout import WARMUP_FILE
 from serving_core.errors import InvalidArgumentError, ModelNotFoundError
 from serving_core.lifecycle.manager import VersionLabelError
-from serving_core.lifecycle.warmup import WarmupError, decode_warmup_record, read_tfrecords, write_tfrecords
+from serving_core.lifecycle.warmup import WarmupError, decode_warmup_record, read_tfrecords
 from serving_core.server_core import ServerCore
-from tests.support.model_versions import expected_scores, publish, warmup_record, write_onnx_version
+from tests.support.model_versions import (
+    expected_scores,
+    publish,
+    warmup_record,
+    write_onnx_version,
+    write_tfrecords,
+)
 
 IMAGES = np.random.default_rng(0).random((3, 784), dtype=np.float32)
 

@@ -195,6 +195,33 @@ def test_core_serves_two_models_from_a_config_file_and_reloads_it(tmp_path, make
             core.manager.acquire("extra", label="stable").__enter__()
 
 
+def config_message(root: Path, names: list[str]):
+    """A ``ModelServerConfig`` message as a client's ReloadConfig request carries it."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    configs = " ".join(f'config {{ name: "{name}" base_path: "{root / name}" }}' for name in names)
+    message = model_server_config_pb2.ModelServerConfig()
+    return text_format.Parse(f"model_config_list {{ {configs} }}", message)
+
+
+def test_reload_config_replaces_the_running_models_before_returning(tmp_path, make_core):
+    for seed, name in enumerate(["letters", "digits"], start=1):
+        write_onnx_version(tmp_path / name / "1", seed=seed)
+    with make_core(tmp_path / "letters", RecordingFactory()) as core:
+        assert core.manager.model_names() == ["letters"]
+        sources = core.reload_config(config_message(tmp_path, ["digits"]))
+        assert [source.name for source in sources] == core.manager.model_names() == ["digits"]
+        assert core.manager.has_available_version("digits")
+        with pytest.raises(ModelNotFoundError):
+            core.manager.acquire("letters").__enter__()
+
+        # A config that does not hold is refused whole: the running models stay.
+        with pytest.raises(ModelConfigError, match="duplicate model name 'letters'"):
+            core.reload_config(config_message(tmp_path, ["letters", "letters"]))
+        assert core.manager.model_names() == ["digits"]
+
+
 def test_start_fails_clearly_on_a_bad_config_file(tmp_path, make_core):
     path = write_config(tmp_path / "models.config", [("a", "models/a", "model_version_policy { latest {")])
     with pytest.raises(ModelConfigError, match="models.config"):

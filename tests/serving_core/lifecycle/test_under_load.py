@@ -125,8 +125,8 @@ def test_tensorflow_engine_hot_swap(tmp_path, make_core):
     assert load.failures == []
 
 
-def test_warmup_subset_reads_records_written_by_the_real_protos(tmp_path):
-    """The TF-free warmup decoder against tensorflow_serving.apis.prediction_log_pb2 + tf.io."""
+def test_warmup_reader_reads_records_written_by_tensorflow_and_the_stock_protos(tmp_path):
+    """The TF-free warmup reader against records of tensorflow_serving.apis.prediction_log_pb2 + tf.io."""
     import tensorflow as tf
     from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_log_pb2
 

@@ -13,20 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from emnist_contract.tensors import NUM_PIXELS
-from serving_core.engines.signature_defs import DATA_TYPES
 from serving_core.errors import InvalidArgumentError
-from serving_core.lifecycle.warmup import prediction_log_class
 from serving_core.payloads import tensor_protos
 from serving_core.payloads.tensor_protos import tensor_to_array
 from tests.support.decoding import LIMITS, budget, decode_bounded, properties
+from tf_serving_protos.tensorflow.core.framework import tensor_pb2, types_pb2
 
-
-def tensor_proto_class() -> type:
-    """A real TensorProto message class (the serving core's own subset of it: every field it reads)."""
-    return type(prediction_log_class()().predict_log.request.inputs["x"])
-
-
-TensorProto = tensor_proto_class()
+TensorProto = tensor_pb2.TensorProto
 TYPED_FIELDS = {  # the typed field of each dtype, and a strategy for one of its wire values
     "float_val": st.floats(width=32, allow_nan=True),
     "double_val": st.floats(allow_nan=True),
@@ -54,7 +47,7 @@ def proto(dtype: int, dims: list[int], **fields) -> object:
 
 @st.composite
 def tensor_protos_(draw) -> object:
-    dtype = draw(st.one_of(st.sampled_from(sorted(DATA_TYPES.values())), st.integers(-3, 200)))
+    dtype = draw(st.one_of(st.sampled_from(sorted(types_pb2.DataType.values())), st.integers(-3, 200)))
     dims = draw(st.lists(DIMS, max_size=4))
     message = proto(dtype, dims)
     if draw(st.integers(0, 9)) == 0:

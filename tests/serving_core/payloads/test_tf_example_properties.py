@@ -14,10 +14,11 @@ from PIL import Image
 from emnist_contract.signatures import EXAMPLE_FEATURE
 from emnist_contract.tensors import NUM_PIXELS
 from serving_core.errors import InvalidArgumentError
-from serving_core.payloads.tf_examples import example_class, feature_image, serialized_examples
+from serving_core.payloads.tf_examples import feature_image, serialized_examples
 from tests.support.decoding import LIMITS, budget, decode_bounded, properties
+from tf_serving_protos.tensorflow.core.example import example_pb2
 
-Example = example_class()
+Example = example_pb2.Example
 
 
 def png(size: int = 28) -> bytes:

@@ -132,3 +132,11 @@ def test_the_rest_answer_for_nothing_loaded_is_unchanged(nothing_loaded):
         assert app.test_client().get("/readyz").status_code == 503
     finally:
         app.extensions["serving_core"].stop()
+
+
+def test_one_process_has_one_pixel_gate_for_every_rpc():
+    """TF Serving's and the V2 service share the process's limits (one gate counts every RPC's decoding)."""
+    with grpc_server() as server:
+        prediction, inference = server.server.servicers
+        assert prediction.limits is inference.limits
+        assert prediction.limits.gate is not None

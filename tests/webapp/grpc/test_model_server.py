@@ -26,7 +26,7 @@ IMAGES = np.random.default_rng(5).random((2, 784), dtype=np.float32)
 def predict(target: str, name: str = SERVED_MODEL, timeout: float = 10.0):
     from serving_core.payloads.limits import ServerLimits
     from serving_core.payloads.tensor_protos import tensor_to_array
-    from webapp.grpc.protos import predict_pb2
+    from tf_serving_protos.tensorflow_serving.apis import predict_pb2
     from webapp.grpc.tensors import array_to_tensor
 
     answers = ServerLimits(max_instances=1024, max_image_pixels=0).budget()
@@ -142,7 +142,7 @@ def test_a_dead_worker_is_replaced_and_a_reload_reaches_every_worker(tmp_path):
         with grpc.insecure_channel(server.target) as channel:
             model_service_pb2_grpc.ModelServiceStub(channel).HandleReloadConfigRequest(reload, 30.0)
         deadline = time.monotonic() + 30
-        reloaded = r"\[(\d+)\] INFO webapp.grpc.server: reloading the model config: emnist, beta"
+        reloaded = r"\[(\d+)\] INFO serving_core.server_core: reloading the model config: emnist, beta"
         while len(set(re.findall(reloaded, server.log()))) < 2:
             assert time.monotonic() < deadline, f"the reload did not reach both workers:\n{server.log()}"
             time.sleep(0.1)

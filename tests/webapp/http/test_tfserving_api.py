@@ -119,7 +119,7 @@ def test_predict_on_the_classify_signature_checks_serialized_examples_first(tf_a
     """Serialized tf.Examples fed to the classify signature: a bad one is refused in the server's words
     (TensorFlow's graph answered "Graph execution error: Detected at node ParseExample/ParseExampleV2"),
     a good one answers, and one holding an image file is read as the same example of its pixels."""
-    from serving_core.payloads.tf_examples import example_class
+    from tf_serving_protos.tensorflow.core.example import example_pb2
 
     x, _ = pixels
     client = tf_app.test_client()
@@ -131,7 +131,7 @@ def test_predict_on_the_classify_signature_checks_serialized_examples_first(tf_a
     refused = predict(b"\xff\xff not a tf.Example")
     assert refused.status_code == 400
     assert refused.get_json()["error"] == "example 0: not a serialized tf.Example"
-    example = example_class()()
+    example = example_pb2.Example()
     example.features.feature["images"].float_list.value.extend(x[0].tolist()[:100])
     refused = predict(example.SerializeToString())
     assert refused.status_code == 400
@@ -142,7 +142,7 @@ def test_predict_on_the_classify_signature_checks_serialized_examples_first(tf_a
     assert answered.status_code == 200, answered.get_json()
     np.testing.assert_allclose(answered.get_json()["predictions"][0]["scores"], expected[0], atol=1e-5)
     path, _ = labelled_test_images()[0]
-    image_file = example_class()()
+    image_file = example_pb2.Example()
     image_file.features.feature["images"].bytes_list.value.append(path.read_bytes())
     answered = predict(image_file.SerializeToString())
     assert answered.status_code == 200, answered.get_json()
