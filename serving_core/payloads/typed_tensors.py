@@ -65,7 +65,7 @@ def values_to_array(values: Any, dtype: np.dtype, shape: Sequence[int], where: s
     if array.size != math.prod(dims):
         raise InvalidArgumentError(
             f"{where}: shape {list(dims)} holds {math.prod(dims)} elements but data has {array.size}")
-    if dtype.kind != "f" and array.size:
+    if dtype.kind in "iu" and array.size:  # (bool has no integer range)
         info = np.iinfo(dtype)
         if array.min() < info.min or array.max() > info.max:
             raise InvalidArgumentError(
