@@ -77,13 +77,19 @@
     fetch(url, { method: "POST", body: pngBody(), headers: { "Content-Type": "image/png" },
                  signal: pending.signal })
       .then(function (response) {
-        return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+        return response.json().then(function (body) {
+          return { ok: response.ok, status: response.status, body: body };
+        });
       })
       .then(function (answer) {
         if (mine !== sequence) { return; }
         box.setAttribute("aria-busy", "false");
         box.removeAttribute("data-label");
         if (answer.ok) { render(answer.body.results[0]); }
+        else if (answer.status === 401) {
+          // The server wants API tokens (EMNIST_API_TOKENS): the page has none; its form needs none.
+          hint("The live reading needs an API token on this server; \u201cRead the character\u201d still works.");
+        }
         else { hint("Not readable yet: " + answer.body.error + "."); }
       })
       .catch(function (error) {

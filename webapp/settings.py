@@ -149,6 +149,23 @@ def _bind(value: Any) -> str:
     raise ValueError(f"expected HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got {value!r}")
 
 
+def _tokens(value: Any) -> str:
+    from webapp.api_tokens import parse_tokens
+
+    return ",".join(parse_tokens(value))
+
+
+def _origins(value: Any) -> str:
+    """Comma-separated origins (``scheme://host[:port]``, no path), or ``*`` for any origin."""
+    origins = [item.strip().rstrip("/") for item in _text(value).split(",") if item.strip()]
+    for origin in origins:
+        scheme, sep, host = origin.partition("://")
+        if origin != "*" and (scheme not in ("http", "https") or not sep or not host
+                              or any(c in host for c in "/ ?#*")):
+            raise ValueError(f"expected origins like https://example.com[:port] or *, got {origin!r}")
+    return ",".join(origins)
+
+
 def _log_target(value: Any) -> str | None:
     """``-`` (standard output), a file's path, or None (no log)."""
     return "-" if value == "-" else _optional_path(value)
@@ -274,6 +291,14 @@ SETTINGS: tuple[Setting, ...] = (
             "retries included (504 after it)", _seconds),
     Setting("MODEL_SERVER_RETRIES", "int", 3, "further attempts, on the next model server, when one is "
             "unavailable (503 when all fail)", _integer(0)),
+    # Who may call the APIs.
+    Setting("API_TOKENS", "string", "", "bearer tokens the APIs accept, comma-separated (REST: header "
+            "Authorization: Bearer <token>; gRPC: metadata authorization); empty: the APIs are open. "
+            "Health probes stay open", _tokens),
+    Setting("PAGE_NEEDS_TOKEN", "bool", False, "with API_TOKENS set, the page and its static files need "
+            "a token too (a proxy in front adds it); off: the page stays open", _bool),
+    Setting("CORS_ORIGINS", "string", "", "origins whose browser scripts may call the APIs (CORS, "
+            "preflight answered), comma-separated, or * for any; empty: off", _origins),
     # gunicorn (gunicorn.conf.py), under the variables gunicorn's users know; its command line wins.
     Setting("GUNICORN_BIND", "string", "127.0.0.1:8000", "address the REST server listens on: HOST:PORT, "
             "[IPv6]:PORT, unix:PATH or fd://N", _bind, env="GUNICORN_BIND"),

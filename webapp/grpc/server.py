@@ -3,7 +3,8 @@ GRPCInferenceService and the health service, on one port.
 
 ``start_grpc_server`` binds and starts it; ``GrpcServer.stop`` turns health to NOT_SERVING, stops taking
 new RPCs and lets those in flight finish within the grace period. Messages larger than the REST body
-limit (``MAX_CONTENT_LENGTH``) are refused by gRPC itself with RESOURCE_EXHAUSTED.
+limit (``MAX_CONTENT_LENGTH``) are refused by gRPC itself with RESOURCE_EXHAUSTED. With ``API_TOKENS`` set,
+every RPC but the health service's needs a bearer token in its metadata (``webapp.grpc.tokens``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from grpc_health.v1 import health_pb2_grpc
 
 from serving_core.server_core import ServerCore
 from tf_serving_protos.tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from webapp.api_tokens import ApiTokens, parse_tokens
 from webapp.grpc import v2_servicer
 from webapp.grpc.health import ServingHealth
 from webapp.grpc.model_service import ModelServicer
 from webapp.grpc.prediction_service import PredictionServicer
+from webapp.grpc.tokens import TokenInterceptor
 from webapp.settings import Settings
 
 
@@ -63,6 +66,12 @@ def server_options(settings: Settings, reuse_port: bool) -> list[tuple[str, Any]
     ]
 
 
+def interceptors(settings: Settings) -> list[grpc.ServerInterceptor]:
+    """The token check (``webapp.grpc.tokens``) when ``API_TOKENS`` is set; none otherwise."""
+    tokens = ApiTokens(parse_tokens(settings["API_TOKENS"]))
+    return [TokenInterceptor(tokens)] if tokens.required else []
+
+
 def start_grpc_server(
     settings: Settings,
     core: ServerCore,
@@ -74,6 +83,7 @@ def start_grpc_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings["GRPC_THREADS"], thread_name_prefix="grpc-rpc"),
         options=server_options(settings, reuse_port),
+        interceptors=interceptors(settings),
     )
     service = core.service
     limits = settings.server_limits()  # one per process: its pixel gate is shared by every RPC

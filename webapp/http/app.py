@@ -70,9 +70,30 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if settings["GRAPHPIPE_PORT"]:
         app.wsgi_app = FastRoutes(app.wsgi_app, front_end, (graphpipe.PORT_ROUTES,),
                                   port=settings["GRAPHPIPE_PORT"])
+    _guard(app, groups, graphpipe.PORT_ROUTES)
     if core is not None and settings["START_REGISTRY"]:
         core.start()
     return app
+
+
+def _guard(app: Flask, groups: tuple[Any, ...], port_group: Any) -> None:
+    """Wrap the app (fast paths and GraphPipe's port included) in the token check and CORS when configured,
+    and, outermost, the security headers: every answer of the app passes through them."""
+    from webapp.api_tokens import ApiTokens, parse_tokens
+    from webapp.http.bearer_tokens import RequireToken
+    from webapp.http.cors import Cors
+    from webapp.http.path_kinds import PathKinds
+    from webapp.http.security_headers import SecurityHeaders
+
+    settings = app.extensions["settings"]
+    kinds = PathKinds(groups, port_group, settings["GRAPHPIPE_PORT"])
+    tokens = ApiTokens(parse_tokens(settings["API_TOKENS"]))
+    if tokens.required:
+        app.wsgi_app = RequireToken(app.wsgi_app, tokens, kinds, app.extensions["refusal_style"],
+                                    settings["PAGE_NEEDS_TOKEN"])
+    if settings["CORS_ORIGINS"]:
+        app.wsgi_app = Cors(app.wsgi_app, settings["CORS_ORIGINS"].split(","), kinds)
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)
 
 
 def _take_the_whole_body() -> None:

@@ -206,8 +206,8 @@ ROUTES = RouteGroup("graphpipe", PROTOCOL, GRAPHPIPE, (
 ))
 
 PORT_ROUTES = RouteGroup("graphpipe_port", PROTOCOL, GRAPHPIPE, (
-    Route("/control/is_alive", ("GET",), is_alive, refusal=JSON),
-    Route("/control/is_ready", ("GET",), is_ready, refusal=JSON),
+    Route("/control/is_alive", ("GET",), is_alive, refusal=JSON, probe=True),
+    Route("/control/is_ready", ("GET",), is_ready, refusal=JSON, probe=True),
     Route("/", ("POST",), port_request),
     Route("/<path:path>", ("POST",), port_request),
     Route("/", ("GET",), port_metadata, refusal=JSON),

@@ -46,6 +46,7 @@ from serving_core.errors import ServingError
 from webapp.http.refusals import JSON, PAGE, refusal_answer
 from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, BodyTimeoutError, buffer_body
 from webapp.http.routing import status_line
+from webapp.http.security_headers import with_security_headers
 from webapp.http.worker_readiness import ReadinessBoard
 from webapp.settings import load_settings
 
@@ -120,7 +121,7 @@ class ThreadPoolApp:
         error = deadline.not_started()
         assert isinstance(error, ServingError)
         refusal = refusal_answer(error, style)
-        start_response(status_line(refusal.status), refusal.wsgi_headers())
+        start_response(status_line(refusal.status), with_security_headers(refusal.wsgi_headers()))
         return [refusal.body]
 
 
@@ -229,8 +230,10 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
     """gunicorn's error answer (status, reason, message) as ``{"error": ...}``, the connection closed."""
     body = refusal_answer(ServingError(f"{reason}: {mesg}" if mesg else reason, http_status=status_int),
                           JSON).body
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    headers = with_security_headers([("Connection", "close"), ("Content-Type", "application/json"),
+                                     ("Content-Length", str(len(body)))])
+    head = (f"HTTP/1.1 {status_int} {reason}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in headers) + "\r\n").encode("latin-1")
     gunicorn_util.write_nonblock(sock, head + body)
 
 

@@ -23,6 +23,6 @@ def readyz(call: HttpCall) -> HttpAnswer:
 
 
 ROUTES = RouteGroup("health", "health", JSON, (
-    Route("/healthz", ("GET",), healthz),
-    Route("/readyz", ("GET",), readyz),
+    Route("/healthz", ("GET",), healthz, probe=True),
+    Route("/readyz", ("GET",), readyz, probe=True),
 ))

@@ -54,6 +54,8 @@ class Route:
     fast: bool = False
     #: This route's refusal style, when not its group's.
     refusal: str | None = None
+    #: A health probe: open to every client, even with API tokens configured (``webapp.http.path_kinds``).
+    probe: bool = False
 
 
 @dataclass(frozen=True)

@@ -199,8 +199,8 @@ def model_ready(call: HttpCall, name: str, version: str = "") -> HttpAnswer:
 MODELS = ("/v2/models/<model:name>", "/v2/models/<model:name>/versions/<model:version>")
 
 ROUTES = RouteGroup("v2_rest", PROTOCOL, JSON, (
-    Route("/v2/health/live", ("GET",), server_live),
-    Route("/v2/health/ready", ("GET",), server_ready),
+    Route("/v2/health/live", ("GET",), server_live, probe=True),
+    Route("/v2/health/ready", ("GET",), server_ready, probe=True),
     Route("/v2", ("GET",), server_metadata),
     *(Route(model, ("GET",), model_metadata) for model in MODELS),
     *(Route(f"{model}/ready", ("GET",), model_ready) for model in MODELS),

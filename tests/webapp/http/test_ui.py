@@ -76,7 +76,7 @@ def test_result_page(client, validation_images, onnx_reference):
     assert cue.group(1) == ("uncertain" if uncertain else "confident")
     assert cue.group(2).startswith("Uncertain" if uncertain else "Confident")
     assert len(re.findall(r"<li>", page.split('id="top-answers"')[1].split("</ol>")[0])) == 5
-    bars = [float(b) for b in re.findall(r'class="bar" style="width: ([\d.]+)%"', page)]
+    bars = [int(b) for b in re.findall(r'class="bar w-(\d+)"', page)]
     assert len(bars) == 62 and bars == sorted(bars, reverse=True)
     assert f"model <strong>{SERVED_MODEL}</strong>" in page
     assert f"version <strong>{served_version_dir().name}</strong>" in page

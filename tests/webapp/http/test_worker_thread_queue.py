@@ -68,6 +68,8 @@ def test_a_queued_request_is_refused_at_its_deadline_while_the_thread_is_busy(qu
     refusal = second.value
     assert refusal["status"] == "503 SERVICE UNAVAILABLE"
     assert refusal["headers"]["Content-Type"] == "application/json"
+    assert refusal["headers"]["X-Content-Type-Options"] == "nosniff"  # the worker's own answer too
+    assert "frame-ancestors 'none'" in refusal["headers"]["Content-Security-Policy"]
     assert json.loads(refusal["body"]) == {"error": "the server is busy: the request waited "
                                                     "REQUEST_DEADLINE_SECONDS=0.2 s without starting; "
                                                     "retry later"}
