@@ -10,16 +10,17 @@ tensor holding N images of 784 pixels (FP32/FP64/FP16 pixels/255 or UINT8 0-255;
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from emnist_contract.signatures import DEFAULT_SIGNATURE
+from emnist_contract.tensors import NUM_PIXELS
 from serving_core.errors import InvalidArgumentError, ModelNotFoundError, ServingError
 from serving_core.payloads.limits import RequestBudget
-from serving_core.payloads.typed_tensors import pixels_to_images, raw_to_array, values_to_array
+from serving_core.payloads.typed_tensors import checked_shape, pixels_to_images, raw_to_array, values_to_array
 from serving_core.request import InferenceRequest, ModelSpec, SignatureInput
 from serving_core.service import InferenceBackend, ServedVersion
 from webapp.server_info import SERVER_NAME, server_version
@@ -41,6 +42,14 @@ DATATYPE_OF_TF_DTYPE = {
 PLATFORM_OF_ENGINE = {"tensorflow": "tensorflow_savedmodel", "onnxruntime": "onnx_onnxv1"}
 #: The extensions the REST front end implements (the server metadata lists them).
 REST_EXTENSIONS = ("binary_tensor_data",)
+_SHARED_MEMORY = "the shared memory extension: send the tensor's data"
+#: Parameters of other servers' extensions that this server does not implement: refused, not ignored.
+UNSUPPORTED_PARAMETERS = {
+    "shared_memory_region": _SHARED_MEMORY,
+    "shared_memory_byte_size": _SHARED_MEMORY,
+    "shared_memory_offset": _SHARED_MEMORY,
+    "classification": "the classification extension: ask for the scores",
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,15 @@ def model_spec(name: str, version: str = "") -> ModelSpec:
     if version.isdigit():
         return ModelSpec(name, int(version))
     return ModelSpec(name, label=version)
+
+
+def check_parameters(parameters: Container[str], where: str) -> None:
+    """Refuse the parameters of an extension this server does not implement (a request's, an input's or an
+    output's; a JSON object or a protobuf map), with the same message on REST and gRPC."""
+    for key, extension in UNSUPPORTED_PARAMETERS.items():
+        if key in parameters:
+            raise InvalidArgumentError(
+                f"{where}: parameter '{key}' is not supported: this server does not implement {extension}")
 
 
 def server_metadata(extensions: Sequence[str]) -> dict[str, Any]:
@@ -123,17 +141,19 @@ def model_metadata(service: InferenceBackend, spec: ModelSpec) -> dict[str, Any]
 
 
 def decode_input(tensor: InputTensor, budget: RequestBudget) -> np.ndarray:
-    """An input tensor of pixels -> float32 [N,784]."""
+    """An input tensor of pixels -> float32 [N,784]; its shape is checked against the limits first."""
     where = f"input '{tensor.name}'"
     dtype = DTYPE_OF_DATATYPE.get(tensor.datatype)
     if dtype is None:
         raise InvalidArgumentError(
             f"{where}: datatype {tensor.datatype!r} is not accepted: send FP32 (or FP16/FP64) pixels/255 "
             "or UINT8 pixels 0-255")
+    shape = checked_shape(tensor.shape, where)
+    budget.check_shape(shape, NUM_PIXELS, where)
     if tensor.raw is not None:
-        array = raw_to_array(tensor.raw, dtype, tensor.shape, where)
+        array = raw_to_array(tensor.raw, dtype, shape, where)
     else:
-        array = values_to_array(tensor.values, dtype, tensor.shape, where)
+        array = values_to_array(tensor.values, dtype, shape, where)
     return pixels_to_images(array, where, budget)
 
 

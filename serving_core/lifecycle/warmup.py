@@ -3,12 +3,14 @@
 The file is a TFRecord file of ``tensorflow.serving.PredictionLog`` protos. TensorFlow is not needed to
 read it: the records are read with a pure-Python TFRecord reader (length, masked CRC-32C, data, masked
 CRC-32C) and decoded with TF Serving's own ``prediction_log_pb2`` from ``tf_serving_protos``, so the
-onnxruntime engine keeps its small footprint in every worker.
+onnxruntime engine keeps its small footprint in every worker. A record's tensor or examples are read by
+the same decoders as a request's (``serving_core.payloads``), within a request's limits.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -17,13 +19,19 @@ from pathlib import Path
 import numpy as np
 
 from emnist_contract.layout import WARMUP_FILE
-from emnist_contract.tensors import NUM_PIXELS
-from tf_serving_protos.tensorflow.core.framework import tensor_pb2, types_pb2
+from serving_core.errors import ServingError
+from serving_core.payloads.limits import ServerLimits
+from serving_core.payloads.tensor_protos import tensor_to_array
+from serving_core.payloads.tf_examples import example_image
+from serving_core.payloads.typed_tensors import pixels_to_images
 from tf_serving_protos.tensorflow_serving.apis import prediction_log_pb2
 
 log = logging.getLogger(__name__)
 
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
+#: What one warmup record may ask for: a request's worth of images (the exporter writes batches of 1
+#: and 32), decoded by the same readers as the requests themselves.
+WARMUP_LIMITS = ServerLimits(max_instances=1024, max_image_pixels=40_000_000)
 
 
 class WarmupError(Exception):
@@ -65,6 +73,7 @@ def masked_crc32c(data: bytes) -> int:
 def read_tfrecords(path: Path) -> Iterator[bytes]:
     """Yield the records of an uncompressed TFRecord file, checking both checksums of each."""
     with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
         index = 0
         while True:
             header = stream.read(12)
@@ -75,6 +84,8 @@ def read_tfrecords(path: Path) -> Iterator[bytes]:
             length, length_crc = struct.unpack("<QI", header)
             if masked_crc32c(header[:8]) != length_crc:
                 raise WarmupError(f"{path}: corrupted record length at record {index}", "DATA_LOSS")
+            if length > size - stream.tell():  # read() would allocate the declared length first
+                raise WarmupError(f"{path}: truncated record {index}", "DATA_LOSS")
             data = stream.read(length)
             footer = stream.read(4)
             if len(data) < length or len(footer) < 4:
@@ -88,31 +99,8 @@ def read_tfrecords(path: Path) -> Iterator[bytes]:
 # --- PredictionLog ---------------------------------------------------------------------------------
 
 
-def _tensor_to_array(tensor: tensor_pb2.TensorProto, where: str) -> np.ndarray:
-    shape = [dim.size for dim in tensor.tensor_shape.dim]
-    if tensor.dtype == types_pb2.DT_FLOAT:
-        dtype, values = np.float32, tensor.float_val
-    elif tensor.dtype == types_pb2.DT_DOUBLE:
-        dtype, values = np.float64, tensor.double_val
-    else:
-        raise WarmupError(f"{where}: input dtype {tensor.dtype} is not DT_FLOAT or DT_DOUBLE")
-    count = int(np.prod(shape)) if shape else 1
-    if tensor.tensor_content:
-        array = np.frombuffer(tensor.tensor_content, dtype=np.dtype(dtype).newbyteorder("<"))
-    elif len(values) == count or (len(values) == 1 and count > 0):
-        # TF fills a tensor from a single repeated value, as tensor_util.MakeNdarray does.
-        array = np.full(count, values[0], dtype) if len(values) == 1 else np.asarray(values, dtype)
-    else:
-        raise WarmupError(f"{where}: {len(values)} values for shape {shape}")
-    if array.size != count:
-        raise WarmupError(f"{where}: {array.size} values for shape {shape}")
-    return _as_batch(array.astype(np.float32), where)
-
-
-def _as_batch(array: np.ndarray, where: str) -> np.ndarray:
-    if array.size % NUM_PIXELS:
-        raise WarmupError(f"{where}: {array.size} values is not a multiple of {NUM_PIXELS} pixels")
-    return array.reshape(-1, NUM_PIXELS)
+def _refused(where: str, error: ServingError) -> WarmupError:
+    return WarmupError(f"{where}: {error}")
 
 
 def decode_warmup_record(record: bytes, where: str = "warmup record") -> np.ndarray:
@@ -132,18 +120,23 @@ def decode_warmup_record(record: bytes, where: str = "warmup record") -> np.ndar
         key = "images" if "images" in inputs else next(iter(inputs)) if len(inputs) == 1 else None
         if key is None:
             raise WarmupError(f"{where}: PredictRequest inputs {sorted(inputs)} have no 'images'")
-        return _tensor_to_array(inputs[key], f"{where} input {key!r}")
+        budget = WARMUP_LIMITS.budget()
+        try:
+            array = tensor_to_array(inputs[key], budget, f"input {key!r}")
+            return pixels_to_images(array, f"input {key!r}", budget)
+        except ServingError as exc:
+            raise _refused(where, exc) from None
     if log_type == "classify_log":
         examples = log_message.classify_log.request.input.example_list.examples
         if not examples:
             raise WarmupError(f"{where}: ClassificationRequest has no example_list examples")
-        rows = []
-        for number, example in enumerate(examples):
-            feature = example.features.feature
-            if "images" not in feature:
-                raise WarmupError(f"{where}: example {number} has no float feature 'images'")
-            rows.append(np.asarray(feature["images"].float_list.value, np.float32))
-        return _as_batch(np.concatenate(rows), where)
+        budget = WARMUP_LIMITS.budget()
+        try:
+            budget.check_count(len(examples))
+            return np.concatenate([example_image(example, f"example {number}", budget)
+                                   for number, example in enumerate(examples)])
+        except ServingError as exc:
+            raise _refused(where, exc) from None
     # The message TF Serving gives for the other log types.
     raise WarmupError(f"Unsupported log_type for warmup: {log_type}")
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from emnist_contract.tensors import NUM_PIXELS, RAW_FLOAT32_BYTES, pixels_to_unit
 from serving_core.errors import InvalidArgumentError
-from serving_core.payloads.codecs import NPY_MAGIC, load_npy
+from serving_core.payloads.codecs import NPY_MAGIC, load_npy, npy_header
 from serving_core.payloads.limits import RequestBudget
 from serving_core.preprocessing import PreprocessingError, image_mime_type, looks_like_text, preprocess_image
 
@@ -26,20 +27,44 @@ def finite(images: np.ndarray) -> np.ndarray:
     return images
 
 
-def npy_to_images(data: bytes, where: str = "body") -> np.ndarray:
-    """A .npy array of N images ([N,784], [N,28,28] or one [784]/[28,28]); uint8 is divided by 255."""
+def check_pixel_dtype(dtype: np.dtype, where: str) -> None:
+    """Refuse element types whose scale is ambiguous: pixels are floats (pixels/255, float16, 32 or 64,
+    either byte order) or uint8 (0-255)."""
+    floats = dtype.kind == "f" and dtype.itemsize in (2, 4, 8)
+    if not floats and not (dtype.kind == "u" and dtype.itemsize == 1):
+        raise InvalidArgumentError(
+            f"{where}: tensors of {dtype.name} are not accepted: send pixels/255 as floats "
+            "(float16, float32 or float64) or pixels 0-255 as uint8")
+
+
+def not_images(shape: tuple[int, ...] | list[int], where: str = "") -> InvalidArgumentError:
+    """The refusal of a tensor whose shape holds no whole images, worded alike for every encoding."""
+    prefix = f"{where}: " if where else ""
+    return InvalidArgumentError(
+        f"{prefix}shape {list(shape)} does not hold images of {NUM_PIXELS} pixels: send [N,{NUM_PIXELS}], "
+        "[N,28,28] or [N,1,784]")
+
+
+def npy_to_images(data: bytes, where: str, limits: RequestBudget) -> np.ndarray:
+    """A .npy array of N images ([N,784], [N,28,28] or one [784]/[28,28]) of the pixel types
+    (``check_pixel_dtype``); uint8 is divided by 255.
+
+    The array is a view of ``data`` until its shape is known to be within ``max_instances`` images.
+    """
+    try:
+        _, shape, _, _ = npy_header(data)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{where}: not a readable .npy array: {exc}") from None
+    limits.check_shape(shape, NUM_PIXELS, where)  # the declared shape, before the data's length
     try:
         array = load_npy(data)
     except ValueError as exc:
         raise InvalidArgumentError(f"{where}: not a readable .npy array: {exc}") from None
+    check_pixel_dtype(array.dtype, where)
     if array.dtype == np.uint8:
         array = pixels_to_unit(array)
-    elif array.dtype.kind not in "fiu":
-        raise InvalidArgumentError(f"{where}: .npy dtype {array.dtype} is not numeric")
     if array.size % NUM_PIXELS or array.size == 0:
-        raise InvalidArgumentError(
-            f"{where}: .npy array of shape {list(array.shape)} does not hold 784-pixel images"
-        )
+        raise not_images(array.shape, where)
     return np.ascontiguousarray(array, dtype=np.float32).reshape(-1, NUM_PIXELS)
 
 
@@ -53,7 +78,7 @@ def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestB
     if not data:
         raise InvalidArgumentError(f"{where}: empty (0 bytes)")
     if data.startswith(NPY_MAGIC):
-        return npy_to_images(data, where)
+        return npy_to_images(data, where, limits)
     if image_mime_type(data) != "application/octet-stream":
         try:
             return preprocess_image(data, limits.max_image_pixels, limits)[np.newaxis]
@@ -93,3 +118,17 @@ class BinaryBodyInputs:
 
     def tensor(self, signature_input: object, budget: RequestBudget) -> np.ndarray:
         return body_to_images(self.body, budget)
+
+
+def files_to_images(files: Sequence[tuple[str, bytes]], limits: RequestBudget) -> np.ndarray:
+    """Uploaded files (name, bytes) of a multipart form -> finite float32 [N,784]: one image per file, or
+    a .npy batch; counted as files before any is decoded, and as images once they are."""
+    limits.check_count(len(files))
+    limits.check_image_files(len(files))
+    images, total = [], 0
+    for name, data in files:
+        image = bytes_to_images(data, f"file {name!r}", False, limits)
+        total += len(image)
+        limits.check_count(total)
+        images.append(image)
+    return finite(np.concatenate(images))

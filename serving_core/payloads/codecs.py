@@ -58,11 +58,9 @@ def _npy_header(preamble_and_header: bytes) -> tuple[np.dtype, tuple[int, ...], 
     return dtype, tuple(shape), bool(fortran_order)
 
 
-def load_npy(data: bytes) -> np.ndarray:
-    """The array of a ``.npy`` file held in ``data`` (a read-only view, no copy): ValueError when malformed.
-
-    Stricter than ``np.load``: the data after the header must be exactly the array's size.
-    """
+def npy_header(data: bytes) -> tuple[np.dtype, tuple[int, ...], bool, int]:
+    """(dtype, shape, fortran_order, where the data starts) of the ``.npy`` file held in ``data``, read
+    from its header alone (nothing of the declared size is allocated): ValueError when malformed."""
     if not data.startswith(NPY_MAGIC) or len(data) < _PREAMBLE:
         raise ValueError("no .npy magic string at the start")
     field = _HEADER_LENGTH_FIELDS.get(data[len(NPY_MAGIC)])
@@ -75,7 +73,15 @@ def load_npy(data: bytes) -> np.ndarray:
     start = _PREAMBLE + size + header_length
     if len(data) < start:
         raise ValueError("truncated .npy header")
-    dtype, shape, fortran_order = _npy_header(data[:start])
+    return *_npy_header(data[:start]), start
+
+
+def load_npy(data: bytes) -> np.ndarray:
+    """The array of a ``.npy`` file held in ``data`` (a read-only view, no copy): ValueError when malformed.
+
+    Stricter than ``np.load``: the data after the header must be exactly the array's size.
+    """
+    dtype, shape, fortran_order, start = npy_header(data)
     count = math.prod(shape)
     expected = count * dtype.itemsize
     if len(data) - start != expected:

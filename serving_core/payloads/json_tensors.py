@@ -17,9 +17,10 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
+from emnist_contract.signatures import EXAMPLE_FEATURE
 from emnist_contract.tensors import NUM_PIXELS, pixels_to_unit
 from serving_core.errors import InvalidArgumentError
-from serving_core.payloads.binary import as_float32, bytes_to_images, finite
+from serving_core.payloads.binary import as_float32, bytes_to_images, finite, not_images
 from serving_core.payloads.codecs import NPY_MAGIC, decode_base64
 from serving_core.payloads.json_numbers import (
     check_numbers,
@@ -30,6 +31,7 @@ from serving_core.payloads.json_numbers import (
     type_error,
 )
 from serving_core.payloads.limits import RequestBudget
+from serving_core.payloads.tf_examples import BYTES_LIST, FLOAT_LIST, feature_image, serialized_examples
 from serving_core.preprocessing import image_mime_type
 
 #: The top-level keys of a predict body that hold its tensors.
@@ -150,6 +152,8 @@ def instances_to_images(
             array = None
         if array is not None and array.ndim >= 2 and array.size == len(instances) * NUM_PIXELS:
             return finite(refuse_overflow(instances, array).reshape(len(instances), NUM_PIXELS))
+        if array is not None and array.ndim >= 2:  # regular rows of numbers, but not of images
+            raise not_images(array.shape)
     else:
         images = _raw_b64_rows(instances)
         if images is not None:
@@ -186,6 +190,9 @@ def columnar_to_images(inputs: Any, input_name: str, limits: RequestBudget) -> n
             )
         inputs = inputs[input_name]
     if isinstance(inputs, dict):
+        if "b64" not in inputs:  # the named input's value is itself an object
+            raise InvalidArgumentError(
+                "'inputs' must be a list of images (784 numbers or 28x28 each) or {\"b64\": ...}")
         images = bytes_to_images(decode_b64(inputs["b64"], "inputs"), "inputs", True, limits)
     elif isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
         images = np.concatenate(
@@ -200,9 +207,7 @@ def columnar_to_images(inputs: Any, input_name: str, limits: RequestBudget) -> n
             raise InvalidArgumentError(
                 "'inputs' must be a list of images (784 numbers or 28x28 each)") from None
         if array.size == 0 or array.size % NUM_PIXELS:
-            raise InvalidArgumentError(
-                f"'inputs' of shape {list(array.shape)} does not hold images of {NUM_PIXELS} pixels"
-            )
+            raise not_images(array.shape, "inputs")
         images = array.reshape(-1, NUM_PIXELS)
     limits.check_count(len(images))
     return finite(images)
@@ -251,7 +256,8 @@ def string_inputs(
 
 
 def examples_to_images(examples: Any, context: Any, limits: RequestBudget) -> np.ndarray:
-    """``:classify`` examples ``[{"images": [784 floats] | {"b64": image}}]`` -> [N,784]."""
+    """``:classify`` examples ``[{"images": [784 floats] | {"b64": image}}]`` -> [N,784] (the features of
+    ``context`` are each example's too)."""
     if not isinstance(examples, list):
         raise InvalidArgumentError("Expecting 'examples' value to be an list/array")
     if not examples:
@@ -269,10 +275,33 @@ def examples_to_images(examples: Any, context: Any, limits: RequestBudget) -> np
             raise InvalidArgumentError(
                 f"Features {sorted(overlap)} appear in both 'context' and example {index}")
         features.update(example)
-        if "images" not in features:
-            raise InvalidArgumentError(f"example {index}: missing feature 'images' ({NUM_PIXELS} floats)")
-        rows.append(instance_to_image(features["images"], index, "images", limits))
-    return finite(np.concatenate(rows))
+        if EXAMPLE_FEATURE not in features:
+            raise InvalidArgumentError(
+                f"example {index}: missing feature '{EXAMPLE_FEATURE}' ({NUM_PIXELS} floats)")
+        rows.append(json_feature_image(features[EXAMPLE_FEATURE], f"example {index}", limits))
+    return np.concatenate(rows)
+
+
+def json_feature_image(value: Any, where: str, limits: RequestBudget) -> np.ndarray:
+    """A JSON example's ``images`` feature -> float32 [1,784], read as the ``tf.Example`` feature it stands
+    for: numbers (flat, or 28x28 nested) are its float_list, ``{"b64": ...}`` (alone or as a list's only
+    element) its bytes_list of one image file."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        value = value[0]
+    if isinstance(value, dict):
+        if set(value) != {"b64"}:
+            raise InvalidArgumentError(
+                f"{where}: feature '{EXAMPLE_FEATURE}' object must be {{\"b64\": ...}}")
+        return feature_image(BYTES_LIST, [decode_b64(value["b64"], where)], f"{where} (b64)", limits)
+    if not isinstance(value, list):
+        raise type_error(value)
+    check_numbers(value)
+    try:
+        array = refuse_overflow(value, as_float32(value))
+    except (ValueError, TypeError):  # ragged nested lists
+        raise InvalidArgumentError(
+            f"{where}: feature '{EXAMPLE_FEATURE}' must be {NUM_PIXELS} numbers (flat or 28x28)") from None
+    return feature_image(FLOAT_LIST, array.reshape(-1), where, limits)
 
 
 class SignatureInputInfo(Protocol):
@@ -314,6 +343,7 @@ class JsonPredictInputs:
     def tensor(self, signature_input: SignatureInputInfo, budget: RequestBudget) -> np.ndarray:
         if signature_input.dtype == "DT_STRING":
             values, self.layout = string_inputs(self.document, signature_input.name, budget)
+            values = serialized_examples(values, budget)
         else:
             values, self.layout = predict_request_images(self.document, signature_input.name, budget,
                                                          self.body)

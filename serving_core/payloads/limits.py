@@ -9,6 +9,7 @@ every protocol: there is no way to decode against the server-wide object and esc
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,6 +81,26 @@ class RequestBudget:
             )
         if count == 0:
             raise InvalidArgumentError("No values in 'instances' array")
+
+    def check_shape(self, shape: tuple[int, ...], per_instance: int, where: str) -> None:
+        """Refuse, before anything is allocated, a tensor shape holding more than ``max_instances``
+        instances of ``per_instance`` values each (784 pixels; one serialized example).
+
+        A shape of instances (``[N, ...]`` with ``per_instance`` values after the first dimension) is
+        refused as ``check_count`` refuses N; any other shape by its number of values, and a shape of no
+        values by its largest dimension (numpy refuses dimensions past 2**63 even in an empty array).
+        """
+        most = self.max_instances * per_instance
+        count = math.prod(shape)
+        if count <= most and all(dim <= most for dim in shape):
+            return
+        if shape and math.prod(shape[1:]) == per_instance:
+            self.check_count(shape[0])
+        over = f"({count} values) is" if count > most else "has a dimension"
+        raise InvalidArgumentError(
+            f"{where}: shape {list(shape)} {over} over the limit MAX_INSTANCES={self.max_instances}: a "
+            f"request holds at most {self.max_instances} x {per_instance} values"
+        )
 
     def check_image_files(self, count: int) -> None:
         """Refuse a request that holds more image files than ``max_decoded_images`` (before decoding)."""

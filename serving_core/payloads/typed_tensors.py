@@ -15,11 +15,8 @@ import numpy as np
 
 from emnist_contract.tensors import NUM_PIXELS, pixels_to_unit
 from serving_core.errors import InvalidArgumentError
-from serving_core.payloads.binary import finite
+from serving_core.payloads.binary import check_pixel_dtype, finite, not_images
 from serving_core.payloads.limits import RequestBudget
-
-#: Element types a pixel tensor may have: floats are pixels/255, uint8 are pixels 0-255.
-PIXEL_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8))
 
 
 def checked_shape(shape: Any, where: str) -> tuple[int, ...]:
@@ -68,7 +65,7 @@ def values_to_array(values: Any, dtype: np.dtype, shape: Sequence[int], where: s
     if array.size != math.prod(dims):
         raise InvalidArgumentError(
             f"{where}: shape {list(dims)} holds {math.prod(dims)} elements but data has {array.size}")
-    if dtype.kind != "f" and array.size:
+    if dtype.kind in "iu" and array.size:  # (bool has no integer range)
         info = np.iinfo(dtype)
         if array.min() < info.min or array.max() > info.max:
             raise InvalidArgumentError(
@@ -83,19 +80,14 @@ def pixels_to_images(array: np.ndarray, where: str, limits: RequestBudget) -> np
     Floats of any width are pixels/255 (the model's scale) and become float32; uint8 are pixels 0-255
     and are divided by 255. Other element types are refused: their scale is ambiguous.
     """
-    if array.dtype not in PIXEL_DTYPES:
-        raise InvalidArgumentError(
-            f"{where}: tensors of {array.dtype.name} are not accepted: send pixels/255 as floats "
-            "(float16, float32 or float64) or pixels 0-255 as uint8")
+    check_pixel_dtype(array.dtype, where)
     shape = list(array.shape)
     if array.ndim >= 1 and math.prod(shape[1:]) == NUM_PIXELS:
         count = shape[0]
     elif array.size == NUM_PIXELS:
         count = 1
     else:
-        raise InvalidArgumentError(
-            f"{where}: shape {shape} does not hold images of {NUM_PIXELS} pixels: send [N,{NUM_PIXELS}], "
-            "[N,28,28] or [N,1,784]")
+        raise not_images(shape, where)
     limits.check_count(count)
     flat = array.reshape(count, NUM_PIXELS)
     if flat.dtype == np.uint8:

@@ -1,9 +1,10 @@
 """gRPC request messages -> what the inference service takes: the model spec, tensors, examples.
 
 ``PredictInputs`` hands the service a ``PredictRequest``'s one input tensor once the version (and so the
-signature) is pinned, with TF Serving's refusals for a wrong set of inputs. ``examples_to_images`` reads a
-``ClassificationRequest``'s ``tf.Example`` list (with its context, merged as TF Serving merges it: the
-context's serialized bytes before each example's).
+signature) is pinned, with TF Serving's refusals for a wrong set of inputs; serialized examples for the
+``classify`` signature are checked first (``serving_core.payloads.tf_examples``). ``examples_to_images``
+reads a ``ClassificationRequest``'s ``tf.Example`` list (with its context, merged as TF Serving merges it:
+the context's serialized bytes before each example's).
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from emnist_contract.signatures import EXAMPLE_FEATURE
-from emnist_contract.tensors import NUM_PIXELS
 from serving_core.errors import InvalidArgumentError
-from serving_core.payloads.binary import bytes_to_images, finite
 from serving_core.payloads.limits import RequestBudget
+from serving_core.payloads.tensor_protos import tensor_to_array
+from serving_core.payloads.tf_examples import example_image, serialized_examples
 from serving_core.payloads.typed_tensors import pixels_to_images
 from serving_core.request import ModelSpec, SignatureInput
 from tf_serving_protos.tensorflow.core.example import example_pb2
-from webapp.grpc.tensors import tensor_to_array
 
 
 def model_spec(request: Any) -> ModelSpec:
@@ -61,55 +60,34 @@ class PredictInputs:
                 f"{{{signature_input.name}}}."
             )
         where = f"input {signature_input.name}"
-        array = tensor_to_array(inputs[signature_input.name], where)
+        array = tensor_to_array(inputs[signature_input.name], budget, where)
         if signature_input.dtype == "DT_STRING":
             if array.dtype != object or array.ndim != 1:
                 raise InvalidArgumentError(
                     f"{where}: expected a DT_STRING tensor of shape [N] (serialized tf.Example), got "
                     f"{array.dtype} {list(array.shape)}"
                 )
-            budget.check_count(len(array))
-            return array
+            return serialized_examples(array, budget)
         return pixels_to_images(array, where, budget)
 
 
-def _example_images(example: Any, index: int, budget: RequestBudget) -> np.ndarray:
-    where = f"example {index}"
-    features = example.features.feature
-    if EXAMPLE_FEATURE not in features:
-        raise InvalidArgumentError(f"{where}: missing feature '{EXAMPLE_FEATURE}' ({NUM_PIXELS} floats)")
-    feature = features[EXAMPLE_FEATURE]
-    kind = feature.WhichOneof("kind")
-    if kind == "float_list":
-        values = np.asarray(feature.float_list.value, dtype=np.float32)
-        if values.size != NUM_PIXELS:
-            raise InvalidArgumentError(
-                f"{where}: feature '{EXAMPLE_FEATURE}' holds {values.size} floats, expected {NUM_PIXELS}")
-        return values.reshape(1, NUM_PIXELS)
-    if kind == "bytes_list" and len(feature.bytes_list.value) == 1:
-        return bytes_to_images(feature.bytes_list.value[0], where, False, budget)
-    raise InvalidArgumentError(
-        f"{where}: feature '{EXAMPLE_FEATURE}' must be a float_list of {NUM_PIXELS} pixels (0-1) or a "
-        "bytes_list holding one image file"
-    )
-
-
 def examples_to_images(model_input: Any, budget: RequestBudget) -> np.ndarray:
-    """A ``tensorflow.serving.Input`` (example_list or example_list_with_context) -> finite [N,784]."""
+    """A ``tensorflow.serving.Input`` (example_list or example_list_with_context) -> finite [N,784].
+
+    Counted before anything is merged or decoded; each example is merged with the context only when read.
+    """
     kind = model_input.WhichOneof("kind")
-    if kind == "example_list":
-        examples = list(model_input.example_list.examples)
-    elif kind == "example_list_with_context":
-        listed = model_input.example_list_with_context
-        context = listed.context.SerializeToString()
-        examples = [example_pb2.Example.FromString(context + example.SerializeToString())
-                    for example in listed.examples]
-    else:
-        examples = []
-    if not examples:
+    listed = getattr(model_input, kind) if kind else None
+    if listed is None or not listed.examples:
         raise InvalidArgumentError("Input is empty.")
-    budget.check_count(len(examples))
-    return finite(np.concatenate([_example_images(example, i, budget) for i, example in enumerate(examples)]))
+    budget.check_count(len(listed.examples))
+    context = listed.context.SerializeToString() if kind == "example_list_with_context" else b""
+    images = []
+    for index, example in enumerate(listed.examples):
+        if context:
+            example = example_pb2.Example.FromString(context + example.SerializeToString())
+        images.append(example_image(example, f"example {index}", budget))
+    return np.concatenate(images)
 
 
 class ExampleInputs:

@@ -12,7 +12,6 @@ is not run. ``add_to_server`` registers it on a ``grpc.Server`` the caller owns.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import grpc
 import numpy as np
@@ -36,19 +35,11 @@ CONTENTS_FIELD = {
 }
 Context = grpc.ServicerContext
 PROTOCOL = "v2-grpc"
-UNSUPPORTED_PARAMETERS = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset",
-                          "classification")
-
-
-def _check_parameters(parameters: Any, where: str) -> None:
-    for key in UNSUPPORTED_PARAMETERS:
-        if key in parameters:
-            raise InvalidArgumentError(f"{where}: parameter '{key}' is not supported by this server")
 
 
 def input_tensors(request: pb.ModelInferRequest) -> list[open_inference.InputTensor]:
     """The request's inputs, with their data from raw_input_contents or from the typed contents."""
-    _check_parameters(request.parameters, "the request")
+    open_inference.check_parameters(request.parameters, "the request")
     raw = request.raw_input_contents
     if raw and len(raw) != len(request.inputs):
         raise InvalidArgumentError(
@@ -56,7 +47,7 @@ def input_tensors(request: pb.ModelInferRequest) -> list[open_inference.InputTen
     tensors = []
     for index, tensor in enumerate(request.inputs):
         where = f"input '{tensor.name}'"
-        _check_parameters(tensor.parameters, where)
+        open_inference.check_parameters(tensor.parameters, where)
         shape = tuple(tensor.shape)
         if raw:
             if tensor.HasField("contents"):
@@ -74,7 +65,7 @@ def input_tensors(request: pb.ModelInferRequest) -> list[open_inference.InputTen
 
 def requested_outputs(request: pb.ModelInferRequest) -> list[str]:
     for output in request.outputs:
-        _check_parameters(output.parameters, f"output '{output.name}'")
+        open_inference.check_parameters(output.parameters, f"output '{output.name}'")
     return [output.name for output in request.outputs]
 
 

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from emnist_contract.signatures import DEFAULT_SIGNATURE
+from emnist_contract.tensors import NUM_PIXELS
 from serving_core.errors import InvalidArgumentError, ServingError
 from serving_core.payloads.limits import RequestBudget
-from serving_core.payloads.typed_tensors import pixels_to_images, raw_to_array
+from serving_core.payloads.typed_tensors import checked_shape, pixels_to_images, raw_to_array
 from serving_core.request import InferenceRequest, ModelSpec, SignatureInput
 from serving_core.service import InferenceBackend
 from webapp.http import graphpipe_wire as wire
@@ -84,20 +85,27 @@ def tensor_to_images(tensor: wire.Tensor, budget: RequestBudget) -> np.ndarray:
         raise InvalidArgumentError(
             f"{where}: type {name} is not accepted: send pixels/255 as Float16/32/64 "
             "or pixels 0-255 as Uint8")
-    return pixels_to_images(raw_to_array(tensor.data, dtype, tensor.shape, where), where, budget)
+    shape = checked_shape(tensor.shape, where)
+    budget.check_shape(shape, NUM_PIXELS, where)
+    return pixels_to_images(raw_to_array(tensor.data, dtype, shape, where), where, budget)
 
 
 def answer(call: HttpCall, spec: ModelSpec) -> HttpAnswer:
     """The answer to one GraphPipe request body (see the module doc)."""
-    try:
-        message = wire.read_request(call.body())
-    except wire.WireError as exc:
-        raise InvalidArgumentError(f"the body is not a GraphPipe Request: {exc}") from None
+    message = parse_request(call.body())
     if isinstance(message, wire.MetadataRequest):
         return HttpAnswer(wire.write_metadata_response(metadata(call.service, spec)), CONTENT_TYPE)
     request = call.inference_request(spec, GraphPipeInputs(message))
     outputs = infer(call.service, request, message.output_names)
     return HttpAnswer(wire.write_infer_response(outputs), CONTENT_TYPE)
+
+
+def parse_request(body: bytes) -> wire.InferRequest | wire.MetadataRequest:
+    """A GraphPipe ``Request`` body, or the refusal of bytes that are not one."""
+    try:
+        return wire.read_request(body)
+    except wire.WireError as exc:
+        raise InvalidArgumentError(f"the body is not a GraphPipe Request: {exc}") from None
 
 
 def error_answer(error: ServingError) -> HttpAnswer:

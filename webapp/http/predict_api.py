@@ -22,7 +22,7 @@ from emnist_contract.signatures import INPUT_KEY
 from serving_core.confidence import confidence
 from serving_core.errors import InvalidArgumentError
 from serving_core.input_checks import InputWarning, input_warnings
-from serving_core.payloads.binary import body_to_images, bytes_to_images
+from serving_core.payloads.binary import body_to_images, files_to_images
 from serving_core.payloads.json_tensors import parse_json_object, predict_request_images, signature_name_of
 from serving_core.request import ModelSpec
 from webapp.http.calls import HttpCall
@@ -56,16 +56,10 @@ def uploaded_images(call: HttpCall) -> tuple[np.ndarray, list[str]]:
         raise InvalidArgumentError(
             "multipart request without a file: send the image as a file field (-F image=@x.png)")
     budget = call.budget
-    budget.check_count(len(files))
-    budget.check_image_files(len(files))
-    images, names = [], []
-    for field, storage in files:
-        name = storage.filename or field
-        data = storage.read()
-        images.append(bytes_to_images(data, f"file {name!r}", False, budget))
-        names.append(name)
+    named = [(storage.filename or field, storage.read()) for field, storage in files]
+    images = files_to_images(named, budget)
     budget.check("running the model")
-    return np.concatenate(images), names
+    return images, [name for name, _ in named]
 
 
 def request_images(call: HttpCall) -> tuple[np.ndarray, list[str] | None, str]:

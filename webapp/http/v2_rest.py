@@ -33,13 +33,6 @@ PROTOCOL = "v2-rest"
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BINARY_MEDIA_TYPE = "application/octet-stream"
-#: Parameters of other servers' extensions that this server does not implement: refused, not ignored.
-UNSUPPORTED_PARAMETERS = {
-    "shared_memory_region": "the shared memory extension is not supported: send the tensor's data",
-    "shared_memory_byte_size": "the shared memory extension is not supported: send the tensor's data",
-    "shared_memory_offset": "the shared memory extension is not supported: send the tensor's data",
-    "classification": "the classification extension is not supported: ask for the scores",
-}
 
 
 @dataclass(frozen=True)
@@ -61,9 +54,7 @@ def _object(value: Any, where: str) -> dict[str, Any]:
 
 def _parameters(value: Any, where: str) -> dict[str, Any]:
     parameters = _object(value, f"{where} 'parameters'")
-    for key, message in UNSUPPORTED_PARAMETERS.items():
-        if key in parameters:
-            raise InvalidArgumentError(f"{where}: {message}")
+    open_inference.check_parameters(parameters, where)
     return parameters
 
 

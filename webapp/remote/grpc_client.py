@@ -14,9 +14,12 @@ import grpc
 import numpy as np
 from google.protobuf import json_format, struct_pb2
 
+from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from emnist_contract.signatures import EXAMPLE_FEATURE
 from serving_core.engines.signature_defs import sorted_signature_maps
+from serving_core.payloads.limits import ServerLimits
+from serving_core.payloads.tensor_protos import tensor_to_array
 from serving_core.service import ModelSpec
 from tf_serving_protos.tensorflow.core.protobuf import error_codes_pb2
 from tf_serving_protos.tensorflow_serving.apis import (
@@ -28,7 +31,7 @@ from tf_serving_protos.tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 from webapp.grpc.status import core_code
-from webapp.grpc.tensors import array_to_tensor, tensor_to_array
+from webapp.grpc.tensors import array_to_tensor
 from webapp.remote.addresses import ModelServerAddress
 from webapp.remote.errors import answered_error, bad_gateway
 from webapp.remote.results import Classified, Predicted, untrained_classes_of
@@ -81,8 +84,10 @@ class GrpcModelServer:
         fill_model_spec(request.model_spec, spec, signature)
         request.inputs[input_name].CopyFrom(array_to_tensor(values))
         response = self._call(self.prediction.Predict, request, timeout)
+        # An answer holds at most a value (or a string) per class of each image asked about.
+        bound = ServerLimits(max_instances=max(len(values), 1) * NUM_CLASSES, max_image_pixels=0).budget()
         try:
-            outputs = {name: tensor_to_array(response.outputs[name], f"output {name}")
+            outputs = {name: tensor_to_array(response.outputs[name], bound, f"output {name}")
                        for name in sorted(response.outputs)}  # TF Serving's order: by name
         except Exception as exc:
             raise bad_gateway(self.url, f"answered an unreadable tensor: {exc}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import struct
 import threading
 import time
 from pathlib import Path
@@ -174,7 +175,7 @@ def test_wrong_signature_and_bad_warmup_are_load_errors(tmp_path, built_versions
         assert status["2"]["state"] == "END"
         assert "(1, 10)" in status["2"]["status"]["error_message"]
         assert status["3"]["state"] == "END"
-        assert "not a multiple of 784" in status["3"]["status"]["error_message"]
+        assert "does not hold images of 784 pixels" in status["3"]["status"]["error_message"]
         assert status["1"]["state"] == "AVAILABLE"
         assert all(engine.closed for engine in factory.made_for(base / "2"))
 
@@ -322,3 +323,16 @@ def test_warmup_reader_checks_records(tmp_path):
     assert info.value.error_code == "DATA_LOSS"
     with pytest.raises(WarmupError, match="not a PredictionLog"):
         decode_warmup_record(b"\xff\xff\xff")
+
+
+def test_a_record_length_past_the_files_end_is_refused_before_it_is_read(tmp_path):
+    """A corrupt (or hostile) length field, with a valid checksum, declaring 1 TiB: read() would try to
+    allocate it all."""
+    from serving_core.lifecycle.warmup import masked_crc32c
+
+    length = struct.pack("<Q", 2**40)
+    path = tmp_path / "warmup"
+    path.write_bytes(length + struct.pack("<I", masked_crc32c(length)) + b"record")
+    with pytest.raises(WarmupError, match="truncated record 0") as info:
+        list(read_tfrecords(path))
+    assert info.value.error_code == "DATA_LOSS"

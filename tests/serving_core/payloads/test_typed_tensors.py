@@ -92,3 +92,8 @@ def test_pixels_refused(array, message):
 def test_checked_shape_accepts_numpy_and_protobuf_like_sequences():
     assert checked_shape(np.array([2, 784]), "x") == (2, 784)
     assert checked_shape((n for n in (1, 28, 28)), "x") == (1, 28, 28)
+
+
+def test_integers_for_a_bool_tensor_are_refused_later_not_crashed_on():
+    """BOOL data has no integer range to check (np.iinfo(bool) raised ValueError: a 500)."""
+    assert values_to_array([1, 0, 1], np.dtype(np.bool_), [3], "x").tolist() == [True, False, True]

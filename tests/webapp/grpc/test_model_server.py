@@ -24,15 +24,18 @@ IMAGES = np.random.default_rng(5).random((2, 784), dtype=np.float32)
 
 
 def predict(target: str, name: str = SERVED_MODEL, timeout: float = 10.0):
+    from serving_core.payloads.limits import ServerLimits
+    from serving_core.payloads.tensor_protos import tensor_to_array
     from tf_serving_protos.tensorflow_serving.apis import predict_pb2
-    from webapp.grpc.tensors import array_to_tensor, tensor_to_array
+    from webapp.grpc.tensors import array_to_tensor
 
+    answers = ServerLimits(max_instances=1024, max_image_pixels=0).budget()
     message = predict_pb2.PredictRequest()
     message.model_spec.name = name
     message.inputs["images"].CopyFrom(array_to_tensor(IMAGES))
     with grpc.insecure_channel(target) as channel:  # a new connection each time
         response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(message, timeout)
-    return tensor_to_array(response.outputs["scores"]), response.model_spec.version.value
+    return tensor_to_array(response.outputs["scores"], answers), response.model_spec.version.value
 
 
 def alive(process: psutil.Process) -> bool:

@@ -99,13 +99,16 @@ def config_request(root, names: list[str]):
 
 
 def predict(channel, name: str) -> np.ndarray:
-    from webapp.grpc.tensors import array_to_tensor, tensor_to_array
+    from serving_core.payloads.limits import ServerLimits
+    from serving_core.payloads.tensor_protos import tensor_to_array
+    from webapp.grpc.tensors import array_to_tensor
 
+    answers = ServerLimits(max_instances=1024, max_image_pixels=0).budget()
     message = predict_pb2.PredictRequest()
     message.model_spec.name = name
     message.inputs["images"].CopyFrom(array_to_tensor(IMAGES))
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    return tensor_to_array(stub.Predict(message, 10.0).outputs["scores"])
+    return tensor_to_array(stub.Predict(message, 10.0).outputs["scores"], answers)
 
 
 def wait_for_health(target: str, service: str, wanted: int, seconds: float = 5.0) -> None:

@@ -154,3 +154,65 @@ def test_a_request_without_model_spec_is_refused(prediction):
     message.inputs["images"].CopyFrom(tensor(IMAGES))
     error = rejection(prediction, message)
     assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+
+
+def declared(dtype: int, shape: tuple[int, ...], **fields):
+    """A tiny TensorProto declaring a shape its values do not fill (TensorFlow's fill rule would)."""
+    from tensorflow.core.framework import tensor_pb2
+
+    proto = tensor_pb2.TensorProto(dtype=dtype, **fields)
+    for size in shape:
+        proto.tensor_shape.dim.add(size=size)
+    return proto
+
+
+#: The issue's messages: a few dozen bytes that declare hundreds of MB to TiB.
+DECLARED_HUGE = [
+    (declared(DT_FLOAT, (250_000, 784), float_val=[0.5]), "250000 instances in one request is over the limit "
+     "MAX_INSTANCES=1024"),
+    (declared(DT_UINT8, (1_000_000, 784), int_val=[7]), "1000000 instances in one request is over the limit "
+     "MAX_INSTANCES=1024"),
+    (declared(DT_FLOAT, (2**31, 784), float_val=[0.5]), "2147483648 instances in one request is over the "
+     "limit MAX_INSTANCES=1024"),
+    (declared(DT_FLOAT, (2**40, 2**40)), "input images: shape [1099511627776, 1099511627776] "
+     "(1208925819614629174706176 values) is over the limit MAX_INSTANCES=1024"),
+]
+
+
+@pytest.mark.parametrize(("proto", "details"), DECLARED_HUGE, ids=["250000x784", "uint8", "2**31", "2**40"])
+def test_declared_shapes_over_the_limit_are_invalid_argument_not_internal(prediction, proto, details):
+    error = rejection(prediction, request({"images": proto}))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(details), error.details()
+
+
+@pytest.mark.parametrize(("proto", "details"), DECLARED_HUGE, ids=["250000x784", "uint8", "2**31", "2**40"])
+def test_declared_shapes_are_refused_before_anything_of_their_size_is_allocated(proto, details):
+    """The decode of a 43-byte message must not allocate the 784 MB its shape declares (it took a worker
+    from 737 to 2,227 MB of RSS): tracemalloc's peak stays within a few MB."""
+    import tracemalloc
+
+    from serving_core.errors import InvalidArgumentError
+    from serving_core.payloads.limits import ServerLimits
+    from serving_core.request import SignatureInput
+    from webapp.grpc.inputs import PredictInputs
+
+    inputs = PredictInputs(request({"images": proto}))
+    budget = ServerLimits(max_instances=1024, max_image_pixels=1).budget()
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidArgumentError, match="MAX_INSTANCES=1024"):
+            inputs.tensor(SignatureInput("images", "DT_FLOAT"), budget)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"{peak} bytes allocated to refuse a {proto.ByteSize()}-byte tensor"
+
+
+def test_a_bad_tf_example_for_the_classify_signature_is_refused_in_the_servers_words(prediction):
+    """Checked before any engine parses it (TensorFlow's graph answered with its own error text; this
+    server's onnxruntime engine with a refusal of the signature)."""
+    proto = tensor(np.array([b"\x0a\x03abc"], dtype=object), DT_STRING, "string_val")
+    error = rejection(prediction, request({"inputs": proto}, signature="classify"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "example 0: not a serialized tf.Example"

@@ -1,4 +1,5 @@
-"""TensorProto <-> numpy without TensorFlow, checked against TensorFlow's own tensor_util."""
+"""TensorProto <-> numpy without TensorFlow, checked against TensorFlow's own tensor_util (the reader is
+the serving core's, the writer the gRPC front end's)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import numpy as np
 import pytest
 
 from serving_core.errors import InvalidArgumentError
-from webapp.grpc.tensors import array_to_tensor, tensor_to_array
+from serving_core.payloads.limits import ServerLimits
+from serving_core.payloads.tensor_protos import tensor_to_array
+from webapp.grpc.tensors import array_to_tensor
+
+LIMITS = ServerLimits(max_instances=8, max_image_pixels=1_000_000).budget()
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +40,7 @@ ARRAYS = [
 def test_tensorflows_protos_decode_as_tensorflow_reads_them(tf, array):
     """tf.make_tensor_proto writes tensor_content (numbers) or string_val: read as tf.make_ndarray reads."""
     proto = tf.make_tensor_proto(array)
-    decoded = tensor_to_array(proto)
+    decoded = tensor_to_array(proto, LIMITS)
     expected = tf.make_ndarray(proto)
     assert decoded.shape == expected.shape
     if array.dtype == object:
@@ -72,7 +77,7 @@ def test_typed_fields_follow_tensorflows_fill_rule(tf):
         proto.tensor_shape.dim.add(size=3)
         cases.append(proto)
     for proto in cases:
-        decoded = tensor_to_array(proto)
+        decoded = tensor_to_array(proto, LIMITS)
         expected = tf.make_ndarray(proto)
         assert decoded.dtype == expected.dtype
         np.testing.assert_array_equal(decoded, expected)
@@ -93,4 +98,4 @@ def test_malformed_tensors_are_refused_with_their_reason(fields, message):
     for size in dims:
         proto.tensor_shape.dim.add(size=size)
     with pytest.raises(InvalidArgumentError, match=f"^input: .*{re.escape(message)}"):
-        tensor_to_array(proto)
+        tensor_to_array(proto, LIMITS)

@@ -176,9 +176,13 @@ def raw_request(**changes) -> pb.ModelInferRequest:
     (raw_request(both=lambda r: r.inputs[0].contents.fp32_contents.append(0.0)), "contents must not be set"),
     (raw_request(short=lambda r: r.raw_input_contents.__setitem__(0, b"\0" * 12)), "needs 3136 bytes"),
     (raw_request(shm=lambda r: r.inputs[0].parameters["shared_memory_region"].MergeFrom(
-        pb.InferParameter(string_param="region"))), "'shared_memory_region' is not supported"),
+        pb.InferParameter(string_param="region"))),
+     "input 'images': parameter 'shared_memory_region' is not supported: this server does not implement the "
+     "shared memory extension: send the tensor's data"),
     (raw_request(cls=lambda r: r.outputs.add(name="scores").parameters["classification"].MergeFrom(
-        pb.InferParameter(int64_param=3))), "'classification' is not supported"),
+        pb.InferParameter(int64_param=3))),
+     "output 'scores': parameter 'classification' is not supported: this server does not implement the "
+     "classification extension: ask for the scores"),
 ])
 def test_refusals_of_raw_requests(stub, request_, message):
     with pytest.raises(grpc.RpcError) as caught:

@@ -145,6 +145,11 @@ def test_upload_limits(make_app, validation_images):
     noise = np.random.default_rng(0).integers(0, 255, (200, 200), dtype=np.uint8)
     answer = upload(client, [("image", encode_image(noise), "noise.png")])
     assert answer.status_code == 413 and "MAX_CONTENT_LENGTH=30000" in answer.get_json()["error"]
+    batch = io.BytesIO()
+    np.save(batch, images[:3])
+    answer = upload(client, [("image", batch.getvalue(), "three.npy")])  # one file, three images
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "3 instances in one request is over the limit MAX_INSTANCES=2"
 
 
 def test_healthz(client):

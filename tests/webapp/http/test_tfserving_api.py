@@ -115,6 +115,40 @@ def test_tensorflow_engine_answers_the_same(tf_app, pixels, expected):
         np.testing.assert_allclose([score for _, score in result], scores, atol=1e-5)
 
 
+def test_predict_on_the_classify_signature_checks_serialized_examples_first(tf_app, pixels, expected):
+    """Serialized tf.Examples fed to the classify signature: a bad one is refused in the server's words
+    (TensorFlow's graph answered "Graph execution error: Detected at node ParseExample/ParseExampleV2"),
+    a good one answers, and one holding an image file is read as the same example of its pixels."""
+    from tf_serving_protos.tensorflow.core.example import example_pb2
+
+    x, _ = pixels
+    client = tf_app.test_client()
+
+    def predict(*serialized: bytes):
+        instances = [{"b64": base64.b64encode(value).decode()} for value in serialized]
+        return client.post(PREDICT, json={"signature_name": "classify", "instances": instances})
+
+    refused = predict(b"\xff\xff not a tf.Example")
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "example 0: not a serialized tf.Example"
+    example = example_pb2.Example()
+    example.features.feature["images"].float_list.value.extend(x[0].tolist()[:100])
+    refused = predict(example.SerializeToString())
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == (
+        "example 0: feature 'images' holds 100 floats, expected 784")
+    example.features.feature["images"].float_list.value.extend(x[0].tolist()[100:])
+    answered = predict(example.SerializeToString())
+    assert answered.status_code == 200, answered.get_json()
+    np.testing.assert_allclose(answered.get_json()["predictions"][0]["scores"], expected[0], atol=1e-5)
+    path, _ = labelled_test_images()[0]
+    image_file = example_pb2.Example()
+    image_file.features.feature["images"].bytes_list.value.append(path.read_bytes())
+    answered = predict(image_file.SerializeToString())
+    assert answered.status_code == 200, answered.get_json()
+    assert len(answered.get_json()["predictions"][0]["classes"]) == len(BYCLASS_LABELS)
+
+
 def test_every_test_image_through_the_api(client):
     items = labelled_test_images()
     body = {"instances": [{"b64": base64.b64encode(path.read_bytes()).decode()} for path, _ in items]}
@@ -171,7 +205,7 @@ def test_status_errors(client):
         (b'{"instances": [], "inputs": []}', "expecting only one of 'inputs' or 'instances'"),
         (b'{"instances": 3}', "to be an list/array"),
         (b'{"instances": []}', "No values in 'instances' array"),
-        (b'{"instances": [[1, 2, 3]]}', "expected 784 pixels"),
+        (b'{"instances": [[1, 2, 3]]}', "shape [1, 3] does not hold images of 784 pixels"),
         (b'{"instances": [["a"]]}', 'JSON Value: "a" Type: String is not of expected type: float'),
         (b'{"instances": [{"pixels": [1]}]}', "keys must be equal to: images"),
         (b'{"instances": [{"b64": "@@@"}]}', "invalid base64"),

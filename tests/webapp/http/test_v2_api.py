@@ -181,9 +181,11 @@ def good_input(**changes) -> dict:
         ({"inputs": [{"name": "images", "shape": [1, NUM_PIXELS], "datatype": "FP32"}]}, b"", None, 400,
          "neither 'data' nor parameters.binary_data_size"),
         ({"inputs": [good_input(parameters={"shared_memory_region": "r"})]}, b"", None, 400,
-         "shared memory extension is not supported"),
+         "input 'images': parameter 'shared_memory_region' is not supported: this server does not implement "
+         "the shared memory extension: send the tensor's data"),
         ({"inputs": [good_input()], "outputs": [{"name": "scores", "parameters": {"classification": 3}}]},
-         b"", None, 400, "classification extension is not supported"),
+         b"", None, 400, "output 'scores': parameter 'classification' is not supported: this server does not "
+         "implement the classification extension: ask for the scores"),
         ({"inputs": [good_input()], "outputs": [{"name": "scores"}, {"name": "scores"}]}, b"", None, 400,
          "more than once"),
         ({"inputs": [good_input()], "outputs": {"name": "scores"}}, b"", None, 400,
@@ -197,6 +199,10 @@ def good_input(**changes) -> dict:
         ({"inputs": [good_input()]}, b"", "99999", 400, "is not a length within the body"),
         ({"inputs": [good_input(data=[0.0] * NUM_PIXELS * 2000, shape=[2000, NUM_PIXELS])]}, b"", None, 400,
          "over the limit MAX_INSTANCES"),
+        ({"inputs": [good_input(data=[], shape=[0, 2**63 - 1])]}, b"", None, 400,
+         "input 'images': shape [0, 9223372036854775807] has a dimension over the limit MAX_INSTANCES"),
+        ({"inputs": [good_input(data=None, shape=[0, 2**63 - 1], parameters={"binary_data_size": 0})]}, b"",
+         "auto", 400, "has a dimension over the limit MAX_INSTANCES"),
     ],
 )
 def test_infer_refusals(client, document, binary, header, status, message):
