@@ -45,7 +45,7 @@ def not_images(shape: tuple[int, ...] | list[int], where: str = "") -> InvalidAr
         "[N,28,28] or [N,1,784]")
 
 
-def npy_to_images(data: bytes, where: str, limits: RequestBudget) -> np.ndarray:
+def npy_to_images(data: bytes, where: str, budget: RequestBudget) -> np.ndarray:
     """A .npy array of N images ([N,784], [N,28,28] or one [784]/[28,28]) of the pixel types
     (``check_pixel_dtype``); uint8 is divided by 255.
 
@@ -55,7 +55,7 @@ def npy_to_images(data: bytes, where: str, limits: RequestBudget) -> np.ndarray:
         _, shape, _, _ = npy_header(data)
     except ValueError as exc:
         raise InvalidArgumentError(f"{where}: not a readable .npy array: {exc}") from None
-    limits.check_shape(shape, NUM_PIXELS, where)  # the declared shape, before the data's length
+    budget.check_shape(shape, NUM_PIXELS, where)  # the declared shape, before the data's length
     try:
         array = load_npy(data)
     except ValueError as exc:
@@ -68,7 +68,7 @@ def npy_to_images(data: bytes, where: str, limits: RequestBudget) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32).reshape(-1, NUM_PIXELS)
 
 
-def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestBudget) -> np.ndarray:
+def bytes_to_images(data: bytes, where: str, allow_batch: bool, budget: RequestBudget) -> np.ndarray:
     """Decoded b64 data, a file or a binary body -> float32 [n,784].
 
     An image file (PNG, JPEG, GIF, BMP, WebP) goes through preprocessing; a .npy file is read as an
@@ -78,10 +78,10 @@ def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestB
     if not data:
         raise InvalidArgumentError(f"{where}: empty (0 bytes)")
     if data.startswith(NPY_MAGIC):
-        return npy_to_images(data, where, limits)
+        return npy_to_images(data, where, budget)
     if image_mime_type(data) != "application/octet-stream":
         try:
-            return preprocess_image(data, limits.max_image_pixels, limits)[np.newaxis]
+            return preprocess_image(data, budget.max_image_pixels, budget)[np.newaxis]
         except PreprocessingError as exc:
             raise type(exc)(f"{where}: {exc}") from None
         except ValueError as exc:
@@ -98,11 +98,11 @@ def bytes_to_images(data: bytes, where: str, allow_batch: bool, limits: RequestB
     )
 
 
-def body_to_images(body: bytes, limits: RequestBudget) -> np.ndarray:
+def body_to_images(body: bytes, budget: RequestBudget) -> np.ndarray:
     """A whole binary request body (.npy, raw float32 pixels, or an image file) -> finite float32 [N,784]."""
-    images = bytes_to_images(body, "body", allow_batch=True, limits=limits)
-    limits.check_count(len(images))
-    limits.check("running the model")
+    images = bytes_to_images(body, "body", allow_batch=True, budget=budget)
+    budget.check_count(len(images))
+    budget.check("running the model")
     return finite(images)
 
 
@@ -120,15 +120,15 @@ class BinaryBodyInputs:
         return body_to_images(self.body, budget)
 
 
-def files_to_images(files: Sequence[tuple[str, bytes]], limits: RequestBudget) -> np.ndarray:
+def files_to_images(files: Sequence[tuple[str, bytes]], budget: RequestBudget) -> np.ndarray:
     """Uploaded files (name, bytes) of a multipart form -> finite float32 [N,784]: one image per file, or
     a .npy batch; counted as files before any is decoded, and as images once they are."""
-    limits.check_count(len(files))
-    limits.check_image_files(len(files))
+    budget.check_count(len(files))
+    budget.check_image_files(len(files))
     images, total = [], 0
     for name, data in files:
-        image = bytes_to_images(data, f"file {name!r}", False, limits)
+        image = bytes_to_images(data, f"file {name!r}", False, budget)
         total += len(image)
-        limits.check_count(total)
+        budget.check_count(total)
         images.append(image)
     return finite(np.concatenate(images))

@@ -61,18 +61,18 @@ def decode_b64(value: Any, where: str) -> bytes:
         raise InvalidArgumentError(f"{where}: invalid base64 in 'b64'") from None
 
 
-def instance_to_image(instance: Any, index: int, input_name: str, limits: RequestBudget) -> np.ndarray:
+def instance_to_image(instance: Any, index: int, input_name: str, budget: RequestBudget) -> np.ndarray:
     """One row-format instance -> float32 [n,784] (n is 1 except for raw float32 b64 batches)."""
     where = f"instance {index}"
     if isinstance(instance, dict):
         if "b64" in instance:
-            return bytes_to_images(decode_b64(instance["b64"], where), f"{where} (b64)", False, limits)
+            return bytes_to_images(decode_b64(instance["b64"], where), f"{where} (b64)", False, budget)
         if set(instance) != {input_name}:
             raise InvalidArgumentError(
                 f"Failed to process element: {index} of 'instances' list. JSON object keys must be equal "
                 f"to: {input_name}"
             )
-        return instance_to_image(instance[input_name], index, input_name, limits)
+        return instance_to_image(instance[input_name], index, input_name, budget)
     if not isinstance(instance, list):
         if type(instance) not in (int, float):
             raise type_error(instance)
@@ -130,7 +130,7 @@ def _raw_b64_rows(instances: list) -> np.ndarray | None:
 
 
 def instances_to_images(
-    instances: Any, input_name: str, limits: RequestBudget, numbers_known: bool = False
+    instances: Any, input_name: str, budget: RequestBudget, numbers_known: bool = False
 ) -> np.ndarray:
     """Row format ``"instances": [...]`` -> finite float32 [N,784].
 
@@ -139,7 +139,7 @@ def instances_to_images(
     """
     if not isinstance(instances, list):
         raise InvalidArgumentError("Excepting 'instances' to be an list/array")
-    limits.check_count(len(instances))
+    budget.check_count(len(instances))
     first = instances[0]
     if type(first) is list:
         images = _flat_rows(instances, numbers_known)
@@ -158,10 +158,10 @@ def instances_to_images(
         images = _raw_b64_rows(instances)
         if images is not None:
             return finite(images)
-    limits.check_image_files(count_image_files(instances))
-    rows = [instance_to_image(item, i, input_name, limits) for i, item in enumerate(instances)]
+    budget.check_image_files(count_image_files(instances))
+    rows = [instance_to_image(item, i, input_name, budget) for i, item in enumerate(instances)]
     images = np.concatenate(rows)
-    limits.check_count(len(images))
+    budget.check_count(len(images))
     return finite(images)
 
 
@@ -178,7 +178,7 @@ def count_image_files(instances: list) -> int:
     return count
 
 
-def columnar_to_images(inputs: Any, input_name: str, limits: RequestBudget) -> np.ndarray:
+def columnar_to_images(inputs: Any, input_name: str, budget: RequestBudget) -> np.ndarray:
     """Columnar ``"inputs": ...`` (a batch list, ``{"b64": ...}``, or ``{"images": ...}``) -> [N,784]."""
     if isinstance(inputs, dict) and "b64" not in inputs:
         if input_name not in inputs:
@@ -193,10 +193,10 @@ def columnar_to_images(inputs: Any, input_name: str, limits: RequestBudget) -> n
         if "b64" not in inputs:  # the named input's value is itself an object
             raise InvalidArgumentError(
                 "'inputs' must be a list of images (784 numbers or 28x28 each) or {\"b64\": ...}")
-        images = bytes_to_images(decode_b64(inputs["b64"], "inputs"), "inputs", True, limits)
+        images = bytes_to_images(decode_b64(inputs["b64"], "inputs"), "inputs", True, budget)
     elif isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
         images = np.concatenate(
-            [instance_to_image(item, i, input_name, limits) for i, item in enumerate(inputs)])
+            [instance_to_image(item, i, input_name, budget) for i, item in enumerate(inputs)])
     else:
         if not isinstance(inputs, list):
             raise InvalidArgumentError("'inputs' must be a list of images (784 numbers or 28x28 each)")
@@ -209,12 +209,12 @@ def columnar_to_images(inputs: Any, input_name: str, limits: RequestBudget) -> n
         if array.size == 0 or array.size % NUM_PIXELS:
             raise not_images(array.shape, "inputs")
         images = array.reshape(-1, NUM_PIXELS)
-    limits.check_count(len(images))
+    budget.check_count(len(images))
     return finite(images)
 
 
 def predict_request_images(
-    document: Mapping[str, Any], input_name: str, limits: RequestBudget, body: bytes | None = None
+    document: Mapping[str, Any], input_name: str, budget: RequestBudget, body: bytes | None = None
 ) -> tuple[np.ndarray, str]:
     """(images, "row" | "columnar") from a TF Serving predict body (``body``: its bytes, if at hand)."""
     has_instances, has_inputs = "instances" in document, "inputs" in document
@@ -223,14 +223,14 @@ def predict_request_images(
             "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
     if has_instances:
         numbers_known = body is not None and not may_hold_non_numbers(body, document, TENSOR_KEYS)
-        return instances_to_images(document["instances"], input_name, limits, numbers_known), "row"
+        return instances_to_images(document["instances"], input_name, budget, numbers_known), "row"
     if has_inputs:
-        return columnar_to_images(document["inputs"], input_name, limits), "columnar"
+        return columnar_to_images(document["inputs"], input_name, budget), "columnar"
     raise InvalidArgumentError("Missing 'inputs' or 'instances' key")
 
 
 def string_inputs(
-    document: Mapping[str, Any], input_name: str, limits: RequestBudget
+    document: Mapping[str, Any], input_name: str, budget: RequestBudget
 ) -> tuple[np.ndarray, str]:
     """For a signature taking DT_STRING (serialized tf.Example): b64 objects or strings -> bytes array."""
 
@@ -251,18 +251,18 @@ def string_inputs(
         raise InvalidArgumentError("Missing 'inputs' or 'instances' key")
     if not isinstance(values, list):
         values = [values]
-    limits.check_count(len(values))
+    budget.check_count(len(values))
     return np.array([as_bytes(v, f"instance {i}") for i, v in enumerate(values)], dtype=object), layout
 
 
-def examples_to_images(examples: Any, context: Any, limits: RequestBudget) -> np.ndarray:
+def examples_to_images(examples: Any, context: Any, budget: RequestBudget) -> np.ndarray:
     """``:classify`` examples ``[{"images": [784 floats] | {"b64": image}}]`` -> [N,784] (the features of
     ``context`` are each example's too)."""
     if not isinstance(examples, list):
         raise InvalidArgumentError("Expecting 'examples' value to be an list/array")
     if not examples:
         raise InvalidArgumentError("'examples' value is an empty array")
-    limits.check_count(len(examples))
+    budget.check_count(len(examples))
     if context is not None and not isinstance(context, dict):
         raise InvalidArgumentError("'context' must be a JSON object of features")
     rows = []
@@ -278,11 +278,11 @@ def examples_to_images(examples: Any, context: Any, limits: RequestBudget) -> np
         if EXAMPLE_FEATURE not in features:
             raise InvalidArgumentError(
                 f"example {index}: missing feature '{EXAMPLE_FEATURE}' ({NUM_PIXELS} floats)")
-        rows.append(json_feature_image(features[EXAMPLE_FEATURE], f"example {index}", limits))
+        rows.append(json_feature_image(features[EXAMPLE_FEATURE], f"example {index}", budget))
     return np.concatenate(rows)
 
 
-def json_feature_image(value: Any, where: str, limits: RequestBudget) -> np.ndarray:
+def json_feature_image(value: Any, where: str, budget: RequestBudget) -> np.ndarray:
     """A JSON example's ``images`` feature -> float32 [1,784], read as the ``tf.Example`` feature it stands
     for: numbers (flat, or 28x28 nested) are its float_list, ``{"b64": ...}`` (alone or as a list's only
     element) its bytes_list of one image file."""
@@ -292,7 +292,7 @@ def json_feature_image(value: Any, where: str, limits: RequestBudget) -> np.ndar
         if set(value) != {"b64"}:
             raise InvalidArgumentError(
                 f"{where}: feature '{EXAMPLE_FEATURE}' object must be {{\"b64\": ...}}")
-        return feature_image(BYTES_LIST, [decode_b64(value["b64"], where)], f"{where} (b64)", limits)
+        return feature_image(BYTES_LIST, [decode_b64(value["b64"], where)], f"{where} (b64)", budget)
     if not isinstance(value, list):
         raise type_error(value)
     check_numbers(value)
@@ -301,7 +301,7 @@ def json_feature_image(value: Any, where: str, limits: RequestBudget) -> np.ndar
     except (ValueError, TypeError):  # ragged nested lists
         raise InvalidArgumentError(
             f"{where}: feature '{EXAMPLE_FEATURE}' must be {NUM_PIXELS} numbers (flat or 28x28)") from None
-    return feature_image(FLOAT_LIST, array.reshape(-1), where, limits)
+    return feature_image(FLOAT_LIST, array.reshape(-1), where, budget)
 
 
 class SignatureInputInfo(Protocol):

@@ -2,7 +2,7 @@
 
 The tensor protocols (GraphPipe, the Open Inference Protocol) send a tensor as a data type, a shape and
 its elements (raw bytes, or numbers in JSON); these functions check the three agree and turn pixels
-into the model's input, whatever the protocol. Pure functions: the limits are passed in.
+into the model's input, whatever the protocol. Pure functions: the request's budget is passed in.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def values_to_array(values: Any, dtype: np.dtype, shape: Sequence[int], where: s
         return array.astype(dtype).reshape(dims)
 
 
-def pixels_to_images(array: np.ndarray, where: str, limits: RequestBudget) -> np.ndarray:
+def pixels_to_images(array: np.ndarray, where: str, budget: RequestBudget) -> np.ndarray:
     """A tensor of N images of 784 pixels ([N,784], [N,28,28], [N,1,784], or one [784]/[28,28]) -> [N,784].
 
     Floats of any width are pixels/255 (the model's scale) and become float32; uint8 are pixels 0-255
@@ -88,7 +88,7 @@ def pixels_to_images(array: np.ndarray, where: str, limits: RequestBudget) -> np
         count = 1
     else:
         raise not_images(shape, where)
-    limits.check_count(count)
+    budget.check_count(count)
     flat = array.reshape(count, NUM_PIXELS)
     if flat.dtype == np.uint8:
         return pixels_to_unit(flat)
