@@ -207,13 +207,18 @@ class RemoteInferenceService:
 
     # --- the InferenceBackend calls -------------------------------------------------------------
 
-    def predict(self, request: InferenceRequest) -> Prediction:
+    def _start(self, request: InferenceRequest) -> tuple[float, str, SignatureInfo]:
+        """The call's deadline, the signature the request runs, and what it needs of it (asked once)."""
         request.budget.check("asking a model server")
         deadline = self._deadline(request)
-        spec = request.spec
         signature = requested_signature(request, DEFAULT_SIGNATURE)
         with self._in_time(request):
-            info = self._signature(spec, signature, deadline)
+            info = self._signature(request.spec, signature, deadline)
+        return deadline, signature, info
+
+    def predict(self, request: InferenceRequest) -> Prediction:
+        spec = request.spec
+        deadline, signature, info = self._start(request)
         values = request_values(request, info.input)
         check_pixels(values)
 
@@ -225,12 +230,8 @@ class RemoteInferenceService:
             return self._call(run, deadline)
 
     def scores(self, request: InferenceRequest) -> Scores:
-        request.budget.check("asking a model server")
-        deadline = self._deadline(request)
         spec = request.spec
-        signature = requested_signature(request, DEFAULT_SIGNATURE)
-        with self._in_time(request):
-            info = self._signature(spec, signature, deadline)
+        deadline, signature, info = self._start(request)
         refuse_other_than_default(info.signature_defs, signature)
         images = request_values(request, info.input)
         check_pixels(images)
