@@ -33,6 +33,8 @@ CONVERTER_SCHEMAS: dict[str, Schema] = {
     "path": {"type": "string"},
 }
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
+#: The security scheme of API tokens (``Authorization: Bearer <token>``).
+BEARER = "bearerToken"
 ERROR_SCHEMA: Schema = {
     "type": "object",
     "description": "a refusal: the reason, worded for a program",
@@ -45,7 +47,8 @@ DESCRIPTION = (
     "Every HTTP route of the EMNIST ByClass model server: TensorFlow Serving's REST API, the app's own "
     "/predict, the Open Inference Protocol (V2) REST API, GraphPipe and the health probes. Refusals are "
     "{\"error\": message} JSON with the refusal's status (GraphPipe's POST: an InferResponse holding the "
-    "error). docs/serving-api.md and docs/serving-protocols.md explain each route."
+    "error). With GRAPHPIPE_PORT set, GraphPipe also has a port of its own (every POST a Request for the "
+    "default model). docs/serving-api.md and docs/serving-protocols.md explain each route."
 )
 
 
@@ -79,11 +82,14 @@ def refusal_response(status: int, style: str) -> dict[str, Any]:
 
 
 def operation_object(group: RouteGroup, route: Route, operation: Operation, operation_id: str,
-                     model_name: str) -> dict[str, Any]:
+                     model_name: str, tokens: bool) -> dict[str, Any]:
     responses = dict(operation.responses)
     style = route.refusal or group.refusal
     parameters = [*path_parameters(route.rule, model_name), *operation.parameters]
     refusals = set(operation.refusals)
+    needs_token = tokens and not route.probe
+    if needs_token:
+        refusals.add(401)
     if any(parameter["in"] == "path" for parameter in parameters):
         refusals.add(404)  # a value the rule does not match (a "/" in a name): no route, or another one's 404
     for status in sorted(refusals):
@@ -98,6 +104,8 @@ def operation_object(group: RouteGroup, route: Route, operation: Operation, oper
         document["parameters"] = parameters
     if operation.request_body is not None:
         document["requestBody"] = operation.request_body
+    if needs_token:
+        document["security"] = [{BEARER: []}]
     document["responses"] = dict(sorted(responses.items()))
     return document
 
@@ -110,8 +118,12 @@ def declared_operations(groups: Iterable[RouteGroup]) -> Iterator[tuple[RouteGro
                 yield group, route, method
 
 
-def build_document(groups: Iterable[RouteGroup], model_name: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``groups``' routes (``model_name``: the example of a model name)."""
+def build_document(groups: Iterable[RouteGroup], model_name: str, tokens: bool = False) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``groups``' routes (``model_name``: the example of a model name).
+
+    ``tokens``: the server requires API tokens (``API_TOKENS``), so every route but the probes takes a bearer
+    token and may answer 401.
+    """
     paths: dict[str, dict[str, Any]] = {}
     taken: set[str] = set()
     tags: list[str] = []
@@ -126,12 +138,15 @@ def build_document(groups: Iterable[RouteGroup], model_name: str) -> dict[str, A
         if operation.tag not in tags:
             tags.append(operation.tag)
         item = paths.setdefault(openapi_path(route.rule), {})
-        item[method.lower()] = operation_object(group, route, operation, operation_id, model_name)
+        item[method.lower()] = operation_object(group, route, operation, operation_id, model_name, tokens)
+    components: dict[str, Any] = {"schemas": {"Error": ERROR_SCHEMA}}
+    if tokens:
+        components["securitySchemes"] = {BEARER: {"type": "http", "scheme": "bearer"}}
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": f"{SERVER_NAME}: EMNIST ByClass model server", "version": server_version(),
                  "description": DESCRIPTION},
         "tags": [{"name": tag} for tag in tags],
         "paths": paths,
-        "components": {"schemas": {"Error": ERROR_SCHEMA}},
+        "components": components,
     }

@@ -15,7 +15,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from webapp.http import api_document_route, graphpipe, health, predict_api, tfserving_rest, v2_rest
+from webapp.http import graphpipe, health, predict_api, tfserving_rest, v2_rest
 from webapp.http.routing import Handler
 
 Schema = dict[str, Any]
@@ -253,8 +253,8 @@ BODY = (408, 413)
 #: Refusals of naming a servable: a bad label (400), an unknown model or version (404), no core (503).
 SERVABLE = (400, 404, 503)
 
-TF, APP, HEALTH, V2, GRAPHPIPE, DOCUMENT = ("TensorFlow Serving REST", "/predict", "health",
-                                            "Open Inference Protocol V2", "GraphPipe", "API document")
+TF, APP, HEALTH = "TensorFlow Serving REST", "/predict", "health"
+V2, GRAPHPIPE = "Open Inference Protocol V2", "GraphPipe"
 
 TF_PREDICT_CONTENT = {
     "application/json": {"schema": PREDICT_REQUEST},
@@ -378,9 +378,6 @@ OPERATIONS: dict[Handler, Operation] = {
         "The model's GraphPipe metadata as JSON", GRAPHPIPE,
         {"200": answer("name, version, server, inputs and outputs", json_content(GRAPHPIPE_METADATA))},
         SERVABLE),
-    api_document_route.openapi_document: Operation(
-        "This document", DOCUMENT,
-        {"200": answer("OpenAPI 3.1", json_content({"type": "object", "required": ["openapi", "paths"]}))}),
 }
 
 

@@ -8,24 +8,15 @@ import re
 import pytest
 from flask import Flask
 
-from webapp.http import (
-    api_document,
-    api_document_route,
-    graphpipe,
-    health,
-    predict_api,
-    tfserving_rest,
-    v2_rest,
-)
+from webapp.http import api_document, graphpipe, health, predict_api, tfserving_rest, v2_rest
 from webapp.http.api_operations import OPERATIONS
 from webapp.http.calls import HttpCall
 from webapp.http.refusals import GRAPHPIPE, JSON
 from webapp.http.responses import HttpAnswer
 from webapp.http.routing import FastRoutes, Route, RouteGroup
 
-GROUPS = (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES,
-          api_document_route.ROUTES)
-#: The routes that are pages and their files, not API: the form, the API page, static files.
+GROUPS = (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES)
+#: The routes that are pages and their files, not API: the form, the API document and its page, static files.
 PAGE_BLUEPRINTS = ("ui", "api_page")
 AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}  # Flask adds them to every rule
 
@@ -56,7 +47,7 @@ def test_the_document_lists_exactly_the_routes_flask_serves(app, document):
     assert document["openapi"] == "3.1.0"
     assert documented(document) == api_rules(app)
     assert ("/v1/models/{name}/versions/{version}:predict", "POST") in documented(document)
-    assert ("/openapi.json", "GET") in documented(document)
+    assert ("/healthz", "GET") in documented(document)
 
 
 def test_the_fast_routes_are_documented_routes(app, document):
@@ -69,6 +60,25 @@ def test_the_fast_routes_are_documented_routes(app, document):
 def test_every_route_handler_is_described():
     handlers = {route.handler for group in GROUPS for route in group.routes}
     assert handlers == set(OPERATIONS)
+
+
+def test_with_api_tokens_every_route_but_the_probes_takes_a_bearer_token(make_app):
+    with_tokens = make_app(API_TOKENS="s3cret-token-0123456789").test_client()
+    answer = with_tokens.get("/openapi.json")  # open, like the page
+    assert answer.status_code == 200
+    document = answer.get_json()
+    assert document["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
+    predict = document["paths"]["/v1/models/{name}:predict"]["post"]
+    assert predict["security"] == [{"bearerToken": []}] and "401" in predict["responses"]
+    probe = document["paths"]["/healthz"]["get"]
+    assert "security" not in probe and "401" not in probe["responses"]
+    assert with_tokens.post("/v1/models/emnist:predict", data=b"{}").status_code == 401
+
+
+def test_without_api_tokens_no_route_takes_one(document):
+    assert "securitySchemes" not in document["components"]
+    operations = [operation for item in document["paths"].values() for operation in item.values()]
+    assert not any("security" in operation for operation in operations)
 
 
 def test_a_route_without_a_description_fails_the_document():
