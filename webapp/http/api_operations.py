@@ -12,7 +12,7 @@ checks the running server's answers against them (tests/webapp/http/test_api_fuz
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from webapp.http import graphpipe, health, predict_api, tfserving_rest, v2_rest
@@ -243,7 +243,6 @@ class Operation:
     description: str = ""
     parameters: tuple[dict[str, Any], ...] = ()
     request_body: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 #: Refusals any inference can give: bad input, unknown model, the server busy or over its deadline.
