@@ -12,7 +12,7 @@ from tests.support.servers import served
 
 #: Requests per operation, at most: fitting the document, breaking it (an operation with only path
 #: parameters has few of either once they name the served model; see ``fuzz``).
-POSITIVE, NEGATIVE = 85, 15
+POSITIVE, NEGATIVE = 90, 15
 
 
 @pytest.mark.slow
