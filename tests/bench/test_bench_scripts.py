@@ -129,3 +129,13 @@ def test_server_memory_reports_every_process_of_the_model_server(monkeypatch) ->
     assert all(entry["rss_mb"] >= entry["pss_mb"] > 0 and entry["loaded_rss_mb"] > 0
                for entry in report["processes"])
     assert report["total_pss_mb"] == sum(entry["pss_mb"] for entry in report["processes"])
+
+
+def test_openapi_fuzz_quick() -> None:
+    result = run("openapi_fuzz.py", "--examples", "2", "--negative", "1", timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert "failures: 0" in lines
+    requests = next(int(line.split()[1]) for line in lines if line.startswith("requests:"))
+    assert requests > 30  # every operation of the document at least once
+    assert any(line.startswith("POST /v1/models/{name}:predict ") for line in lines)

@@ -36,14 +36,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(flask_keys)
     app.json.sort_keys = False
 
-    from webapp.http import graphpipe, health, predict_api, tfserving_rest, ui, v2_rest
+    from webapp.api_tokens import parse_tokens
+    from webapp.http import api_page, graphpipe, health, predict_api, tfserving_rest, ui, v2_rest
+    from webapp.http.api_document import build_document
     from webapp.http.calls import FrontEnd
     from webapp.http.errors import register_error_handlers
+    from webapp.http.responses import json_bytes
     from webapp.http.routing import CONVERTERS, FastRoutes
 
     groups = (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES)
     app.url_map.converters.update(CONVERTERS)
     app.register_blueprint(ui.blueprint)
+    app.register_blueprint(api_page.blueprint)
     for group in groups:
         app.register_blueprint(group.blueprint())
     register_error_handlers(app, groups, ui.error_page)
@@ -65,6 +69,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["inference_service"] = service
     app.extensions["serving_core"] = core
     app.extensions["front_end"] = front_end
+    app.extensions[api_page.EXTENSION] = json_bytes(
+        build_document(groups, settings["MODEL_NAME"], bool(parse_tokens(settings["API_TOKENS"]))))
     if settings["FAST_PREDICT_PATH"]:
         app.wsgi_app = FastRoutes(app.wsgi_app, front_end, groups)
     if settings["GRAPHPIPE_PORT"]:

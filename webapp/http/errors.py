@@ -31,15 +31,16 @@ def register_error_handlers(app: Flask, groups: Sequence[RouteGroup], render_pag
         if graphpipe_port and environ.get("SERVER_PORT") == graphpipe_port:
             return GRAPHPIPE
         group = owners.get(first_segment(environ.get("PATH_INFO", "")))
-        return PAGE if group is None else group.refusal
+        return PAGE if group is None else group.refusal_for(environ.get("REQUEST_METHOD", "GET"))
 
     app.extensions["refusal_style"] = refusal_style
 
     def refuse(error: ServingError, original: BaseException) -> Response:
         group = owners.get(first_segment(request.path))
-        if group is None or group.refusal == PAGE:
+        style = PAGE if group is None else group.refusal_for(request.method)
+        if style == PAGE:
             return render_page(original, error.http_status)
-        return refusal_answer(error, group.refusal).response()
+        return refusal_answer(error, style).response()
 
     @app.errorhandler(ServingError)
     def handle_serving_error(error: ServingError) -> Response:

@@ -83,6 +83,13 @@ class RouteGroup:
                                    view_func=_flask_view(self, route), methods=list(route.methods))
         return blueprint
 
+    def refusal_for(self, method: str) -> str:
+        """The refusal style of a request under this group's paths that no route answered: its routes of
+        that method's style when they agree (GraphPipe's GETs answer JSON), else the group's."""
+        method = "GET" if method == "HEAD" else method
+        styles = {route.refusal or self.refusal for route in self.routes if method in route.methods}
+        return styles.pop() if len(styles) == 1 else self.refusal
+
     def first_segments(self) -> set[str]:
         """The first path segment of each route ("/v1/", "/v2", "/predict"...): paths this group owns."""
         return {first_segment(route.rule) for route in self.routes}
