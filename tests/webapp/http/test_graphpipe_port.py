@@ -98,3 +98,21 @@ def test_gunicorn_listens_on_the_graphpipe_port_too(validation_images):
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_the_port_answers_what_the_route_answers(two_ports, validation_images):
+    """GraphPipe's port and its route on the REST port run the same handler: the same bytes, refusals too."""
+    from graphpipe import convert
+
+    rest_url, graphpipe_url = two_ports
+    pixels = validation_images[0][:3].reshape(-1, NUM_PIXELS)
+    tensors = [(pixels / 255.0).astype(np.float32), pixels.astype(np.uint8), np.zeros((2, 3), np.float32),
+               np.zeros((2, NUM_PIXELS), np.int32)]
+    bodies = [convert.serialize_infer_request(convert.InferReq(None, [tensor], None, None))
+              for tensor in tensors]
+    urls = (f"{rest_url}/graphpipe/{SERVED_MODEL}", graphpipe_url)
+    for body in [*bodies, convert.serialize_metadata_request(), b"garbage"]:
+        answers = [requests.post(url, data=body) for url in urls]
+        assert answers[0].status_code == answers[1].status_code
+        assert answers[0].headers["Content-Type"] == answers[1].headers["Content-Type"]
+        assert answers[0].content == answers[1].content
