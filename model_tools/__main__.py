@@ -28,7 +28,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "model_tools.data.render_synthetic",
     "model_tools.training.train_command",
     "model_tools.training.class_offsets",
+    "model_tools.training.logit_adjustment",
     "model_tools.export.model_forms",  # evaluate: checkpoints, ONNX files and SavedModels
+    "model_tools.export.eval_report",
     "model_tools.training.plots",
     "model_tools.export.onnx_export",
     "model_tools.export.onnx_import",

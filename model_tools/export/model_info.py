@@ -1,10 +1,14 @@
-"""The version's model info: which classes the model never saw a training image of.
+"""The version's model info: which classes the model never saw a training image of, and which class
+prior its scores carry.
 
 A model has 62 outputs whatever it was trained on, so what it cannot answer is not in the graph. The
 export stage writes it into ``assets.extra/model_info.json`` (``emnist_contract.layout``): from the
 training run's ``metrics.json`` (``classes_without_training_images``, written by ``train``) for our
-checkpoints, or from ``--untrained-classes`` for a foreign model. ``convert`` and ``pipeline`` write it
-into every new version; ``model-info`` writes it into an existing one (only that file changes).
+checkpoints, or from ``--untrained-classes`` for a foreign model. For our runs it also records the class
+mix the served scores are fitted to (``class_prior``: the training loss's class weights, or a
+``logit-adjust`` of them), so a deployment knows which writers' mix the answers favour. ``convert`` and
+``pipeline`` write it into every new version; ``model-info`` writes it into an existing one (only that
+file changes).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from emnist_contract import layout
 from emnist_contract.labels import BYCLASS_LABELS
@@ -29,10 +34,38 @@ NONE = "none"
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """The classes without training images, and where that was learnt (kept in the file)."""
+    """The classes without training images, and where that was learnt (kept in the file); the class
+    prior of the scores when the run records it."""
 
     untrained_classes: tuple[str, ...]
     source: str
+    class_prior: dict[str, Any] | None = None
+
+
+#: ``train --class-weights`` -> the ``--prior`` name of the class mix that loss fits.
+PRIOR_OF_CLASS_WEIGHTS = {"byclass-mix": "byclass", "none": "train", "inverse-frequency": "uniform"}
+
+
+def class_prior_of(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The class mix a run's scores are fitted to: its ``logit-adjust`` prior, else its loss's class
+    weights (with ``class-offsets``' offsets when it has them); None when the run records neither."""
+    adjusted = metrics.get("logit_adjustment")
+    if isinstance(adjusted, dict):
+        chosen = "chosen on the validation images" if adjusted.get("chosen_on") == "validation" else "given"
+        return {"prior": adjusted.get("prior"), "tau": adjusted.get("tau"),
+                "how": f"logit adjustment (Menon et al. 2021) of {adjusted.get('from_run')}, tau {chosen}"}
+    weights = (metrics.get("config") or {}).get("class_weights")
+    if weights not in PRIOR_OF_CLASS_WEIGHTS:
+        return None
+    prior: dict[str, Any] = {"prior": PRIOR_OF_CLASS_WEIGHTS[weights],
+                             "how": f"the training loss's class weights (--class-weights {weights})"}
+    power = (metrics.get("config") or {}).get("class_weight_power", 1.0)
+    if power != 1.0:
+        prior["how"] += f", tempered to the power {power:g}"
+    offsets = (metrics.get("class_offsets") or {}).get("offsets")
+    if offsets:
+        prior["class_offsets"] = offsets
+    return prior
 
 
 def _shown(path: Path) -> str:
@@ -57,7 +90,7 @@ def info_from_run(run: str | Path) -> ModelInfo:
         raise ValueError(f"{metrics_path}: no {layout.UNTRAINED_CLASSES_KEY} (not from train?)") from None
     if not isinstance(classes, list):
         raise ValueError(f"{metrics_path}: {layout.UNTRAINED_CLASSES_KEY} is not a list")
-    return ModelInfo(tuple(classes), _shown(metrics_path))
+    return ModelInfo(tuple(classes), _shown(metrics_path), class_prior_of(metrics))
 
 
 def info_from_option(text: str, source: str = "given with --untrained-classes") -> ModelInfo:
@@ -97,7 +130,10 @@ def version_labels(version_dir: Path) -> tuple[str, ...]:
 def write_model_info(version_dir: str | Path, info: ModelInfo) -> Path:
     """Write (or replace) the version's model-info file atomically; ValueError for a non-label."""
     version_dir = Path(version_dir)
-    text = layout.model_info_text(info.untrained_classes, version_labels(version_dir), source=info.source)
+    extra: dict[str, Any] = {"source": info.source}
+    if info.class_prior is not None:
+        extra["class_prior"] = info.class_prior
+    text = layout.model_info_text(info.untrained_classes, version_labels(version_dir), **extra)
     path = version_dir / layout.MODEL_INFO_FILE
     write_text_atomic(path, text)
     return path

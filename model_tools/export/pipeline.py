@@ -2,18 +2,22 @@
 
 checkpoint -> ONNX (checked against PyTorch) -> SavedModel (onnx2tf) -> verified against both ONNX and
 the checkpoint -> renamed into ``models/<name>/<version>/``, with the run's model info (its classes
-without training images, from ``metrics.json``). Nothing is left behind if a step fails.
+without training images and its class prior, from ``metrics.json``). ``--prior`` first moves the run's
+class prior to the mix a deployment serves (``logit-adjust``, into the temporary folder: the run stays
+as it is). Nothing is left behind if a step fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import tempfile
 from pathlib import Path
 
 from emnist_contract.layout import ONNX_FILE
 from model_tools.common.paths import MODELS_DIR
+from model_tools.training.logit_adjustment import add_prior_options
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +38,29 @@ def resolve_checkpoint(source: str | Path) -> Path:
 
 
 def run_pipeline(source: str | Path, name: str, *, version: int | None = None, base: str | Path = MODELS_DIR,
-                 limit: int | None = None) -> Path:
-    """Export, convert and verify; returns the new version folder (with the run's model info)."""
+                 limit: int | None = None, prior: str | None = None, tau: float | None = None) -> Path:
+    """Export, convert and verify; returns the new version folder (with the run's model info).
+
+    ``prior`` (and ``tau``, else chosen on validation): serve the run's model logit-adjusted to that
+    class mix (:func:`~model_tools.training.logit_adjustment.adjust_run`)."""
     from model_tools.export.convert import convert_onnx
     from model_tools.export.model_info import resolve_model_info
     from model_tools.export.onnx_export import export_checkpoint
+    from model_tools.training.logit_adjustment import adjust_run
 
     checkpoint = resolve_checkpoint(source)
-    info = resolve_model_info(None, checkpoint)
+    if prior is None and tau is not None:
+        raise ValueError("--tau needs --prior")
     with tempfile.TemporaryDirectory(prefix="pipeline-") as work:
+        if prior is not None:
+            adjusted = Path(work) / "adjusted"
+            metrics = adjust_run(checkpoint.parent, adjusted, prior, tau)
+            log.info("logit adjustment: prior %s, tau %g", prior, metrics["logit_adjustment"]["tau"])
+            checkpoint = adjusted / CHECKPOINT_FILE
+        info = resolve_model_info(None, checkpoint)
+        if prior is not None and info is not None:  # provenance: the run, not the temporary folder
+            info = dataclasses.replace(info, source=f"{resolve_model_info(None, source).source}, "
+                                                     f"logit-adjusted to the {prior} prior")
         onnx_path = Path(work) / ONNX_FILE
         report = export_checkpoint(checkpoint, onnx_path, limit=limit)
         log.info("ONNX export: %s", report.parity.describe())
@@ -51,7 +69,8 @@ def run_pipeline(source: str | Path, name: str, *, version: int | None = None, b
 
 
 def _pipeline_command(args: argparse.Namespace) -> int:
-    final_dir = run_pipeline(args.source, args.name, version=args.version, base=args.base, limit=args.limit)
+    final_dir = run_pipeline(args.source, args.name, version=args.version, base=args.base, limit=args.limit,
+                             prior=args.prior, tau=args.tau)
     print(f"wrote {final_dir}: exported, converted and verified against ONNX and the checkpoint")
     return 0
 
@@ -67,4 +86,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--base", default=str(MODELS_DIR),
                         help="model base path (default: the project's models/, whatever the cwd)")
     parser.add_argument("--limit", type=int, default=None, help="check on the first N validation images")
+    add_prior_options(parser, required=False)
     parser.set_defaults(func=_pipeline_command)

@@ -77,7 +77,7 @@ def _classes_to_offset(metrics: dict[str, Any], train_labels: np.ndarray, given:
     return [i for i, char in enumerate(BYCLASS_LABELS) if trained[i] and char not in predicted]
 
 
-def _reports(model: Any, metrics: dict[str, Any], data_dir: Path | None) -> dict[str, Any]:
+def run_reports(model: Any, metrics: dict[str, Any], data_dir: Path | None) -> dict[str, Any]:
     """The run's validation reports again (real, held-out fonts, official test digits), for the new model."""
     from model_tools.training.networks import softmax_scores
 
@@ -109,7 +109,7 @@ def offset_run(run: Path, out: Path, classes: str | None = None,
     logits = predict_logits(checkpoint.model, torch.from_numpy(to_model_input(images))).numpy()
     offsets = choose_offsets(logits, labels, chosen, byclass_frequencies(data_dir))
     apply_offsets(checkpoint.model, offsets)
-    reports = _reports(checkpoint.model, metrics, data_dir)
+    reports = run_reports(checkpoint.model, metrics, data_dir)
     given = {BYCLASS_LABELS[i]: float(offsets[i]) for i in chosen}
     metrics.update(reports)
     metrics["class_offsets"] = {"from_run": str(run), "offsets": given, "chosen_on": "train",

@@ -79,6 +79,59 @@ class CNNClassifier(nn.Module):
         return self.head(self.features(x.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)))
 
 
+class BasicBlock(nn.Module):
+    """A residual block (He et al. 2016): conv3x3-BN-ReLU-conv3x3-BN plus the input (through a 1x1
+    conv-BN where the stride or the width changes), then ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(c_out))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+class ResNetClassifier(nn.Module):
+    """A small ResNet: a conv3x3 stem, one residual block per stage at 28, 14 and 7 px, global average
+    pooling, dropout and one linear layer.
+
+    Deeper than the CNN (7 convolutions against 4) with a third of its parameters (no 3,136 x 256 dense
+    layer); the widths keep its multiply-adds per image within twice the CNN's, the serving budget.
+    """
+
+    def __init__(self, widths: tuple[int, int, int] = (32, 64, 128), dropout: float = 0.2) -> None:
+        super().__init__()
+        w1, w2, w3 = widths
+        self.features = nn.Sequential(
+            nn.Conv2d(1, w1, 3, padding=1, bias=False),
+            nn.BatchNorm2d(w1),
+            nn.ReLU(inplace=True),
+            BasicBlock(w1, w1),
+            BasicBlock(w1, w2, stride=2),
+            BasicBlock(w2, w3, stride=2),
+        )
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(w3, NUM_CLASSES),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)))
+
+
 class WithSoftmax(nn.Module):
     """Wraps a logits model so that it outputs softmax probabilities, the exported contract."""
 
@@ -106,11 +159,12 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "linear": LinearClassifier,
     "dnn": DNNClassifier,
     "cnn": CNNClassifier,
+    "resnet": ResNetClassifier,
 }
 
 
 def build_model(arch: str, **kwargs: object) -> nn.Module:
-    """Instantiate an architecture by its name ('linear', 'dnn' or 'cnn')."""
+    """Instantiate an architecture by its name ('linear', 'dnn', 'cnn' or 'resnet')."""
     try:
         cls = ARCHITECTURES[arch]
     except KeyError:

@@ -1,4 +1,5 @@
-"""PNG figures of training runs: learning curves (one or several runs) and confusion matrices.
+"""PNG figures of training runs: learning curves (one or several runs), confusion matrices and
+reliability diagrams of the softmax confidence.
 
 Kept apart from the training loop so training never needs matplotlib (``model_tools.common.figures``).
 """
@@ -78,6 +79,43 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], path: str | Path, tit
     ax.set_ylabel("true class (empty rows: no images of that class)")
     ax.set_title(title or "confusion matrix (share of each true class)")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    return save_figure(fig, path)
+
+
+def plot_reliability(curves: Mapping[str, Mapping[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Reliability diagram: accuracy against mean top-score confidence per bin, one line per model.
+
+    ``curves`` maps a model name to :func:`~model_tools.training.calibration.reliability`'s result; the
+    legend gives each model's expected calibration error. Points on the diagonal are calibrated, points
+    below it over-confident; the lower panel shows how many images fall in each bin.
+    """
+    if not curves:
+        raise ValueError("no models to plot")
+    plt = pyplot()
+    fig, (ax, ax_count) = plt.subplots(2, 1, figsize=(6, 7), sharex=True,
+                                       gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="calibrated")
+    width = None
+    for index, (name, curve) in enumerate(curves.items()):
+        edges = np.asarray(curve["edges"])
+        width = np.diff(edges)
+        filled = [i for i, n in enumerate(curve["images"]) if n]
+        confidence = [curve["confidence"][i] for i in filled]
+        accuracy = [curve["accuracy"][i] for i in filled]
+        label = f"{name} (ECE {curve['expected_calibration_error'] * 100:.1f} %)"
+        ax.plot(confidence, accuracy, "o-", color=f"C{index}", markersize=4, label=label)
+        shares = np.asarray(curve["images"], dtype=np.float64) / max(1, sum(curve["images"]))
+        ax_count.step(edges[1:], shares, where="pre", color=f"C{index}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy in the bin")
+    ax.set_title(title or "reliability of the top softmax score")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    ax_count.set_yscale("log")
+    ax_count.set_xlabel(f"top softmax score (bins of {float(width[0]) if width is not None else 0:.3g})")
+    ax_count.set_ylabel("share of images")
+    ax_count.grid(alpha=0.3)
     return save_figure(fig, path)
 
 

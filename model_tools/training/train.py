@@ -31,6 +31,7 @@ from model_tools.training.class_weights import CLASS_WEIGHTS, byclass_mix_weight
 from model_tools.training.devices import DEVICES
 from model_tools.training.distributed import ProcessGroup
 from model_tools.training.image_pool import ImagePool, ImageSource
+from model_tools.training.mixing import MIXING
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class TrainConfig:
     case_prior: str = "byclass"  # "even": letters taught only by synthetic images get 50/50 case shares
     data: str | None = None  # NIST files trained on instead of the shipped split
     world_size: int = 1
+    mixing: str = "none"  # "mixup" or "cutmix": blend each image with another of its batch
+    mixing_alpha: float = 0.2  # lam ~ Beta(alpha, alpha)
 
     def validate(self) -> None:
         from model_tools.training.networks import ARCHITECTURES
@@ -97,6 +100,10 @@ class TrainConfig:
             raise ValueError(f"--case-prior must be one of {CASE_PRIORS}")
         if not (self.synthetic_weight > 0 and math.isfinite(self.synthetic_weight)):
             raise ValueError("--synthetic-weight must be a positive number")
+        if self.mixing not in MIXING:
+            raise ValueError(f"--mixing must be one of {MIXING}, not {self.mixing!r}")
+        if not (self.mixing_alpha > 0 and math.isfinite(self.mixing_alpha)):
+            raise ValueError("--mixing-alpha must be a positive number")
         if self.batch_size % self.world_size:
             raise ValueError(f"--batch-size {self.batch_size} must be a multiple of the number of processes "
                              f"({self.world_size}): it is the global batch, split across them")
@@ -189,6 +196,7 @@ def train(
     from model_tools.training.distributed import barrier, gather_in_rank_order, shard, sum_across
     from model_tools.training.image_pool import even_case_prior, sample_weights
     from model_tools.training.metrics import byclass_frequencies, classification_report
+    from model_tools.training.mixing import mix_batch
     from model_tools.training.networks import build_model
     from model_tools.training.run_metrics import run_metrics
 
@@ -208,6 +216,7 @@ def train(
         torch.manual_seed(config.seed)  # initialisation (the same on every rank) and dropout
         shuffle_generator = torch.Generator().manual_seed(config.seed)
         augment_generator = torch.Generator().manual_seed(config.seed + 1 + 7919 * group.rank)
+        mixing_rng = np.random.default_rng([config.seed, 2, group.rank])  # its own draws: none else move
 
         x_val, y_val = _to_tensors(*validation_data, device=device)
         x_syn = y_syn = None
@@ -302,6 +311,14 @@ def train(
                 best_state = copy.deepcopy(net.state_dict())
             log.debug("step %d: val loss %.4f, val accuracy %.4f", step, val_loss, val_accuracy)
 
+        def batch_loss(logits: Any, targets: Any, image_weights: Any) -> Any:
+            """The training loss: class weights, or per-image weights (synthetic images, tempered mix)."""
+            if image_weights is None:
+                return F.cross_entropy(logits, targets, weight=weights,
+                                       label_smoothing=config.label_smoothing)
+            return (F.cross_entropy(logits, targets, reduction="none", label_smoothing=config.label_smoothing)
+                    * image_weights).sum() / image_weights.sum()
+
         model.train()
         step = 0
         bar = tqdm(total=total_steps, desc=f"train {config.arch}", unit="step",
@@ -319,15 +336,17 @@ def train(
                 xb, yb = pool.batch(batch), pool.labels[batch]
                 if config.augment:
                     xb = augment_batch(xb, augment_generator, augment_config)
+                mixed = None if config.mixing == "none" else mix_batch(xb, mixing_rng, config.mixing,
+                                                                       config.mixing_alpha)
+                if mixed is not None:
+                    xb = mixed.images
                 with autocast(device):
                     logits = model(xb)
-                    if per_image is None:
-                        loss = F.cross_entropy(logits, yb, weight=weights,
-                                               label_smoothing=config.label_smoothing)
-                    else:
-                        wb = per_image[batch]
-                        loss = (F.cross_entropy(logits, yb, reduction="none",
-                                                label_smoothing=config.label_smoothing) * wb).sum() / wb.sum()
+                    wb = None if per_image is None else per_image[batch]
+                    loss = batch_loss(logits, yb, wb)
+                    if mixed is not None:  # the partner's label takes the share of the image it gave
+                        loss = mixed.lam * loss + (1.0 - mixed.lam) * batch_loss(
+                            logits, yb[mixed.partner], None if wb is None else wb[mixed.partner])
                 optimizer.zero_grad(set_to_none=True)
                 if scaler.is_enabled():
                     scaler.scale(loss).backward()

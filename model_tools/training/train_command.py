@@ -20,6 +20,7 @@ from model_tools.data.datasets import DEFAULT_DATA_DIR, SYNTHETIC_FILE, load_spl
 from model_tools.training.class_weights import CLASS_WEIGHTS
 from model_tools.training.devices import DEVICES
 from model_tools.training.image_pool import ImagePool, ImageSource
+from model_tools.training.mixing import MIXING
 from model_tools.training.train import CASE_PRIORS, LR_SCHEDULES, SYNTHETIC_CLASSES, TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,12 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         arch=args.arch, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
         class_weights=args.class_weights,
-        augment=args.augment if args.augment is not None else args.arch == "cnn",
+        augment=args.augment if args.augment is not None else args.arch in ("cnn", "resnet"),
         eval_every=args.eval_every, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, threads=args.threads, train_limit=args.train_limit,
         device=args.device, synthetic=args.synthetic, synthetic_classes=args.synthetic_classes,
         synthetic_weight=args.synthetic_weight, case_prior=args.case_prior, data=args.data,
-        class_weight_power=args.class_weight_power,
+        class_weight_power=args.class_weight_power, mixing=args.mixing, mixing_alpha=args.mixing_alpha,
     )
     config.validate()
     out_dir = Path(args.out)
@@ -143,7 +144,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out. Same seed, same thread count -> identical metrics on the CPU. Under torchrun "
         "(torchrun --nproc_per_node N -m model_tools train ...) the processes train data-parallel.",
     )
-    parser.add_argument("--arch", required=True, choices=("linear", "dnn", "cnn"))
+    parser.add_argument("--arch", required=True, choices=("linear", "dnn", "cnn", "resnet"))
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--batch-size", type=int, default=128,
@@ -153,13 +154,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="inverse-frequency: weight each class's loss by n/(k*n_c); byclass-mix: by "
                         "share_byclass(c)/share_train(c), to fit NIST's ByClass class mix")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                        help="random affine + elastic distortions (default: on for cnn, off otherwise)")
+                        help="random affine + elastic distortions (default: on for cnn and resnet, off "
+                             "otherwise)")
     parser.add_argument("--eval-every", type=int, default=200, metavar="N",
                         help="evaluate on the validation images every N steps (and at the end)")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                         help="cosine: anneal the learning rate to 0 over the run")
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--mixing", choices=MIXING, default="none",
+                        help="blend each training image with another of its batch: mixup (weighted average) "
+                             "or cutmix (a pasted box); the loss mixes the two labels alike (default: none)")
+    parser.add_argument("--mixing-alpha", type=float, default=0.2, metavar="A",
+                        help="the blend's share lam ~ Beta(A, A) (default 0.2)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads per process, fixed for determinism (default 1: on a busy "
                         "2-core machine 2 threads oversubscribe the cores and run several times slower)")

@@ -13,6 +13,7 @@ from model_tools.__main__ import main
 from model_tools.common.hashing import file_sha256
 from model_tools.export.model_info import (
     ModelInfo,
+    class_prior_of,
     info_from_option,
     info_from_run,
     resolve_model_info,
@@ -91,3 +92,30 @@ def test_the_command_changes_only_the_model_info(version, repo, capsys):
     assert main(["model-info", str(version), "--untrained-classes", "none", "--source", "by hand"]) == 0
     assert json.loads((version / INFO).read_text()) == {"classes_without_training_images": [],
                                                           "source": "by hand"}
+
+
+def test_the_class_prior_a_run_serves(repo):
+    assert info_from_run(repo / "runs" / "cnn").class_prior == {
+        "prior": "byclass", "how": "the training loss's class weights (--class-weights byclass-mix)"}
+    offsets = info_from_run(repo / "runs" / "cnn62-offsets").class_prior
+    assert offsets["prior"] == "byclass" and offsets["class_offsets"] == {"c": 0.75, "o": 1.5, "s": 1.25}
+    assert class_prior_of({"config": {"class_weights": "none", "class_weight_power": 0.5}}) == {
+        "prior": "train", "how": "the training loss's class weights (--class-weights none), tempered to the "
+                                 "power 0.5"}
+    adjusted = {"config": {"class_weights": "byclass-mix"}, "logit_adjustment": {
+        "prior": "uniform", "tau": 0.9, "from_run": "runs/x", "chosen_on": "validation"}}
+    assert class_prior_of(adjusted) == {
+        "prior": "uniform", "tau": 0.9,
+        "how": "logit adjustment (Menon et al. 2021) of runs/x, tau chosen on the validation images"}
+    assert class_prior_of({}) is None
+
+
+def test_the_class_prior_is_written_beside_the_untrained_classes(version):
+    prior = {"prior": "uniform", "tau": 1.0, "how": "given"}
+    path = write_model_info(version, ModelInfo((), "test", prior))
+    assert json.loads(path.read_text()) == {"classes_without_training_images": [], "source": "test",
+                                            "class_prior": prior}
+    options = EngineOptions(onnx_intra_op_threads=1, tf_intra_op_threads=1, tf_inter_op_threads=-1)
+    engine = load_engine("onnxruntime", version, options)  # readers skip the keys they do not know
+    assert engine.untrained_classes == ()
+    engine.close()

@@ -1,4 +1,4 @@
-"""The three classifiers keep the contract: float32 [N, 784] in, [N, 62] ByClass scores out."""
+"""The four classifiers keep the contract: float32 [N, 784] in, [N, 62] ByClass scores out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from model_tools.training.networks import ARCHITECTURES, WithSoftmax, build_model, softmax_scores
 
-ARCHS = ("linear", "dnn", "cnn")
+ARCHS = ("linear", "dnn", "cnn", "resnet")
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -38,10 +38,11 @@ def test_batch_of_one_matches_batch(arch: str) -> None:
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
 
 
-def test_cnn_reads_the_flat_row_as_an_upright_image() -> None:
-    """[N, 784] is each image read row by row: the CNN must see the same 28x28 picture, not its transpose."""
+@pytest.mark.parametrize("arch", ["cnn", "resnet"])
+def test_convolutional_nets_read_the_flat_row_as_an_upright_image(arch: str) -> None:
+    """[N, 784] is each image read row by row: the net must see the same 28x28 picture, not its transpose."""
     torch.manual_seed(0)
-    model = build_model("cnn").eval()
+    model = build_model(arch).eval()
     upright = torch.rand(2, 1, 28, 28)
     flat = torch.tensor([[upright[n, 0, row, col].item() for row in range(28) for col in range(28)]
                          for n in range(2)])
@@ -68,6 +69,19 @@ def test_known_parameter_counts() -> None:
     counts = {arch: sum(p.numel() for p in build_model(arch).parameters()) for arch in ARCHS}
     assert counts["linear"] == 784 * 62 + 62
     assert counts["dnn"] == 784 * 512 + 512 + 512 * 256 + 256 + 256 * 62 + 62
+    assert counts["resnet"] < counts["cnn"] / 2  # no 3,136 x 256 dense layer
+
+
+def test_resnet_blocks_add_their_shortcut() -> None:
+    from model_tools.training.networks import BasicBlock
+
+    torch.manual_seed(0)
+    same, wider = BasicBlock(8, 8).eval(), BasicBlock(8, 16, stride=2).eval()
+    x = torch.rand(2, 8, 14, 14)
+    with torch.no_grad():
+        torch.testing.assert_close(same(x), torch.relu(same.body(x) + x))
+        assert wider(x).shape == (2, 16, 7, 7)
+        torch.testing.assert_close(wider(x), torch.relu(wider.body(x) + wider.shortcut(x)))
 
 
 def test_unknown_architecture_is_refused() -> None:

@@ -45,6 +45,25 @@ def test_same_seed_gives_identical_metrics_and_weights(train_slice, validation_s
     assert other["curves"]["train_loss"] != first["curves"]["train_loss"]
 
 
+@pytest.mark.parametrize("mixing", ["mixup", "cutmix"])
+def test_mixing_trains_reproducibly_and_leaves_other_draws_alone(mixing, train_slice, validation_slice,
+                                                                 tmp_path) -> None:
+    """A ResNet with augmentation, per-image weights and mixing: the same seed gives the same run, and
+    the mixed run differs from the unmixed one (the mixing is applied) while both learn."""
+    config = dict(arch="resnet", epochs=2, eval_every=2, augment=True, train_limit=256,
+                  class_weights="byclass-mix", class_weight_power=0.5, mixing_alpha=0.4)
+    validation = (validation_slice[0][:128], validation_slice[1][:128])
+    runs = [_run(TrainConfig(seed=5, mixing=mode, **config), train_slice, validation, tmp_path / str(i))
+            for i, mode in enumerate((mixing, mixing, "none"))]
+    (first, first_weights), (second, second_weights), (plain, plain_weights) = runs
+    assert first["curves"] == second["curves"]
+    assert all(torch.equal(first_weights[k], second_weights[k]) for k in first_weights)
+    assert first["config"]["mixing"] == mixing and plain["config"]["mixing"] == "none"
+    assert not all(torch.equal(first_weights[k], plain_weights[k]) for k in first_weights)
+    for run in (first, plain):
+        assert run["curves"]["train_loss"][-1] < run["curves"]["train_loss"][0]
+
+
 def test_metrics_json_describes_the_run(train_slice, validation_slice, tmp_path) -> None:
     config = TrainConfig(arch="linear", epochs=2, eval_every=5, seed=0)
     metrics = train(config, train_slice, validation_slice, tmp_path, test_data=validation_slice,
@@ -71,7 +90,9 @@ def test_metrics_json_describes_the_run(train_slice, validation_slice, tmp_path)
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"arch": "resnet"}, "unknown architecture"),
+        ({"arch": "transformer"}, "unknown architecture"),
+        ({"mixing": "blend"}, "--mixing must be one of"),
+        ({"mixing": "mixup", "mixing_alpha": 0.0}, "--mixing-alpha"),
         ({"class_weights": "balanced"}, "class-weights"),
         ({"epochs": 0}, "epochs"),
         ({"lr": -1.0}, "lr"),
