@@ -9,7 +9,7 @@ protocol, ``InferenceService`` enforces the budget and the deadline the same way
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -58,8 +58,8 @@ Inputs = np.ndarray | RequestInputs
 
 
 def new_request_id() -> str:
-    """A request id for a request that brought none (32 hex digits)."""
-    return uuid.uuid4().hex
+    """A request id for a request that brought none (32 random hex digits)."""
+    return os.urandom(16).hex()
 
 
 @dataclass

@@ -141,7 +141,13 @@ class TensorFlowEngine(Engine):
         try:
             outputs = function(**tensors)
         except (self._tf.errors.InvalidArgumentError, TypeError, ValueError) as exc:
-            raise SignatureError(f"signature {signature_name}: {exc}") from exc
+            # TensorFlow's text names graph nodes and kernels: the log keeps it, the client gets our words.
+            log.info("signature %s refused its inputs: %s", signature_name, exc)
+            info = ", ".join(f"{name}: {spec.get('dtype', '?')} {_shape_text(spec)}"
+                             for name, spec in expected.items())
+            raise SignatureError(
+                f"signature {signature_name} could not run on these inputs: they do not match its inputs "
+                f"({info}); GetModelMetadata describes them") from None
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
     def close(self) -> None:
@@ -152,3 +158,9 @@ class TensorFlowEngine(Engine):
         if self._session is not None:
             self._session.close()
             self._session = None
+
+
+def _shape_text(tensor_info: dict) -> str:
+    """A TensorInfo's shape as ``[-1, 784]`` (-1: any size)."""
+    dims = tensor_info.get("tensor_shape", {}).get("dim", [])
+    return "[" + ", ".join(str(dim.get("size", -1)) for dim in dims) + "]"

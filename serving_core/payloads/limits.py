@@ -39,7 +39,9 @@ class ServerLimits:
     def budget(self, arrived: float | None = None, client_deadline: Deadline | None = None) -> RequestBudget:
         """A new request's budget: its deadline counted from ``arrived`` (``time.monotonic()``, default
         now), or the client's when that comes first."""
-        deadline = Deadline.earliest(Deadline.after(self.deadline_seconds, arrived), client_deadline)
+        deadline = Deadline.after(self.deadline_seconds, arrived)
+        if client_deadline is not None:
+            deadline = Deadline.earliest(deadline, client_deadline)
         return RequestBudget(self, deadline)
 
 

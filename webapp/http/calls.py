@@ -15,6 +15,7 @@ from serving_core.errors import UnavailableError
 from serving_core.payloads.limits import RequestBudget, ServerLimits
 from serving_core.request import InferenceRequest, Inputs, ModelSpec, new_request_id
 from serving_core.service import InferenceBackend
+from webapp.http.media import mimetype_of
 from webapp.http.request_body import ARRIVED, buffered_body, raise_body_refusal
 from webapp.settings import Settings
 
@@ -35,13 +36,36 @@ class FrontEnd:
 
 
 class HttpCall:
-    """One HTTP request of a declared route, as its handler sees it."""
+    """One HTTP request of a declared route, as its handler sees it.
 
-    def __init__(self, front_end: FrontEnd, request: Request, protocol: str, route: str) -> None:
+    The hot routes read their few headers straight from the WSGI environ (``mimetype``, ``header``); a
+    full request object (query arguments, forms) is made only when a handler asks for ``request``.
+    """
+
+    def __init__(self, front_end: FrontEnd, environ: dict, protocol: str, route: str,
+                 request: Request | None = None) -> None:
         self.front_end = front_end
-        self.request = request
+        self.environ = environ
         self.protocol = protocol
         self.route = route
+        if request is not None:
+            self.request = request
+
+    @cached_property
+    def request(self) -> Request:
+        """The request as Werkzeug reads it (the app's request class: uploads kept in memory)."""
+        from webapp.http.form_request import InMemoryFormRequest
+
+        return InMemoryFormRequest(self.environ)
+
+    @property
+    def mimetype(self) -> str:
+        """The bare, lower-case media type of the body."""
+        return mimetype_of(self.environ.get("CONTENT_TYPE"))
+
+    def header(self, name: str) -> str | None:
+        """A request header by name (not Content-Type or Content-Length: ``mimetype``, the body)."""
+        return self.environ.get("HTTP_" + name.upper().replace("-", "_"))
 
     @property
     def settings(self) -> Settings:
@@ -57,11 +81,11 @@ class HttpCall:
     @cached_property
     def budget(self) -> RequestBudget:
         """This request's budget: the server's limits, its deadline counted from the body's arrival."""
-        return self.front_end.limits.budget(arrived=self.request.environ.get(ARRIVED))
+        return self.front_end.limits.budget(arrived=self.environ.get(ARRIVED))
 
     @cached_property
     def request_id(self) -> str:
-        given = self.request.environ.get(_REQUEST_ID_ENVIRON, "")
+        given = self.environ.get(_REQUEST_ID_ENVIRON, "")
         return given if 0 < len(given) <= MAX_REQUEST_ID and given.isprintable() else new_request_id()
 
     def body(self) -> bytes:
@@ -69,8 +93,8 @@ class HttpCall:
 
         It is in memory already and within MAX_CONTENT_LENGTH (``webapp.http.request_body``).
         """
-        raise_body_refusal(self.request.environ)
-        body = buffered_body(self.request.environ)
+        raise_body_refusal(self.environ)
+        body = buffered_body(self.environ)
         return body if body is not None else self.request.get_data(cache=False)
 
     def inference_request(self, spec: ModelSpec, inputs: Inputs) -> InferenceRequest:

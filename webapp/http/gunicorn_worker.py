@@ -89,6 +89,8 @@ class ThreadPoolApp:
         self.body_timeout = body_timeout
         self.deadline_seconds = deadline_seconds
         self.style_of = style_of
+        #: Requests handed to the pool and not answered yet (changed by this worker's greenlets only).
+        self.in_pool = 0
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         timer = gevent.Timeout(self.body_timeout or None)
@@ -107,8 +109,20 @@ class ThreadPoolApp:
         if error is not None:
             _close_after_answer(start_response)  # the rest of the body is still on the connection
         environ[ARRIVED] = time.monotonic()
-        deadline = Deadline.after(self.deadline_seconds, environ[ARRIVED])
-        style = self.style_of(environ)
+        self.in_pool += 1
+        try:
+            return self._answer(environ, start_response)
+        finally:
+            self.in_pool -= 1
+
+    def _answer(self, environ: dict, start_response: Callable) -> list[bytes]:
+        """The app's answer from a pool thread, or the refusal of a request that waited for one until its
+        deadline. Only a request that finds every thread busy waits with a timer (a free thread takes it
+        at once), so the common case costs no more than a plain hand-over."""
+        deadline = None
+        if self.in_pool > self.pool.maxsize:
+            deadline = Deadline.after(self.deadline_seconds, environ[ARRIVED])
+        style = self.style_of(environ) if deadline is not None else PAGE
         if deadline is None or style == PAGE:
             return [self.pool.apply(_run_app, (self.wsgi_app, environ, start_response))]
         turn = _Turn()

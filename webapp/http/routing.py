@@ -4,9 +4,10 @@ A protocol module declares a ``RouteGroup``: its routes (rule, methods, handler)
 core's requests carry, and how its refusals look (``webapp.http.refusals``). From that one declaration:
 
 * ``blueprint()`` registers every route with Flask (a view that runs the handler);
-* ``FastRoutes`` answers the routes marked ``fast`` below Flask, matched by the same rules (a Werkzeug
-  ``Map`` of them), without Flask's per-request cost: on a small model, Flask's request context, URL
-  dispatch and Response objects cost more CPU than the model call;
+* ``FastRoutes`` answers the routes marked ``fast`` below Flask, matched by the same rules (each compiled
+  once into one regular expression with Werkzeug's own converters, so a path means the same to both),
+  without Flask's per-request cost: on a small model, Flask's request context, URL dispatch and Response
+  objects cost more CPU than the model call;
 * the error handlers find a path's style from the groups' own rules (their first path segment), so a new
   route or group needs no list kept elsewhere.
 
@@ -15,18 +16,18 @@ Either way the handler runs through ``answer``: same handler, same refusal table
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
-from werkzeug.routing import BaseConverter, Map, Rule
+from werkzeug.routing import BaseConverter, Map, ValidationError
 
 from serving_core.errors import ServingError
 from webapp.http.calls import FrontEnd, HttpCall
-from webapp.http.form_request import InMemoryFormRequest
 from webapp.http.refusals import JSON, http_exception_error, internal_error, refusal_answer
 from webapp.http.request_body import buffer_body
 from webapp.http.responses import HttpAnswer
@@ -104,13 +105,14 @@ def first_segment(path: str) -> str:
 def current_call(protocol: str) -> HttpCall:
     """The ``HttpCall`` of the Flask request being handled, for views that render pages themselves."""
     rule = request.url_rule.rule if request.url_rule is not None else request.path
-    return HttpCall(current_app.extensions["front_end"], request, protocol, rule)
+    return HttpCall(current_app.extensions["front_end"], request.environ, protocol, rule, request)
 
 
-def answer(front_end: FrontEnd, group: RouteGroup, route: Route, http_request: Any,
-           view_args: dict[str, Any]) -> HttpAnswer:
-    """Run a route's handler: its answer, or its refusal in the group's style (logged when unexpected)."""
-    call = HttpCall(front_end, http_request, group.protocol, route.rule)
+def answer(front_end: FrontEnd, group: RouteGroup, route: Route, environ: dict, view_args: dict[str, Any],
+           http_request: Any = None) -> HttpAnswer:
+    """Run a route's handler: its answer, or its refusal in the group's style (logged when unexpected).
+    ``http_request``: Flask's request, when Flask routed it (else one is made if the handler asks)."""
+    call = HttpCall(front_end, environ, group.protocol, route.rule, http_request)
     try:
         return route.handler(call, **view_args)
     except ServingError as exc:
@@ -118,13 +120,14 @@ def answer(front_end: FrontEnd, group: RouteGroup, route: Route, http_request: A
     except HTTPException as exc:
         error = http_exception_error(exc, front_end.settings["MAX_CONTENT_LENGTH"])
     except Exception:
-        error = internal_error(f"{http_request.method} {http_request.path}")
+        error = internal_error(f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}")
     return refusal_answer(error, route.refusal or group.refusal)
 
 
 def _flask_view(group: RouteGroup, route: Route) -> Callable[..., Response]:
     def view(**view_args: Any) -> Response:
-        return answer(current_app.extensions["front_end"], group, route, request, view_args).response()
+        return answer(current_app.extensions["front_end"], group, route, request.environ, view_args,
+                      request).response()
 
     view.__name__ = route.handler.__name__
     view.__doc__ = route.handler.__doc__
@@ -133,6 +136,40 @@ def _flask_view(group: RouteGroup, route: Route) -> Callable[..., Response]:
 
 def status_line(status: int) -> str:
     return f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}"
+
+
+#: A variable part of a rule: ``<name>`` or ``<converter:name>`` (converters without arguments here).
+_VARIABLE = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
+
+
+class CompiledRule:
+    """One declared rule as an anchored regular expression, read with the converters Flask's URL map uses
+    (their ``regex`` and ``to_python``), so the fast path and Flask agree on what a path means."""
+
+    def __init__(self, rule: str, methods: Sequence[str], converters: dict[str, type[BaseConverter]]) -> None:
+        url_map = Map(converters=converters)
+        parts: list[str] = []
+        self.converters: dict[str, BaseConverter] = {}
+        position = 0
+        for variable in _VARIABLE.finditer(rule):
+            parts.append(re.escape(rule[position:variable.start()]))
+            converter = url_map.converters[variable["converter"] or "default"](url_map)
+            parts.append(f"(?P<{variable['name']}>{converter.regex})")
+            self.converters[variable["name"]] = converter
+            position = variable.end()
+        parts.append(re.escape(rule[position:]))
+        self.pattern = re.compile("".join(parts) + r"\Z")
+        self.methods = frozenset(methods) | ({"HEAD"} if "GET" in methods else set())
+
+    def match(self, path: str) -> dict[str, Any] | None:
+        """The view arguments of ``path``, or None when it is not this rule's."""
+        found = self.pattern.match(path)
+        if found is None:
+            return None
+        try:
+            return {name: self.converters[name].to_python(value) for name, value in found.groupdict().items()}
+        except ValidationError:
+            return None
 
 
 class FastRoutes:
@@ -148,42 +185,42 @@ class FastRoutes:
         self.wsgi_app = wsgi_app
         self.front_end = front_end
         self.port = None if port is None else str(port)
-        self.targets: dict[str, tuple[RouteGroup, Route]] = {}
-        rules = []
-        for group in groups:
-            for index, route in enumerate(group.routes):
-                if route.fast or port is not None:
-                    endpoint = f"{group.name}.{index}"
-                    self.targets[endpoint] = (group, route)
-                    rules.append(Rule(route.rule, endpoint=endpoint, methods=list(route.methods)))
-        self.groups = tuple(groups)
-        self.urls = Map(rules, converters=CONVERTERS).bind("localhost")
+        routes = [(group, route) for group in groups for route in group.routes
+                  if route.fast or port is not None]
+        # Static rules before those with variables, as Werkzeug orders them ("/control/is_ready" before
+        # "/<path:path>").
+        routes.sort(key=lambda pair: len(_VARIABLE.findall(pair[1].rule)))
+        self.rules = [(CompiledRule(route.rule, route.methods, CONVERTERS), group, route)
+                      for group, route in routes]
         self.max_content_length = front_end.settings["MAX_CONTENT_LENGTH"]
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if self.port is not None and environ.get("SERVER_PORT") != self.port:
             return self.wsgi_app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
-        try:
-            endpoint, view_args = self.urls.match(environ.get("PATH_INFO", ""), method)
-        except HTTPException as exc:
-            if self.port is None:
-                return self.wsgi_app(environ, start_response)
-            return self._write(start_response, self._unrouted(exc, method))
-        group, route = self.targets[endpoint]
-        buffer_body(environ, self.max_content_length)
-        return self._write(start_response, answer(self.front_end, group, route, InMemoryFormRequest(environ),
-                                                  view_args))
+        path = environ.get("PATH_INFO", "")
+        allowed: set[str] = set()
+        for rule, group, route in self.rules:
+            view_args = rule.match(path)
+            if view_args is None:
+                continue
+            if method not in rule.methods:
+                allowed |= rule.methods
+                continue
+            buffer_body(environ, self.max_content_length)
+            return self._write(start_response, answer(self.front_end, group, route, environ, view_args))
+        if self.port is None:
+            return self.wsgi_app(environ, start_response)
+        return self._write(start_response, self._unrouted(method, allowed))
 
-    def _unrouted(self, exc: HTTPException, method: str) -> HttpAnswer:
+    @staticmethod
+    def _unrouted(method: str, allowed: set[str]) -> HttpAnswer:
         """A request on the port that no route takes (not one of the protocol's: plain JSON)."""
-        if isinstance(exc, MethodNotAllowed):
-            allowed = ", ".join(exc.valid_methods or [])
-            error = ServingError(f"{method} is not supported here: allowed {allowed}", http_status=405)
-        elif isinstance(exc, NotFound):
-            error = ServingError("no such route on this port", http_status=404)
+        if allowed:
+            error = ServingError(f"{method} is not supported here: allowed {', '.join(sorted(allowed))}",
+                                 http_status=405)
         else:
-            error = http_exception_error(exc, self.max_content_length)
+            error = ServingError("no such route on this port", http_status=404)
         return refusal_answer(error, JSON)
 
     @staticmethod

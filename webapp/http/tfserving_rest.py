@@ -44,9 +44,9 @@ def _spec(name: str, version: int | None, label: str | None) -> ModelSpec:
 
 
 def refuse_form(call: HttpCall) -> None:
-    if call.request.mimetype in FORM_TYPES:
+    if call.mimetype in FORM_TYPES:
         raise InvalidArgumentError(
-            f"Content-Type {call.request.mimetype} is not accepted here: send JSON (or a .npy body); "
+            f"Content-Type {call.mimetype} is not accepted here: send JSON (or a .npy body); "
             "file uploads go to POST /predict",
             http_status=415,
         )
@@ -56,7 +56,7 @@ def predict(call: HttpCall, name: str, version: int | None = None, label: str | 
     """``:predict``: a JSON body (row or columnar, any signature) or a binary one (default signature)."""
     refuse_form(call)
     body = call.body()
-    if is_binary_body(call.request.mimetype, body):
+    if is_binary_body(call.mimetype, body):
         inputs: Any = BinaryBodyInputs(body)
         layout = "row"
     else:
@@ -64,7 +64,7 @@ def predict(call: HttpCall, name: str, version: int | None = None, label: str | 
     prediction = call.service.predict(call.inference_request(_spec(name, version, label), inputs))
     if isinstance(inputs, JsonPredictInputs):
         layout = inputs.layout
-    if accepts_npy(call.request.headers.get("Accept")):
+    if accepts_npy(call.header("Accept")):
         return npy_outputs(prediction.outputs)
     return HttpAnswer(json_bytes(format_outputs(prediction.outputs, layout)))
 

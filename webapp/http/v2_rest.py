@@ -142,8 +142,8 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
 def infer(call: HttpCall, name: str, version: str = "") -> HttpAnswer:
     """POST .../infer: the inference response, with binary outputs after the JSON when asked."""
     limit = call.settings["MAX_CONTENT_LENGTH"]
-    body = decode_content(call.body(), call.request.headers.get("Content-Encoding"), limit)
-    request = parse_infer_request(body, call.request.headers.get(HEADER_LENGTH))
+    body = decode_content(call.body(), call.header("Content-Encoding"), limit)
+    request = parse_infer_request(body, call.header(HEADER_LENGTH))
     spec = open_inference.model_spec(name, version)
     inputs = open_inference.TensorInputs(request.inputs)
     result = open_inference.infer(call.service, call.inference_request(spec, inputs), request.requested)

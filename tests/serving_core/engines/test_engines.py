@@ -232,3 +232,14 @@ def test_a_malformed_model_info_refuses_the_version(tmp_path):
     (version / MODEL_INFO_FILE).write_bytes(b"\xff\xfe")
     with pytest.raises(EngineError):
         load_engine("onnxruntime", version)
+
+
+def test_tensorflow_refuses_inputs_in_the_servers_words(tf_engine):
+    """TensorFlow's own error text (graph nodes, kernels) stays in the log: the refusal names the
+    signature's inputs instead."""
+    with pytest.raises(SignatureError) as refused:
+        tf_engine.run_signature("predict_images", {"images": np.zeros((1, 783), np.float32)})
+    message = str(refused.value)
+    assert message.startswith("signature predict_images could not run on these inputs")
+    assert "images: DT_FLOAT [-1, 784]" in message
+    assert "node" not in message.lower() and "graph" not in message.lower()
