@@ -11,7 +11,6 @@ table as Markdown (docs/operations.md holds it).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from serving_core.batching import BatchingOptions
-from serving_core.engines import AUTO, ENGINES, EngineError, EngineOptions, resolve_engine
+from serving_core.engines import AUTO, EngineOptions
 from serving_core.image_decoding import PixelGate
-from serving_core.lifecycle.model_config import parse_version_labels, single_model_source
-from serving_core.lifecycle.policy import parse_version_policy
+from serving_core.lifecycle.model_config import single_model_source
 from serving_core.payloads.limits import ServerLimits
 from serving_core.server_core import CoreOptions
+from webapp import setting_parsers as parse
 
 ENV_PREFIX = "EMNIST_"
 #: The repository's models/ folder: where the bundled models are.
@@ -35,156 +34,12 @@ class SettingsError(ValueError):
     """A setting that is unknown or does not parse; the message names it."""
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
-    return value
-
-
-def _optional_path(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(Path(str(value) if isinstance(value, Path) else _text(value)).expanduser())
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = _text(value).strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"expected a boolean (1/0, true/false, yes/no, on/off), got {value!r}")
-
-
-def _bool_or_auto(value: Any) -> bool | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
-        return None
-    return _bool(value)
-
-
-def _integer(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError(f"expected an integer, got {value!r}")
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"expected an integer, got {value!r}") from None
-        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-            bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-            raise ValueError(f"must be {bounds}, got {number}")
-        return number
-
-    return parse
-
-
-def _seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"expected a number of seconds, got {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"expected a number of seconds, got {value!r}") from None
-    if number < 0 or math.isnan(number) or math.isinf(number):
-        raise ValueError(f"must be >= 0 seconds, got {value!r}")
-    return number
-
-
-def _choice(*choices: str) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    return parse
-
-
-def _engine(value: Any) -> str:
-    """An engine name, ``auto`` resolved (tensorflow where TensorFlow is installed, else onnxruntime)."""
-    name = _choice(AUTO, *ENGINES)(value)
-    try:
-        return resolve_engine(name)
-    except EngineError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _model_name(value: Any) -> str:
-    name = _text(value)
-    if not name or "/" in name or ":" in name:
-        raise ValueError(f"invalid model name {name!r}")
-    return name
-
-
-def _policy(value: Any) -> str:
-    return parse_version_policy(_text(value)).describe()
-
-
-def _host(value: Any) -> str:
-    host = _text(value).strip()
-    if not host or any(c in host for c in "/ "):
-        raise ValueError(f"expected a host name or IP address, got {value!r}")
-    return host
-
-
-def _model_servers(value: Any) -> str:
-    from webapp.remote.addresses import parse_model_servers
-
-    return ",".join(address.url for address in parse_model_servers(_text(value)))
-
-
-def _bind(value: Any) -> str:
-    """One gunicorn bind: ``HOST:PORT`` (``[IPv6]:PORT``), ``unix:PATH`` or ``fd://N``."""
-    bind = _text(value).strip()
-    if bind.startswith("unix:") and len(bind) > len("unix:"):
-        return bind
-    if bind.startswith("fd://") and bind[len("fd://"):].isdigit():
-        return bind
-    host, colon, port = bind.rpartition(":")
-    ipv6 = host.startswith("[") and host.endswith("]") and len(host) > 2
-    if colon and port.isdigit() and int(port) <= 65535 and host and " " not in host and (
-            ipv6 or ":" not in host):
-        return bind
-    raise ValueError(f"expected HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N, got {value!r}")
-
-
-def _tokens(value: Any) -> str:
-    from webapp.api_tokens import parse_tokens
-
-    return ",".join(parse_tokens(value))
-
-
-def _origins(value: Any) -> str:
-    """Comma-separated origins (``scheme://host[:port]``, no path), or ``*`` for any origin."""
-    origins = [item.strip().rstrip("/") for item in _text(value).split(",") if item.strip()]
-    for origin in origins:
-        scheme, sep, host = origin.partition("://")
-        if origin != "*" and (scheme not in ("http", "https") or not sep or not host
-                              or any(c in host for c in "/ ?#*")):
-            raise ValueError(f"expected origins like https://example.com[:port] or *, got {origin!r}")
-    return ",".join(origins)
-
-
-def _log_target(value: Any) -> str | None:
-    """``-`` (standard output), a file's path, or None (no log)."""
-    return "-" if value == "-" else _optional_path(value)
-
-
-def _log_level(value: Any) -> str:
-    return _choice("debug", "info", "warning", "error", "critical")(_text(value).strip().lower())
-
-
 def available_cores() -> int:
     """The cores this process may run on (its CPU affinity, e.g. a container's cpuset), at least 1."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
 
-
-def _labels(value: Any) -> str:
-    labels = parse_version_labels(value)
-    return ",".join(f"{label}={version}" for label, version in labels.items())
 
 
 @dataclass(frozen=True)
@@ -205,113 +60,116 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     # Which models, from where.
     Setting("MODEL_BASE_PATH", "path", None, "folder of model folders (or one model's folder); empty: the "
-            "repository's models/", _optional_path),
+            "repository's models/", parse.optional_path),
     Setting("MODEL_NAME", "string", "emnist", "model served by default (the page, /predict, /readyz)",
-            _model_name),
+            parse.model_name),
     Setting("ENGINE", "choice", AUTO, "auto, tensorflow (the SavedModel; needs the serve-tf extra) or "
             "onnxruntime (the version's model.onnx); auto: tensorflow where TensorFlow is installed, else "
-            "onnxruntime", _engine),
+            "onnxruntime", parse.engine),
     Setting("MODEL_VERSION_POLICY", "string", "latest", "versions to serve: latest, latest:N, all, "
-            "specific:1,3", _policy),
-    Setting("MODEL_VERSION_LABELS", "string", "", "version labels, e.g. stable=1,canary=2", _labels),
+            "specific:1,3", parse.policy),
+    Setting("MODEL_VERSION_LABELS", "string", "", "version labels, e.g. stable=1,canary=2", parse.labels),
     Setting("MODEL_CONFIG_FILE", "path", None, "a TF Serving model_config_list file; replaces the four "
-            "settings above", _optional_path),
+            "settings above", parse.optional_path),
     Setting("MODEL_CONFIG_FILE_POLL_SECONDS", "seconds", 0.0, "re-read MODEL_CONFIG_FILE this often "
-            "(0: only at start and on SIGHUP)", _seconds),
+            "(0: only at start and on SIGHUP)", parse.seconds),
     Setting("FILE_SYSTEM_POLL_SECONDS", "seconds", 2.0, "scan the base paths for new or removed versions "
-            "this often (0: only at start and on SIGHUP)", _seconds),
+            "this often (0: only at start and on SIGHUP)", parse.seconds),
     Setting("MODEL_WARMUP", "bool", True, "replay assets.extra/tf_serving_warmup_requests before a version "
-            "is AVAILABLE", _bool),
+            "is AVAILABLE", parse.boolean),
     Setting("MODEL_SETTLE_SECONDS", "seconds", 0.5, "a version folder is loaded once its files have not "
-            "changed for this long (a copy still being written is not loaded half-done)", _seconds),
-    Setting("MODEL_RELOAD_ON_SIGHUP", "bool", True, "SIGHUP re-reads the config file and rescans", _bool),
+            "changed for this long (a copy still being written is not loaded half-done)", parse.seconds),
+    Setting("MODEL_RELOAD_ON_SIGHUP", "bool", True, "SIGHUP re-reads the config file and rescans",
+            parse.boolean),
     Setting("ALLOW_VERSION_LABELS_FOR_UNAVAILABLE_MODELS", "bool", False, "let a label point at a version "
-            "that is not AVAILABLE yet (TF Serving's flag)", _bool),
+            "that is not AVAILABLE yet (TF Serving's flag)", parse.boolean),
     Setting("START_REGISTRY", "bool", True, "load the models and start watching them when the app is "
-            "created (tests of error handling turn it off)", _bool),
+            "created (tests of error handling turn it off)", parse.boolean),
     Setting("ENABLE_BATCHING", "bool|auto", False, "server-side batching of concurrent requests "
-            "(auto: with the tensorflow engine only)", _bool_or_auto),
+            "(auto: with the tensorflow engine only)", parse.boolean_or_auto),
     Setting("BATCHING_MAX_BATCH_SIZE", "int", 32, "most images in one batched model call",
-            _integer(1)),
+            parse.integer(1)),
     Setting("BATCHING_TIMEOUT_MICROS", "int", 0, "how long a batch that is not full waits for more "
-            "requests", _integer(0)),
+            "requests", parse.integer(0)),
     Setting("BATCHING_MAX_ENQUEUED", "int", 64, "queue bound, in batches of BATCHING_MAX_BATCH_SIZE "
-            "(503 beyond it)", _integer(1)),
+            "(503 beyond it)", parse.integer(1)),
     Setting("BATCHING_NUM_BATCH_THREADS", "int", 1, "batches that may run at once in one process",
-            _integer(1)),
-    Setting("ONNX_INTRA_OP_THREADS", "int", 1, "onnxruntime threads per session", _integer(1)),
-    Setting("TF_INTRA_OP_THREADS", "int", 1, "TensorFlow threads per op (0: one per core)", _integer(0)),
+            parse.integer(1)),
+    Setting("ONNX_INTRA_OP_THREADS", "int", 1, "onnxruntime threads per session", parse.integer(1)),
+    Setting("TF_INTRA_OP_THREADS", "int", 1, "TensorFlow threads per op (0: one per core)", parse.integer(0)),
     Setting("TF_INTER_OP_THREADS", "int", -1, "TensorFlow inter-op threads (negative: run the graph in "
-            "the calling thread; 0: one per core)", _integer()),
+            "the calling thread; 0: one per core)", parse.integer()),
     # Requests.
     Setting("MAX_CONTENT_LENGTH", "bytes", 16 * 1024 * 1024, "largest request body (413 above it)",
-            _integer(1)),
-    Setting("MAX_INSTANCES", "int", 1024, "most images in one request (400 above it)", _integer(1)),
+            parse.integer(1)),
+    Setting("MAX_INSTANCES", "int", 1024, "most images in one request (400 above it)", parse.integer(1)),
     Setting("MAX_IMAGE_PIXELS", "int", 40_000_000, "most pixels one image file may decode to, checked "
             "from its header before decoding (a large JPEG counts at the reduced scale it is decoded at; "
-            "413 above it)", _integer(1)),
+            "413 above it)", parse.integer(1)),
     Setting("MAX_DECODED_IMAGES", "int", 64, "most image files (PNG, JPEG, GIF, BMP, WebP) in one request "
-            "(400 above it; raw pixels and .npy count only against MAX_INSTANCES)", _integer(1)),
+            "(400 above it; raw pixels and .npy count only against MAX_INSTANCES)", parse.integer(1)),
     Setting("MAX_DECODED_PIXELS", "int", 40_000_000, "most pixels all the image files of one request may "
-            "decode to together (413 above it)", _integer(1)),
+            "decode to together (413 above it)", parse.integer(1)),
     Setting("MAX_CONCURRENT_DECODE_PIXELS", "int", 40_000_000, "most image pixels being decoded at once in "
             "one worker process, all requests together (the others wait their turn within their "
-            "deadline; one larger image is decoded alone)", _integer(1)),
+            "deadline; one larger image is decoded alone)", parse.integer(1)),
     Setting("REQUEST_DEADLINE_SECONDS", "seconds", 10.0, "most time from a request's arrival (its body "
             "read) to its answer: 504 when it runs out while being worked on, 503 when it could not "
-            "start in time (0: no deadline)", _seconds),
+            "start in time (0: no deadline)", parse.seconds),
     Setting("MAX_FORM_PARTS", "int", 1000, "most parts of a multipart form (413 above it; Werkzeug's "
-            "limit)", _integer(1)),
+            "limit)", parse.integer(1)),
     Setting("MAX_FORM_MEMORY_SIZE", "bytes", 500_000, "largest non-file field or part header of a "
-            "multipart form, e.g. a file name (413 above it; Werkzeug's limit)", _integer(1)),
+            "multipart form, e.g. a file name (413 above it; Werkzeug's limit)", parse.integer(1)),
     Setting("REQUEST_BODY_TIMEOUT_SECONDS", "seconds", 30.0, "the whole request body must arrive within "
-            "this once the headers have (408 and the connection closed after it; 0: no limit)", _seconds),
+            "this once the headers have (408 and the connection closed after it; 0: no limit)",
+            parse.seconds),
     Setting("DEFAULT_TOP_K", "int", 5, "entries in top_k of /predict answers (?top_k= asks for others)",
-            _integer(1, 62)),
+            parse.integer(1, 62)),
     Setting("FAST_PREDICT_PATH", "bool", True, "answer :predict and the V2 .../infer below Flask's request "
-            "handling (same answers, less CPU per request)", _bool),
+            "handling (same answers, less CPU per request)", parse.boolean),
     # Other protocols.
     Setting("GRAPHPIPE_PORT", "int", 0, "also serve GraphPipe on this port, every path for MODEL_NAME "
-            "(0: off; POST /graphpipe/<model> on the REST port is always on)", _integer(0, 65535)),
+            "(0: off; POST /graphpipe/<model> on the REST port is always on)", parse.integer(0, 65535)),
     # The gRPC model server (``python -m webapp.model_server``).
     Setting("GRPC_HOST", "string", "127.0.0.1", "address the gRPC server listens on (127.0.0.1: this "
-            "machine only; 0.0.0.0: every interface)", _host),
+            "machine only; 0.0.0.0: every interface)", parse.host),
     Setting("GRPC_PORT", "int", 8500, "gRPC port: TF Serving's PredictionService and ModelService, the "
-            "V2 GRPCInferenceService, health (0: no gRPC server)", _integer(0, 65535)),
+            "V2 GRPCInferenceService, health (0: no gRPC server)", parse.integer(0, 65535)),
     Setting("GRPC_WORKERS", "int", 0, "gRPC server processes sharing GRPC_PORT, each with its own models "
-            "(0: one per core available)", _integer(0)),
+            "(0: one per core available)", parse.integer(0)),
     Setting("GRPC_THREADS", "int", 4, "RPCs one gRPC process runs at once (more wait in its queue)",
-            _integer(1)),
+            parse.integer(1)),
     Setting("GRPC_GRACE_SECONDS", "seconds", 30.0, "on SIGTERM, how long RPCs in flight may take to finish",
-            _seconds),
+            parse.seconds),
     # The app as a front end to remote model servers.
     Setting("MODEL_SERVER", "string", "", "model servers doing the inference, e.g. grpc://models-a:8500,"
-            "http://models-b:8501 (empty: the app loads the models itself)", _model_servers),
+            "http://models-b:8501 (empty: the app loads the models itself)", parse.model_servers),
     Setting("MODEL_SERVER_TIMEOUT_SECONDS", "seconds", 10.0, "deadline of one call to the model servers, "
-            "retries included (504 after it)", _seconds),
+            "retries included (504 after it)", parse.seconds),
     Setting("MODEL_SERVER_RETRIES", "int", 3, "further attempts, on the next model server, when one is "
-            "unavailable (503 when all fail)", _integer(0)),
+            "unavailable (503 when all fail)", parse.integer(0)),
     # Who may call the APIs.
     Setting("API_TOKENS", "string", "", "bearer tokens the APIs accept, comma-separated (REST: header "
             "Authorization: Bearer <token>; gRPC: metadata authorization); empty: the APIs are open. "
-            "Health probes stay open", _tokens),
+            "Health probes stay open", parse.tokens),
     Setting("PAGE_NEEDS_TOKEN", "bool", False, "with API_TOKENS set, the page and its static files need "
-            "a token too (a proxy in front adds it); off: the page stays open", _bool),
+            "a token too (a proxy in front adds it); off: the page stays open", parse.boolean),
     Setting("CORS_ORIGINS", "string", "", "origins whose browser scripts may call the APIs (CORS, "
-            "preflight answered), comma-separated, or * for any; empty: off", _origins),
+            "preflight answered), comma-separated, or * for any; empty: off", parse.origins),
     # gunicorn (gunicorn.conf.py), under the variables gunicorn's users know; its command line wins.
     Setting("GUNICORN_BIND", "string", "127.0.0.1:8000", "address the REST server listens on: HOST:PORT, "
-            "[IPv6]:PORT, unix:PATH or fd://N", _bind, env="GUNICORN_BIND"),
+            "[IPv6]:PORT, unix:PATH or fd://N", parse.bind, env="GUNICORN_BIND"),
     Setting("GUNICORN_WORKERS", "int", 0, "gunicorn worker processes, each with its own models (0: one "
-            "per core available: inference is CPU-bound)", _integer(0), env="WEB_CONCURRENCY"),
+            "per core available: inference is CPU-bound)", parse.integer(0), env="WEB_CONCURRENCY"),
     Setting("GUNICORN_THREADS", "int", 4, "threads per gunicorn worker that run the app (a connection is a "
-            "greenlet: it holds no thread while its request arrives)", _integer(1), env="GUNICORN_THREADS"),
+            "greenlet: it holds no thread while its request arrives)", parse.integer(1),
+            env="GUNICORN_THREADS"),
     Setting("GUNICORN_ACCESSLOG", "path", None, "access log: - logs every request to stdout (with its time "
-            "in ms), a path to that file (empty: none)", _log_target, env="GUNICORN_ACCESSLOG"),
+            "in ms), a path to that file (empty: none)", parse.log_target, env="GUNICORN_ACCESSLOG"),
     Setting("GUNICORN_LOGLEVEL", "choice", "info", "gunicorn's log level: debug, info, warning, error, "
-            "critical", _log_level, env="GUNICORN_LOGLEVEL"),
+            "critical", parse.log_level, env="GUNICORN_LOGLEVEL"),
     Setting("GUNICORN_CONTROL_SOCKET", "path", None, "path of gunicorn's control socket (gunicornc; empty: "
-            "off)", _optional_path, env="GUNICORN_CONTROL_SOCKET"),
+            "off)", parse.optional_path, env="GUNICORN_CONTROL_SOCKET"),
 )
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 _BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}
