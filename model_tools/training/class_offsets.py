@@ -22,6 +22,7 @@ from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES, char_to_label
 from model_tools.common.atomic_io import write_json_atomic
 from model_tools.data.datasets import load_split, to_model_input
 from model_tools.training.metrics import byclass_frequencies, classification_report, prior_weighted_accuracy
+from model_tools.training.run_metrics import classes_predicted, report_summary
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,7 @@ def offset_run(run: Path, out: Path, classes: str | None = None,
     classes, its reports measured again. Returns the new metrics."""
     import torch
 
-    from model_tools.training.checkpoint import load_checkpoint, save_checkpoint
-    from model_tools.training.run_metrics import classes_predicted, report_summary
+    from model_tools.training.checkpoint import load_checkpoint
     from model_tools.training.train import predict_logits
 
     checkpoint = load_checkpoint(run / "checkpoint.pt")
@@ -115,24 +115,12 @@ def offset_run(run: Path, out: Path, classes: str | None = None,
     metrics["class_offsets"] = {"from_run": str(run), "offsets": given, "chosen_on": "train",
                                 "rule": f"largest multiple of {STEP} up to {MAX_OFFSET} keeping the training "
                                         "images' ByClass-mix accuracy"}
-    metrics["classes_predicted_on_validation"] = classes_predicted(reports)
-    metrics["per_class_accuracy"] = dict(zip(BYCLASS_LABELS, reports["validation"]["recall"], strict=True))
-    summary = {**metrics.get("summary", {}), **report_summary(reports)}
-    metrics["summary"] = summary
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint.metrics = summary
-    save_checkpoint(checkpoint, out / "checkpoint.pt")
-    metrics["checkpoint_sha256"] = checkpoint.sha256
-    write_json_atomic(out / "metrics.json", metrics)
-    return metrics
+    return save_derived_run(checkpoint, metrics, reports, out)
 
 
 def _command(args: argparse.Namespace) -> int:
     run, out = Path(args.run), Path(args.out)
-    if not (run / "checkpoint.pt").is_file() or not (run / "metrics.json").is_file():
-        raise ValueError(f"{run}: not a training run folder (needs checkpoint.pt and metrics.json)")
-    if out.resolve() == run.resolve():
-        raise ValueError("--out must be a new folder: the run it starts from stays as it is")
+    check_run_folders(run, out)
     metrics = offset_run(run, out, args.classes, Path(args.data_dir) if args.data_dir else None)
     offsets = metrics["class_offsets"]["offsets"]
     listed = ", ".join(f"{char} +{value:g}" for char, value in offsets.items())
@@ -160,3 +148,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", default=None,
                         help="the shipped data folder (default: the project's data/)")
     parser.set_defaults(func=_command)
+
+
+def check_run_folders(run: Path, out: Path) -> None:
+    """A run folder to start from, and a new folder for the run made from it."""
+    if not (run / "checkpoint.pt").is_file() or not (run / "metrics.json").is_file():
+        raise ValueError(f"{run}: not a training run folder (needs checkpoint.pt and metrics.json)")
+    if out.resolve() == run.resolve():
+        raise ValueError("--out must be a new folder: the run it starts from stays as it is")
+
+
+def save_derived_run(checkpoint: Any, metrics: dict[str, Any], reports: dict[str, Any],
+                     out: Path) -> dict[str, Any]:
+    """Write a run made from another one (class offsets, an adjusted prior) into ``out``: its checkpoint,
+    and ``metrics.json`` with the classes it predicts, its per-class accuracy and its summary."""
+    from model_tools.training.checkpoint import save_checkpoint
+
+    metrics["classes_predicted_on_validation"] = classes_predicted(reports)
+    metrics["per_class_accuracy"] = dict(zip(BYCLASS_LABELS, reports["validation"]["recall"], strict=True))
+    summary = {**metrics.get("summary", {}), **report_summary(reports)}
+    metrics["summary"] = summary
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint.metrics = summary
+    save_checkpoint(checkpoint, out / "checkpoint.pt")
+    metrics["checkpoint_sha256"] = checkpoint.sha256
+    write_json_atomic(out / "metrics.json", metrics)
+    return metrics

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
-from model_tools.common.atomic_io import write_json_atomic
 from model_tools.data.datasets import DEFAULT_DATA_DIR, SYNTHETIC_FILE, load_split, to_model_input
+from model_tools.training.class_offsets import check_run_folders
 from model_tools.training.metrics import byclass_frequencies, prior_weighted_accuracy
 
 log = logging.getLogger(__name__)
@@ -107,9 +107,8 @@ def adjust_run(run: Path, out: Path, prior: str, tau: float | None = None,
     class mix (tau given, or chosen on the real validation images), its reports measured again."""
     import torch
 
-    from model_tools.training.checkpoint import load_checkpoint, save_checkpoint
-    from model_tools.training.class_offsets import apply_offsets, run_reports
-    from model_tools.training.run_metrics import classes_predicted, report_summary
+    from model_tools.training.checkpoint import load_checkpoint
+    from model_tools.training.class_offsets import apply_offsets, run_reports, save_derived_run
     from model_tools.training.train import predict_logits
 
     if prior not in PRIORS:
@@ -137,24 +136,12 @@ def adjust_run(run: Path, out: Path, prior: str, tau: float | None = None,
         "rule": "logits + tau * (log target mix - log training loss mix) (Menon et al. 2021); tau maximises "
                 "the real validation accuracy re-weighted to the target mix",
     }
-    metrics["classes_predicted_on_validation"] = classes_predicted(reports)
-    metrics["per_class_accuracy"] = dict(zip(BYCLASS_LABELS, reports["validation"]["recall"], strict=True))
-    summary = {**metrics.get("summary", {}), **report_summary(reports)}
-    metrics["summary"] = summary
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint.metrics = summary
-    save_checkpoint(checkpoint, out / "checkpoint.pt")
-    metrics["checkpoint_sha256"] = checkpoint.sha256
-    write_json_atomic(out / "metrics.json", metrics)
-    return metrics
+    return save_derived_run(checkpoint, metrics, reports, out)
 
 
 def _command(args: argparse.Namespace) -> int:
     run, out = Path(args.run), Path(args.out)
-    if not (run / "checkpoint.pt").is_file() or not (run / "metrics.json").is_file():
-        raise ValueError(f"{run}: not a training run folder (needs checkpoint.pt and metrics.json)")
-    if out.resolve() == run.resolve():
-        raise ValueError("--out must be a new folder: the run it starts from stays as it is")
+    check_run_folders(run, out)
     metrics = adjust_run(run, out, args.prior, args.tau, Path(args.data_dir) if args.data_dir else None)
     adjusted = metrics["logit_adjustment"]
     print(f"prior {adjusted['prior']}, tau {adjusted['tau']:g} ({adjusted['chosen_on']})")
