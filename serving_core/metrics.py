@@ -215,19 +215,26 @@ def exposition() -> bytes:
         MultiProcessCollector(registry, path)
     else:
         registry = _registry if _registry is not None else CollectorRegistry()
-    return generate_latest(_TfServingNames(registry))
+    text = generate_latest(_TfServingNames(registry))
+    for name in TF_SERVING_COUNTERS:  # the family's HELP and TYPE lines, named as its samples now are
+        for line in (b"# HELP ", b"# TYPE "):
+            text = text.replace(line + name.encode() + b"_total ", line + name.encode() + b" ")
+    return text
+
+
+#: TF Serving's counters, exported under their own names where ``prometheus_client`` adds ``_total``.
+TF_SERVING_COUNTERS = (":tensorflow:serving:request_count",)
 
 
 class _TfServingNames:
-    """A registry's families with TF Serving's counter names: ``:tensorflow:serving:request_count``, as
-    TF Serving exports it, where ``prometheus_client`` would add ``_total`` to the sample."""
+    """A registry's families with TF Serving's counters' samples under TF Serving's names."""
 
     def __init__(self, registry: Any) -> None:
         self.registry = registry
 
     def collect(self) -> Iterator[Any]:
         for family in self.registry.collect():
-            if family.type == "counter" and family.name.startswith(":tensorflow:"):
+            if family.name in TF_SERVING_COUNTERS:
                 family.samples = [sample._replace(name=family.name) if sample.name == family.name + "_total"
                                   else sample for sample in family.samples]
             yield family

@@ -5,14 +5,12 @@ Settings come from ``EMNIST_*`` environment variables (``webapp/settings.py``). 
 imports this module after the fork (``preload_app`` is off), so each has its own serving core.
 """
 
-import logging
-
 from webapp.http.app import create_app
+from webapp.log_format import configure_logging
 from webapp.process_memory import share_one_malloc_arena
+from webapp.settings import load_settings
 
-logging.basicConfig(
-    level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
-)
+configure_logging(load_settings()[0]["LOG_FORMAT"])
 share_one_malloc_arena()
 
 app = create_app()

@@ -17,14 +17,17 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
+from serving_core import metrics
 from serving_core.server_core import ServerCore
 from tf_serving_protos.tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 from webapp.api_tokens import ApiTokens, parse_tokens
 from webapp.grpc import v2_servicer
 from webapp.grpc.health import ServingHealth
 from webapp.grpc.model_service import ModelServicer
+from webapp.grpc.observe import ObserveRpcs
 from webapp.grpc.prediction_service import PredictionServicer
 from webapp.grpc.tokens import TokenInterceptor
+from webapp.request_outcome import RequestOutcomes
 from webapp.settings import Settings
 
 
@@ -67,9 +70,12 @@ def server_options(settings: Settings, reuse_port: bool) -> list[tuple[str, Any]
 
 
 def interceptors(settings: Settings) -> list[grpc.ServerInterceptor]:
-    """The token check (``webapp.grpc.tokens``) when ``API_TOKENS`` is set; none otherwise."""
+    """The RPCs' observation (``webapp.grpc.observe``: request ids, metrics, access log) first, then the
+    token check (``webapp.grpc.tokens``) when ``API_TOKENS`` is set."""
+    recorder = metrics.enable() if settings["METRICS"] else None
+    observe = ObserveRpcs(RequestOutcomes(recorder, settings["ACCESS_LOG"]))
     tokens = ApiTokens(parse_tokens(settings["API_TOKENS"]))
-    return [TokenInterceptor(tokens)] if tokens.required else []
+    return [observe, TokenInterceptor(tokens)] if tokens.required else [observe]
 
 
 def start_grpc_server(

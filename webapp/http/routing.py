@@ -27,6 +27,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import BaseConverter, Map, ValidationError
 
 from serving_core.errors import ServingError
+from serving_core.observation import note_error
 from webapp.http.calls import FrontEnd, HttpCall
 from webapp.http.refusals import JSON, http_exception_error, internal_error, refusal_answer
 from webapp.http.request_body import buffer_body
@@ -121,6 +122,7 @@ def answer(front_end: FrontEnd, group: RouteGroup, route: Route, environ: dict, 
         error = http_exception_error(exc, front_end.settings["MAX_CONTENT_LENGTH"])
     except Exception:
         error = internal_error(f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}")
+    note_error(error)
     return refusal_answer(error, route.refusal or group.refusal)
 
 
