@@ -27,6 +27,7 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from serving_core import metrics
 from webapp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,8 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
     from webapp.grpc.server import start_grpc_server
 
     link = _LauncherLink(connection)
+    if settings["METRICS"]:  # before the models load: their loads are counted too
+        metrics.enable()
     core = ServerCore(settings.core_options()).start()
     if config:
         _apply_config(core, config)
@@ -130,6 +133,7 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
     log.info("gRPC worker %d stopping (grace %.0f s)", os.getpid(), settings["GRPC_GRACE_SECONDS"])
     server.stop(settings["GRPC_GRACE_SECONDS"])
     core.stop()
+    metrics.mark_process_dead(os.getpid())
 
 
 class _Worker:
@@ -206,6 +210,7 @@ class GrpcWorkers:
 
     def _exited(self, worker: _Worker) -> None:
         worker.process.join()
+        metrics.mark_process_dead(worker.process.pid)  # one killed did not mark itself
         self._workers.remove(worker)
         self._exits.append(worker)
         worker.connection.close()

@@ -30,6 +30,7 @@ import numpy as np
 
 from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from emnist_contract.signatures import CLASSIFY_INPUT_KEY, CLASSIFY_SIGNATURE, DEFAULT_SIGNATURE, SCORES_KEY
+from serving_core import metrics
 from serving_core.errors import Code, ServingError, UnavailableError
 from serving_core.request import InferenceRequest, ModelSpec, SignatureInput
 from serving_core.service import (
@@ -73,6 +74,13 @@ def signature_info(signature_defs: dict[str, Any], signature: str) -> SignatureI
     """The one input and the outputs' dtypes of a signature, with the in-process service's refusals."""
     return SignatureInfo(single_input(signature_defs, signature), output_dtypes(signature_defs, signature),
                          signature_defs)
+
+
+def _count_call(server: str, outcome: str, started: float) -> None:
+    """One call to a model server in the metrics: its server, its outcome (a code's name), its time."""
+    recorder = metrics.active()
+    if recorder is not None:
+        recorder.remote_call(server, outcome, time.perf_counter() - started)
 
 
 class RemoteInferenceService:
@@ -137,16 +145,22 @@ class RemoteInferenceService:
             if remaining <= 0:
                 break
             server = order[index]
+            started = time.perf_counter()
             try:
-                return operation(server, remaining)
+                answer = operation(server, remaining)
             except ServingError as exc:
+                _count_call(server.url, exc.code.name, started)
                 if exc.code is Code.DEADLINE_EXCEEDED:  # say which deadline
                     raise ServingError(f"{exc.message} of {self.timeout:g} s", exc.code,
                                        http_status=exc.http_status) from None
                 raise
             except ModelServerUnavailableError as exc:
+                _count_call(server.url, Code.UNAVAILABLE.name, started)
                 failures[server.url] = str(exc)
                 self._down_until[server.url] = time.monotonic() + DOWN_SECONDS
+            else:
+                _count_call(server.url, Code.OK.name, started)
+                return answer
         reasons = "; ".join(f"{url}: {reason}" for url, reason in failures.items())
         if time.monotonic() >= deadline:
             detail = f" ({reasons})" if reasons else ""
