@@ -36,17 +36,24 @@ class ObserveRequests:
         request_id = environ[REQUEST_ID_ENVIRON] = request_id_of(environ)
         record = RequestRecord(request_id, environ.get("REQUEST_METHOD", ""))
         answered: list[str] = []
+        length: list[str] = []
 
         def start_with_id(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> object:
             headers.append((REQUEST_ID_HEADER, request_id))
             answered.append(status)
+            length[:] = [value for name, value in headers if name == "Content-Length"]
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         token = begin(record)
         try:
             body = self.wsgi_app(environ, start_with_id)
-            if isinstance(body, list):  # every answer of the routes: its size is known now
+            # The fast paths answer a list, Flask's answers state their length: either way the request is
+            # reported now. Only an answer of unknown length is reported once written.
+            if isinstance(body, list):
                 self._finish(record, environ, answered, sum(map(len, body)))
+                return body
+            if length and length[0].isdigit():
+                self._finish(record, environ, answered, int(length[0]))
                 return body
         finally:
             end(token)
@@ -68,7 +75,7 @@ def _flask_rule(environ: dict) -> str:
 
 
 class _Counted:
-    """A streamed answer (a static file): counted as it is written, reported when it is closed."""
+    """An answer of unknown length: counted as it is written, reported when it is closed."""
 
     def __init__(self, body: Iterable[bytes], done: Callable[[int], None]) -> None:
         self.body = body

@@ -104,8 +104,9 @@ def first_segment(path: str) -> str:
 
 
 def current_call(protocol: str) -> HttpCall:
-    """The ``HttpCall`` of the Flask request being handled, for views that render pages themselves."""
-    rule = request.url_rule.rule if request.url_rule is not None else request.path
+    """The ``HttpCall`` of the Flask request being handled, for views that render pages themselves (its
+    route: the rule that matched, "" for a path no rule matched: the metrics' labels stay bounded)."""
+    rule = request.url_rule.rule if request.url_rule is not None else ""
     return HttpCall(current_app.extensions["front_end"], request.environ, protocol, rule, request)
 
 
