@@ -234,10 +234,12 @@ class RemoteInferenceService:
         spec = request.spec
         deadline, signature, info = self._start(request)
         values = request_values(request, info.input)
+        request.images = len(values)
         check_pixels(values)
 
         def run(server: Any, timeout: float) -> Prediction:
             answer = server.predict(spec, signature, info.input.name, values, timeout, info.output_types)
+            request.served_version = answer.version
             return Prediction(ServedVersion(spec.name, answer.version, server.url), signature, answer.outputs)
 
         with self._in_time(request):
@@ -248,11 +250,13 @@ class RemoteInferenceService:
         deadline, signature, info = self._start(request)
         refuse_other_than_default(info.signature_defs, signature)
         images = request_values(request, info.input)
+        request.images = len(images)
         check_pixels(images)
 
         def run(server: Any, timeout: float) -> Scores:
             answer = server.predict(spec, DEFAULT_SIGNATURE, info.input.name, images, timeout,
                                     info.output_types)
+            request.served_version = answer.version
             outputs = answer.outputs
             scores = outputs.get(SCORES_KEY, next(iter(outputs.values())) if len(outputs) == 1 else None)
             if scores is None or scores.shape != (len(images), NUM_CLASSES) or scores.dtype.kind != "f":
@@ -270,11 +274,14 @@ class RemoteInferenceService:
         deadline = self._deadline(request)
         spec = request.spec
         signature = requested_signature(request, CLASSIFY_SIGNATURE)
+        request.api = "Classify"
         images = request_values(request, SignatureInput(CLASSIFY_INPUT_KEY, "DT_STRING"))
+        request.images = len(images)
         check_pixels(images)
 
         def run(server: Any, timeout: float) -> Classification:
             answer = server.classify(spec, signature, images, timeout)
+            request.served_version = answer.version
             return Classification(ServedVersion(spec.name, answer.version, server.url), answer.labels,
                                   answer.scores, len(images))
 
