@@ -139,3 +139,13 @@ def test_openapi_fuzz_quick() -> None:
     requests = next(int(line.split()[1]) for line in lines if line.startswith("requests:"))
     assert requests > 30  # every operation of the document at least once
     assert any(line.startswith("POST /v1/models/{name}:predict ") for line in lines)
+
+
+@pytest.mark.slow
+def test_metrics_cost_quick(tmp_path: Path) -> None:
+    result = run("metrics_cost.py", "--quick", "--json", str(tmp_path / "cost.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "cost.json").read_text())
+    assert set(report["median_requests_per_s"]) == {"on", "off"}
+    assert all(value > 0 for value in report["median_requests_per_s"].values())
+    assert "on / off:" in result.stdout
