@@ -6,6 +6,11 @@ dashboards and alerts work unchanged: ``:tensorflow:serving:request_count``, ``r
 this server's own (requests by protocol, route and status, images per request, refusals by limit, model
 states, loads and unloads, upload decoding, calls to remote model servers), in seconds.
 
+Recording on the hot path is a few additions to this process's own tally (``_Tally``), written to
+``prometheus_client``'s values once a second, before this process answers a scrape, and at exit: a value
+of the multiprocess files costs a lock, a pid check and a write into the shared file on every increment,
+and one request's dozen of them cost more than the rest of its observation.
+
 Several processes serve one port (gunicorn workers, gRPC workers), so the values live in
 ``prometheus_client``'s multiprocess files when ``PROMETHEUS_MULTIPROC_DIR`` is set: any process answers
 a scrape with the sum over every process, and a dead process's live gauges are dropped
@@ -18,9 +23,13 @@ and the call sites skip their work.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
+import threading
+import time
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -43,8 +52,50 @@ IMAGES_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                    30.0, 60.0, 120.0, 300.0)
 
+#: How often a process writes its tally to the metric values (a scrape may see counts this much late).
+FLUSH_SECONDS = 1.0
+
 #: The entrypoint label of TF Serving's request latency, by protocol.
 _ENTRYPOINTS = {"tfserving-grpc": "GRPC", "v2-grpc": "GRPC"}
+
+
+class _Tally:
+    """Counter increments and histogram observations since the last ``flush``, as plain numbers behind one
+    short lock (see the module doc); ``flush`` adds them to the metric children in one write each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[Any, float] = {}
+        #: histogram child -> [sum of the values, count of each bucket...]
+        self._histograms: dict[Any, list[float]] = {}
+
+    def inc(self, child: Any, amount: float = 1.0) -> None:
+        with self._lock:
+            self._counts[child] = self._counts.get(child, 0.0) + amount
+
+    def observe(self, child: Any, value: float) -> None:
+        bounds = child._upper_bounds  # ends with +Inf: every value has its bucket (the first bound >= it)
+        index = bisect_left(bounds, value)
+        with self._lock:
+            tally = self._histograms.get(child)
+            if tally is None:
+                tally = self._histograms[child] = [0.0] * (len(bounds) + 1)
+            tally[0] += value
+            tally[index + 1] += 1
+
+    def flush(self) -> None:
+        """Add what was tallied to the metric values (the multiprocess files, when on)."""
+        with self._lock:
+            counts, self._counts = self._counts, {}
+            histograms, self._histograms = self._histograms, {}
+        for child, amount in counts.items():
+            child.inc(amount)
+        for child, tally in histograms.items():
+            # What ``Histogram.observe`` does per value, once per bucket: its sum and its bucket counts.
+            child._sum.inc(tally[0])
+            for index, count in enumerate(tally[1:]):
+                if count:
+                    child._buckets[index].inc(count)
 
 
 class Metrics:
@@ -106,6 +157,17 @@ class Metrics:
         self.remote_seconds = histogram("emnist_remote_call_seconds", "Time of one call to a remote model "
                                         "server.", ("server",), SECONDS_BUCKETS)
         self._states: dict[tuple[str, str, str], int] = {}
+        #: Labelled children already made: a dict lookup per request instead of ``labels()``'s checks and
+        #: lock (their label values are few: protocols, declared routes, codes, models).
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self.tally = _Tally()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     # --- requests --------------------------------------------------------------------------------
 
@@ -113,37 +175,34 @@ class Metrics:
         """One answered request: ``code`` its HTTP status or gRPC code name, ``status`` its TF Serving
         status (the canonical code's name)."""
         protocol = record.protocol or "other"
-        self.requests.labels(protocol, record.route or "unmatched", code).inc()
+        child, tally = self._child, self.tally
+        tally.inc(child(self.requests, protocol, record.route or "unmatched", code))
         inference = record.inference
         if inference is not None:
             model = inference.spec.name
-            self.request_count.labels(model, status).inc()
-            self.request_latency.labels(model, inference.api, _ENTRYPOINTS.get(protocol, "REST")).observe(
-                seconds * 1e6)
+            tally.inc(child(self.request_count, model, status))
+            entrypoint = _ENTRYPOINTS.get(protocol, "REST")
+            tally.observe(child(self.request_latency, model, inference.api, entrypoint), seconds * 1e6)
             if inference.images:
-                self.images.labels(protocol).observe(inference.images)
+                tally.observe(child(self.images, protocol), inference.images)
         error = record.error
         limit = getattr(error, "limit", None) if error is not None else None
         if limit:
-            self.refusals.labels(limit).inc()
-
-    def refused(self, limit: str) -> None:
-        """A refusal by ``limit`` seen outside a request's observation (none was open)."""
-        self.refusals.labels(limit).inc()
+            tally.inc(child(self.refusals, limit))
 
     def runtime(self, model: str, api: str, runtime: str, seconds: float) -> None:
-        self.runtime_latency.labels(model, api, runtime).observe(seconds * 1e6)
+        self.tally.observe(self._child(self.runtime_latency, model, api, runtime), seconds * 1e6)
 
     # --- batching --------------------------------------------------------------------------------
 
     def batch_input(self, model: str, size: int) -> None:
-        self.input_batch_size.labels(model, "DynamicBatcher").observe(size)
+        self.tally.observe(self._child(self.input_batch_size, model, "DynamicBatcher"), size)
 
     def batch_processed(self, model: str, size: int, queued_seconds: Iterable[float]) -> None:
-        self.processed_batch_size.labels(model, "DynamicBatcher").observe(size)
-        queued = self.queuing_latency.labels(model)
+        self.tally.observe(self._child(self.processed_batch_size, model, "DynamicBatcher"), size)
+        queued = self._child(self.queuing_latency, model)
         for seconds in queued_seconds:
-            queued.observe(seconds * 1e6)
+            self.tally.observe(queued, seconds * 1e6)
 
     # --- the model lifecycle ---------------------------------------------------------------------
 
@@ -171,11 +230,11 @@ class Metrics:
     # --- uploads and remote model servers --------------------------------------------------------
 
     def decoded(self, seconds: float) -> None:
-        self.decode_seconds.observe(seconds)
+        self.tally.observe(self.decode_seconds, seconds)
 
     def remote_call(self, server: str, outcome: str, seconds: float) -> None:
-        self.remote_calls.labels(server, outcome).inc()
-        self.remote_seconds.labels(server).observe(seconds)
+        self.tally.inc(self._child(self.remote_calls, server, outcome))
+        self.tally.observe(self._child(self.remote_seconds, server), seconds)
 
 
 _active: Metrics | None = None
@@ -197,7 +256,22 @@ def enable() -> Metrics:
         # In multiprocess mode the values are the files'; a scrape reads them with a fresh registry.
         _registry = None if os.environ.get(MULTIPROC_ENV) else CollectorRegistry()
         _active = Metrics(_registry)
+        tally = _active.tally
+        atexit.register(tally.flush)
+        threading.Thread(target=_flush_every, args=(tally,), name="metrics-flush", daemon=True).start()
     return _active
+
+
+def _flush_every(tally: _Tally) -> None:
+    while True:
+        time.sleep(FLUSH_SECONDS)
+        tally.flush()
+
+
+def flush() -> None:
+    """Write this process's tally to the metric values now (before it exits without running atexit)."""
+    if _active is not None:
+        _active.tally.flush()
 
 
 def multiprocess_dir() -> str | None:
@@ -209,6 +283,7 @@ def exposition() -> bytes:
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 
+    flush()  # this process's own counts are exact; the others' are at most FLUSH_SECONDS late
     path = multiprocess_dir()
     if path is not None:
         registry = CollectorRegistry()

@@ -102,6 +102,11 @@ def on_starting(server):
         server.cfg.set("bind", [*server.cfg.bind, f"{host}:{port}"])
 
 
+def worker_exit(server, worker):
+    """In the worker, as it exits: the counts it has not written yet go to the metrics folder."""
+    metrics.flush()
+
+
 def child_exit(server, worker):
     """A worker ended (stopped, restarted or killed): its live gauges leave the metrics, its counts stay."""
     metrics.mark_process_dead(worker.pid)

@@ -133,6 +133,7 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
     log.info("gRPC worker %d stopping (grace %.0f s)", os.getpid(), settings["GRPC_GRACE_SECONDS"])
     server.stop(settings["GRPC_GRACE_SECONDS"])
     core.stop()
+    metrics.flush()  # the process ends with os._exit: no atexit
     metrics.mark_process_dead(os.getpid())
 
 
