@@ -54,13 +54,18 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(document, default=str).decode()
 
 
+class _ServerHandler(logging.StreamHandler):
+    """The handler ``configure_logging`` installs (told apart from handlers others put on the root)."""
+
+
 def configure_logging(log_format: str, level: int = logging.INFO) -> None:
-    """The root logger writes to standard error in ``log_format`` (plain or json), with request ids."""
-    handler = logging.StreamHandler(sys.stderr)
+    """The root logger writes to standard error in ``log_format`` (plain or json), with request ids; a
+    second call replaces the handler of the first (the launcher learns the format after its first lines)."""
+    handler = _ServerHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(PLAIN_FORMAT))
     root = logging.getLogger()
-    for previous in list(root.handlers):
+    for previous in [h for h in root.handlers if isinstance(h, _ServerHandler)]:
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(level)
