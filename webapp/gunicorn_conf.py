@@ -69,8 +69,10 @@ control_socket = _settings["GUNICORN_CONTROL_SOCKET"] or "gunicorn.ctl"
 control_socket_disable = _settings["GUNICORN_CONTROL_SOCKET"] is None
 
 # No access log by default (gunicorn's and TF Serving's default too): formatting and writing the line
-# costs a measurable share of the CPU of a small request (docs/benchmarks.md).
-# GUNICORN_ACCESSLOG=- logs every request to stdout, with the time it took (%(M)s ms); a path, to that file.
+# costs a measurable share of the CPU of a small request (docs/benchmarks.md). The server's own access log
+# (EMNIST_ACCESS_LOG: every protocol, with model, version and request id) is the one to switch on;
+# GUNICORN_ACCESSLOG=- logs gunicorn's line for every HTTP request to stdout, with the time it took
+# (%(M)s ms); a path, to that file.
 accesslog = _settings["GUNICORN_ACCESSLOG"]
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
