@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
+from serving_core.errors import ServingError
 from serving_core.observation import RequestRecord, begin, end
 from serving_core.request import new_request_id
 from webapp.http.calls import MAX_REQUEST_ID, REQUEST_ID_ENVIRON, REQUEST_ID_HEADER
 from webapp.request_outcome import RequestOutcomes, status_name
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+#: The route label of a request refused before any route saw it.
+UNROUTED = "unrouted"
 
 
 def request_id_of(environ: dict) -> str:
@@ -58,6 +61,17 @@ class ObserveRequests:
         finally:
             end(token)
         return _Counted(body, lambda size: self._finish(record, environ, answered, size))
+
+    def answer_unrouted(self, environ: dict, start_response: Callable, status: str,
+                        headers: list[tuple[str, str]], body: bytes, error: ServingError) -> list[bytes]:
+        """A refusal answered before the app ran (gunicorn's worker, for a request that waited for a thread
+        until its deadline): its request id, metrics and access line all the same (route ``unrouted``)."""
+        request_id = environ[REQUEST_ID_ENVIRON] = request_id_of(environ)
+        record = RequestRecord(request_id, environ.get("REQUEST_METHOD", ""))
+        record.protocol, record.route, record.error = "http", UNROUTED, error
+        start_response(status, [*headers, (REQUEST_ID_HEADER, request_id)])
+        self._finish(record, environ, [status], len(body))
+        return [body]
 
     def _finish(self, record: RequestRecord, environ: dict, answered: list[str], size: int) -> None:
         status = int(answered[-1][:3]) if answered else 500
