@@ -112,3 +112,32 @@ def test_processes_are_summed_and_a_dead_ones_live_gauges_dropped(tmp_path):
     found = samples(run_child(scrape, tmp_path))
     assert total(found, "emnist_model_version_state", state="AVAILABLE") == 1  # the live one's only
     assert total(found, ":tensorflow:serving:request_count", status="OK") == 12  # counts stay
+
+
+def test_the_batcher_records_tf_servings_batching_histograms():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving_core import metrics
+    from serving_core.batching import BatchingOptions, DynamicBatcher
+
+    metrics.enable()
+
+    def counted() -> dict:
+        found = samples(metrics.exposition())
+        return {name: total(found, name, **labels) for name, labels in (
+            (":tensorflow:serving:batching:input_batch_size_count", {"model_name": "batched"}),
+            (":tensorflow:serving:batching:input_batch_size_sum", {"model_name": "batched"}),
+            (":tensorflow:serving:batching:processed_batch_size_sum", {"model_name": "batched"}),
+            (":tensorflow:serving:batching_session:queuing_latency_count", {"thread_pool_name": "batched"}))}
+
+    options = BatchingOptions(max_batch_size=8, batch_timeout_micros=0, max_enqueued_batches=4,
+                              num_batch_threads=1)
+    batcher = DynamicBatcher(lambda images: np.zeros((len(images), 62), np.float32), options, "batched")
+    before = counted()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda count: batcher.predict(np.zeros((count, 784), np.float32)), (1, 2, 3, 1)))
+    grew = {name: value - before[name] for name, value in counted().items()}
+    assert grew[":tensorflow:serving:batching:input_batch_size_count"] == 4
+    assert grew[":tensorflow:serving:batching:input_batch_size_sum"] == 7
+    assert grew[":tensorflow:serving:batching:processed_batch_size_sum"] == 7  # every image ran once
+    assert grew[":tensorflow:serving:batching_session:queuing_latency_count"] == 4

@@ -122,6 +122,7 @@ def test_tf_serving_names_buckets_and_types(client):
     assert bounds[:-1] == pytest.approx(LATENCY_MICROS_BUCKETS) and bounds[-1] == float("inf")
     assert total(found, "emnist_model_version_state", model_name=SERVED_MODEL, state="AVAILABLE") >= 1
     assert total(found, "emnist_model_loads_total", model_name=SERVED_MODEL, outcome="success") >= 1
+    assert total(found, ":tensorflow:serving:model_warmup_latency_count", status="OK") >= 1
 
 
 def test_refusals_are_counted_by_their_limit(client):
