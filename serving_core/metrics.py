@@ -37,6 +37,10 @@ from typing import Any
 from serving_core.observation import RequestRecord
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Linux's shared-memory tmpfs: where the server makes its multiprocess folder when it exists.
+SHARED_MEMORY = "/dev/shm"
+#: The folders the server makes: this prefix, the maker's pid, a random part.
+DIR_PREFIX = "emnist-metrics-"
 #: The text format's media type (version 0.0.4), as Prometheus asks for it.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -324,9 +328,27 @@ def create_multiprocess_dir() -> Path | None:
     if multiprocess_dir() is not None:
         Path(os.environ[MULTIPROC_ENV]).mkdir(parents=True, exist_ok=True)
         return None
-    path = Path(tempfile.mkdtemp(prefix="emnist-metrics-"))
+    # On tmpfs where there is one: the files are written on every flush and need not reach a disk.
+    parent = Path(SHARED_MEMORY if os.path.isdir(SHARED_MEMORY) else tempfile.gettempdir())
+    _remove_orphans(parent)
+    path = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-", dir=parent))
     os.environ[MULTIPROC_ENV] = str(path)
     return path
+
+
+def _remove_orphans(parent: Path) -> None:
+    """Remove the folders of servers that were killed (SIGKILL leaves no chance to clean): those whose
+    maker's pid (in the name) is no process any more."""
+    for folder in parent.glob(f"{DIR_PREFIX}*-*"):
+        pid = folder.name[len(DIR_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # another user's live process
+            continue
 
 
 def remove_multiprocess_dir(path: Path | None) -> None:

@@ -141,3 +141,24 @@ def test_the_batcher_records_tf_servings_batching_histograms():
     assert grew[":tensorflow:serving:batching:input_batch_size_sum"] == 7
     assert grew[":tensorflow:serving:batching:processed_batch_size_sum"] == 7  # every image ran once
     assert grew[":tensorflow:serving:batching_session:queuing_latency_count"] == 4
+
+
+def test_the_servers_folder_is_made_and_killed_servers_folders_removed(tmp_path, monkeypatch):
+    from serving_core import metrics
+
+    monkeypatch.setattr(metrics, "SHARED_MEMORY", str(tmp_path))
+    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    orphan, alive = tmp_path / f"emnist-metrics-{gone}-x1", tmp_path / f"emnist-metrics-{os.getpid()}-x2"
+    for folder in (orphan, alive):
+        folder.mkdir()
+        (folder / "counter_1.db").write_bytes(b"")
+    made = metrics.create_multiprocess_dir()
+    assert made is not None and made.parent == tmp_path
+    assert made.name.startswith(f"emnist-metrics-{os.getpid()}-")
+    assert os.environ[metrics.MULTIPROC_ENV] == str(made)
+    assert not orphan.exists() and alive.exists()
+    assert metrics.create_multiprocess_dir() is None  # set already: the launcher's, not gunicorn's to make
+    metrics.remove_multiprocess_dir(made)
+    assert not made.exists() and metrics.MULTIPROC_ENV not in os.environ
