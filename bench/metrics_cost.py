@@ -2,7 +2,7 @@
 
 Two gunicorn servers with the repository's config (onnxruntime, one worker per core, the access log
 off as by default) are started side by side, the same except for ``EMNIST_METRICS``; wrk then loads
-them in alternating rounds (on, off, on, off...) so that both see the same machine state, and the median
+them in alternating rounds (on, off, then off, on...) so that both see the same machine state, and the median
 requests/s of each is printed with their ratio. With metrics on, gunicorn's master makes the
 multiprocess folder, so the cost measured is the production one (the values written to shared files).
 
@@ -60,8 +60,10 @@ def measure(rounds: int, seconds: float, client: str, folder: Path) -> dict[str,
             load(server, body, content_type, 1.0, client)
         runs: dict[str, list[float]] = {name: [] for name in servers}
         cpu: dict[str, list[float]] = {name: [] for name in servers}
-        for _ in range(rounds):
-            for name, server in servers.items():
+        for index in range(rounds):
+            order = list(servers) if index % 2 == 0 else list(reversed(servers))  # on-off, off-on, ...
+            for name in order:
+                server = servers[name]
                 used = server.cpu_seconds()
                 result = load(server, body, content_type, seconds, client)
                 used = server.cpu_seconds() - used
@@ -163,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             timings[mode].append(observation_cost(mode, requests))
     report["observation_us_per_request"] = {mode: min(values) for mode, values in timings.items()}
     medians, cpu = report["median_requests_per_s"], report["median_server_cpu_us_per_request"]
-    print(f"{report['cell']} ({report['client']}, {rounds} rounds of {seconds:g} s, alternating)")
+    print(f"{report['cell']} ({report['client']}, {rounds} rounds of {seconds:g} s each, "
+          "in the order on off off on ...)")
     for name in ("on", "off"):
         rounds_text = ", ".join(f"{value:.0f}" for value in report["requests_per_s"][name])
         print(f"  metrics {name:3}: median {medians[name]:.0f} requests/s, {cpu[name]:.0f} us of server CPU "
