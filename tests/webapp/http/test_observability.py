@@ -219,3 +219,16 @@ def test_lifecycle_events_are_structured(make_app, tmp_path, caplog):
     assert failed.model_name == SERVED_MODEL and failed.model_version == 2 and failed.error_message
     document = json.loads(JsonFormatter().format(failed))
     assert document["event"] == "failed" and document["error_code"] and document["state"] == "END"
+
+
+def test_graphpipes_own_port_is_observed_too(make_app):
+    application = make_app(GRAPHPIPE_PORT=9123)
+    client = application.test_client()
+    body = bytes(convert.serialize_infer_request(convert.InferReq(None, [IMAGE], ["images"], ["scores"])))
+    before = scrape(client)
+    answer = client.post("/anything", data=body, base_url="http://localhost:9123",
+                         headers={"X-Request-ID": "graphpipe-port"})
+    assert answer.status_code == 200 and answer.headers["X-Request-ID"] == "graphpipe-port"
+    after = scrape(client)
+    assert total(after, "emnist_requests_total", protocol="graphpipe", code="200") - total(
+        before, "emnist_requests_total", protocol="graphpipe", code="200") == 1
