@@ -8,7 +8,6 @@ Prometheus is Debian's ``prometheus`` package (``make system-packages``), starte
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -40,21 +39,10 @@ WAIT_SECONDS = 60.0
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[ModelServerProcess]:
     folder = tmp_path_factory.mktemp("scraped")
-    environ = {"WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": None}
-    saved = {key: os.environ.get(key) for key in environ}
-    for key, value in environ.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # two gunicorn workers; the launcher makes the folder
+        patch.setenv("WEB_CONCURRENCY", "2")
+        patch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
         process = ModelServerProcess(folder / "server.log", free_port(), free_port(), workers=2)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     with process:
         process.wait_serving()
         wait_until(lambda: live_state_total(process) == 4, "every process has the model AVAILABLE", process)
