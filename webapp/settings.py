@@ -19,9 +19,9 @@ from typing import Any
 
 from serving_core.batching import BatchingOptions
 from serving_core.engines import AUTO, EngineOptions
-from serving_core.image_decoding import PixelGate
 from serving_core.lifecycle.model_config import single_model_source
 from serving_core.payloads.limits import ServerLimits
+from serving_core.pixel_gate import PixelGate
 from serving_core.server_core import CoreOptions
 from webapp import setting_parsers as parse
 

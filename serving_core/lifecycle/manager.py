@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serving_core import metrics
 from serving_core.engines import Engine
 from serving_core.errors import InvalidArgumentError, ModelNotFoundError, ServableUnavailableError
+from serving_core.lifecycle import events
 from serving_core.lifecycle.loader import Loader, error_code, relative_to_base
 from serving_core.lifecycle.model_config import ModelSource
 from serving_core.lifecycle.source import Fingerprint, fingerprint, list_versions
@@ -95,12 +95,6 @@ def _label_version(model: _Model | None, label: str) -> int:
     if model is None or label not in model.labels:
         raise VersionLabelError(f"Unrecognized servable version label: {label}")
     return model.labels[label]
-
-
-def _event(event: str, name: str, entry: _Version, **fields: Any) -> dict[str, Any]:
-    """A lifecycle log line's fields (``extra``): what happened to which version, in what state now."""
-    return {"event": event, "model_name": name, "model_version": entry.version, "state": entry.state.value,
-            **fields}
 
 
 class ServableManager:
@@ -276,9 +270,7 @@ class ServableManager:
         with self._lock:
             entry.state = ServableState.LOADING
         self._publish_states()
-        log.info("loading servable: {name: %s version: %d} from %s (engine %s)", name, entry.version,
-                 entry.path, kind, extra=_event("loading", name, entry, path=str(entry.path), engine=kind))
-        started = time.perf_counter()
+        started = events.loading(name, entry, kind)
         try:
             loaded = self.loader.load(kind, entry.path)
         except Exception as exc:
@@ -287,44 +279,22 @@ class ServableManager:
                 entry.error_code = error_code(exc)
                 entry.error_message = relative_to_base(str(exc) or type(exc).__name__, model.source.base_path)
                 entry.failed_fingerprint = getattr(exc, "fingerprint", None) or fingerprint(entry.path)
-            self._loaded(name, started, success=False)
-            log.error("loading servable {name: %s version: %d} failed: %s %s", name, entry.version,
-                      entry.error_code, entry.error_message,
-                      extra=_event("failed", name, entry, error_code=entry.error_code,
-                                   error_message=entry.error_message))
+            events.load_failed(name, entry, started, entry.error_code, entry.error_message)
+            self._publish_states()
             return False
-        engine, warmed = loaded.engine, loaded.warmup_records
         with self._lock:  # one assignment makes it visible to acquire(): AVAILABLE atomically
-            entry.engine = engine
+            entry.engine = loaded.engine
             entry.loaded_fingerprint = loaded.fingerprint
             entry.state = ServableState.AVAILABLE
-        seconds = self._loaded(name, started, success=True)
-        log.info("successfully loaded servable version {name: %s version: %d} in %.2f s (%d warmup records)",
-                 name, entry.version, seconds, warmed,
-                 extra=_event("available", name, entry, seconds=round(seconds, 3), warmup_records=warmed))
-        return True
-
-    def _loaded(self, name: str, started: float, success: bool) -> float:
-        """A load's end in the metrics (its time, its outcome, the states): the seconds it took."""
-        seconds = time.perf_counter() - started
-        recorder = metrics.active()
-        if recorder is not None:
-            recorder.load_done(name, seconds, success)
+        events.loaded(name, entry, started, loaded.warmup_records)
         self._publish_states()
-        return seconds
+        return True
 
     def _publish_states(self) -> None:
         """This process's versions by state, as the metrics' model state gauge."""
-        recorder = metrics.active()
-        if recorder is None:
-            return
         with self._lock:
-            counts: dict[tuple[str, str, str], int] = {}
-            for name, model in self._models.items():
-                for entry in model.versions.values():
-                    key = (name, str(entry.version), entry.state.value)
-                    counts[key] = counts.get(key, 0) + 1
-            recorder.model_states(counts)
+            events.publish_states((name, entry) for name, model in self._models.items()
+                                  for entry in model.versions.values())
 
     def _unload(self, name: str, entry: _Version, reason: str) -> None:
         """Start unloading; the engine closes now if idle, else when its last request releases it."""
@@ -336,8 +306,7 @@ class ServableManager:
                 return
             entry.state = ServableState.UNLOADING
             engine = self._take_engine_if_idle(entry)
-        log.info("unloading servable version {name: %s version: %d}: %s", name, entry.version, reason,
-                 extra=_event("unloading", name, entry, reason=reason))
+        events.unloading(name, entry, reason)
         self._publish_states()
         if engine is not None:
             self._finish_unload(name, entry, engine)
@@ -354,13 +323,8 @@ class ServableManager:
         self.loader.unload(engine, entry.path)
         with self._lock:
             entry.state = ServableState.END
-        seconds = time.perf_counter() - started
-        recorder = metrics.active()
-        if recorder is not None:
-            recorder.unload_done(name, seconds)
         self._publish_states()
-        log.info("done unloading servable version {name: %s version: %d}", name, entry.version,
-                 extra=_event("unloaded", name, entry, seconds=round(seconds, 3)))
+        events.unloaded(name, entry, started)
 
     def _update_labels(self, model: _Model) -> None:
         with self._lock:

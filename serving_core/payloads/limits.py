@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from serving_core.deadline import Deadline
 from serving_core.errors import InvalidArgumentError, ResourceExhaustedError
-from serving_core.image_decoding import PixelGate
+from serving_core.pixel_gate import PixelGate
 
 
 @dataclass(frozen=True)
