@@ -9,7 +9,8 @@ The launcher (``GrpcWorkers``) holds the port reserved, restarts a worker that d
 (one that fails to start stops the server: its error would only repeat), and relays a config reload
 that one worker received (``HandleReloadConfigRequest``) to the others, and to workers it restarts
 later, so that every process serves the same models. ``stop`` sends SIGTERM: each worker turns its health
-NOT_SERVING, lets RPCs in flight finish within ``GRPC_GRACE_SECONDS`` and unloads its models.
+NOT_SERVING, serves on for ``DRAIN_SECONDS``, then stops taking RPCs (``GrpcServer.stop``), lets those in
+flight finish within ``GRPC_GRACE_SECONDS`` and unloads its models. SIGINT (Ctrl-C) skips the drain.
 """
 
 from __future__ import annotations
@@ -101,8 +102,15 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
     """A worker process: its own serving core and gRPC server on the shared port, until SIGTERM."""
     _die_with_parent(parent)
     stopping = threading.Event()
+    drain = [settings["DRAIN_SECONDS"]]
+
+    def stop(signum: int, _frame: object) -> None:
+        if signum == signal.SIGINT:
+            drain[0] = 0.0
+        stopping.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
+        signal.signal(signum, stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the watcher takes it when MODEL_RELOAD_ON_SIGHUP is on
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED_SIGNALS)  # blocked by the launcher across fork
     from serving_core.server_core import ServerCore
@@ -127,8 +135,9 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
     link.send(STARTED, struct.pack("<I", server.port))
     log.info("gRPC worker %d serving on %s", os.getpid(), address)
     stopping.wait()
-    log.info("gRPC worker %d stopping (grace %.0f s)", os.getpid(), settings["GRPC_GRACE_SECONDS"])
-    server.stop(settings["GRPC_GRACE_SECONDS"])
+    log.info("gRPC worker %d stopping (drain %g s, grace %g s)", os.getpid(), drain[0],
+             settings["GRPC_GRACE_SECONDS"])
+    server.stop(settings["GRPC_GRACE_SECONDS"], drain[0])
     core.stop()
 
 
@@ -233,9 +242,11 @@ class GrpcWorkers:
                 os.kill(worker.process.pid, signum)
 
     def stop(self) -> None:
-        """SIGTERM every worker, wait for the grace period (plus unloading), then kill what is left."""
+        """SIGTERM every worker, wait for the drain and the grace period (plus unloading), then kill what
+        is left."""
         self.signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.settings["GRPC_GRACE_SECONDS"] + 10
+        settings = self.settings
+        deadline = time.monotonic() + settings["DRAIN_SECONDS"] + settings["GRPC_GRACE_SECONDS"] + 10
         for worker in self._workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():

@@ -6,7 +6,8 @@ The same ``HttpCall`` is built by the Flask view of a route and by a fast path b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from werkzeug.wrappers import Request
@@ -14,7 +15,7 @@ from werkzeug.wrappers import Request
 from serving_core.errors import UnavailableError
 from serving_core.payloads.limits import RequestBudget, ServerLimits
 from serving_core.request import InferenceRequest, Inputs, ModelSpec, new_request_id
-from serving_core.service import InferenceBackend
+from serving_core.service import InferenceBackend, Readiness
 from webapp.http.media import mimetype_of
 from webapp.http.request_body import ARRIVED, buffered_body, raise_body_refusal
 from webapp.settings import Settings
@@ -33,6 +34,17 @@ class FrontEnd:
     service: InferenceBackend | None
     limits: ServerLimits
     settings: Settings
+    #: Set when the process starts to stop (SIGTERM to a gunicorn worker): the readiness probes then
+    #: answer "not ready" at once, while requests are still answered (``webapp.http.gunicorn_worker``).
+    draining: threading.Event = field(default_factory=threading.Event)
+
+    def readiness(self, name: str) -> Readiness:
+        """``name``'s readiness, or "not ready" while the process drains before stopping."""
+        if self.draining.is_set():
+            return Readiness(False, error="the server is shutting down")
+        if self.service is None:
+            return Readiness(False, error="no model registry configured")
+        return self.service.readiness(name)
 
 
 class HttpCall:

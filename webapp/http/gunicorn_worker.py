@@ -19,6 +19,13 @@ their refusal is a rendered page.)
 
 A worker whose model has no AVAILABLE version stops accepting connections while a sibling can answer
 (``webapp.http.worker_readiness``), and gunicorn's own refusals are answered in the API's JSON shape.
+
+SIGTERM starts a drain (docs/operations.md): the readiness probes answer "not ready" at once; for
+``DRAIN_SECONDS`` connections are still accepted, every answer saying ``Connection: close`` (gunicorn's
+rule for a worker that is no longer alive), so that a load balancer has time to notice and keep-alive
+clients move on; then new connections are refused without resetting those the kernel had already
+completed (``webapp.http.listener_shutdown``), and requests in flight finish within ``graceful_timeout``
+of the signal.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from serving_core.deadline import Deadline
 from serving_core.errors import ServingError
+from webapp.http.listener_shutdown import held_by, queued_connections, stop_handshakes
 from webapp.http.refusals import JSON, PAGE, refusal_answer
 from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, BodyTimeoutError, buffer_body
 from webapp.http.routing import status_line
@@ -163,6 +171,8 @@ class GeventThreadPoolWorker(GeventWorker):
     """gunicorn's gevent worker without monkey-patching, the app in ``threads`` OS threads (module doc)."""
 
     paused = False  # not taking connections: no AVAILABLE model while a sibling has one
+    #: ``time.monotonic()`` of the SIGTERM that started the drain (None: not stopping on a signal).
+    stopping_since: float | None = None
 
     def patch(self) -> None:
         # Only the listening sockets become gevent sockets (the accepted ones are gevent's already).
@@ -179,6 +189,7 @@ class GeventThreadPoolWorker(GeventWorker):
         super().load_wsgi()
         self.app_object = self.wsgi
         settings = _app_settings(self.wsgi)
+        self.drain_seconds = settings["DRAIN_SECONDS"]
         self.pool = ThreadPool(max(1, self.cfg.threads))
         style_of = getattr(self.wsgi, "extensions", {}).get("refusal_style", lambda environ: JSON)
         self.wsgi = ThreadPoolApp(self.wsgi, self.pool, settings["MAX_CONTENT_LENGTH"],
@@ -225,19 +236,45 @@ class GeventThreadPoolWorker(GeventWorker):
             else:
                 server.start_accepting()
 
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM: not ready from now on; the drain itself runs in ``_stop_gracefully``."""
+        self.stopping_since = time.monotonic()
+        self._not_ready()
+        super().handle_exit(sig, frame)
+
+    def _not_ready(self) -> None:
+        front_end = getattr(getattr(self, "app_object", None), "extensions", {}).get("front_end")
+        if front_end is not None:
+            front_end.draining.set()
+
     def _stop_gracefully(self, servers: list[StreamServer]) -> None:
-        """Stop accepting, let requests in flight finish within graceful_timeout (as GeventWorker does)."""
-        for server in servers:
-            server.close()
-        started = time.monotonic()
+        """The drain after SIGTERM (module doc), or at once when the worker stops for another reason
+        (max_requests): stop accepting, let requests in flight finish within graceful_timeout."""
+        started = self.stopping_since if self.stopping_since is not None else time.monotonic()
+        if self.stopping_since is not None:
+            self._not_ready()
+            while (left := started + getattr(self, "drain_seconds", 0.0) - time.monotonic()) > 0:
+                self.notify()
+                gevent.sleep(min(left, 1.0))
+        for listener, server in zip(self.sockets, servers, strict=True):
+            self._stop_accepting(listener, server)
         while time.monotonic() - started <= self.cfg.graceful_timeout:
             if all(server.pool.free_count() == server.pool.size for server in servers):
                 return
             self.notify()
-            gevent.sleep(1.0)
+            gevent.sleep(0.1)
         self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
         for server in servers:
             server.stop(timeout=1)
+
+    def _stop_accepting(self, listener: gevent.socket.socket, server: StreamServer) -> None:
+        """Close this worker's listening socket; when the master has closed its own (the whole server
+        stops, not a reload), first take in what the kernel queued on it (``listener_shutdown``)."""
+        if server.started and not held_by(self.ppid, listener) and stop_handshakes(listener):
+            server.stop_accepting()
+            for client, address in queued_connections(listener):
+                server.do_handle(client, address)
+        server.close()
 
 
 def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
