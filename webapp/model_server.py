@@ -30,6 +30,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONFIG = "python:webapp.gunicorn_conf"
 WSGI_APP = "webapp.wsgi:app"
 GUNICORN_STOP_SECONDS = 45  # gunicorn.conf.py's graceful_timeout, plus unloading
+#: How soon a signal is acted on (passed to gunicorn and the gRPC workers, which then turn not ready).
+POLL_SECONDS = 0.1
 
 
 def port_number(text: str) -> int:
@@ -118,13 +120,13 @@ def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, 
     hangups = 0
     while not signals.stop and not failure:
         if workers is not None:
-            workers.poll(0.5)
+            workers.poll(POLL_SECONDS)
             if signals.stop:  # a worker that exited on the same signal is not replaced
                 break
             workers.restart_exited()
             failure = workers.failed
         else:
-            time.sleep(0.5)
+            time.sleep(POLL_SECONDS)
         if rest is not None and rest.poll() is not None:
             failure = f"gunicorn exited with code {rest.returncode}"
         if signals.hangups != hangups:

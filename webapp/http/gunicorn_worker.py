@@ -202,7 +202,7 @@ class GeventThreadPoolWorker(GeventWorker):
         ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
         for listener in self.sockets:
             listener.setblocking(1)
-            server = StreamServer(listener, handle=partial(self.handle, listener),
+            server = StreamServer(listener, handle=partial(self.handle, ListenerName(listener)),
                                   spawn=Pool(self.worker_connections), **ssl_args)
             if self.cfg.workers > 1:
                 server.max_accept = 1
@@ -275,6 +275,17 @@ class GeventThreadPoolWorker(GeventWorker):
             for client, address in queued_connections(listener):
                 server.do_handle(client, address)
         server.close()
+
+
+class ListenerName:
+    """What gunicorn's connection handler asks of the listening socket: its address, still known once the
+    socket is closed (a connection taken in just before the worker closed it is handled after that)."""
+
+    def __init__(self, listener: socket.socket) -> None:
+        self._name = listener.getsockname()
+
+    def getsockname(self) -> Any:
+        return self._name
 
 
 def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
