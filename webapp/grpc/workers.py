@@ -115,7 +115,9 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED_SIGNALS)  # blocked by the launcher across fork
     from serving_core.server_core import ServerCore
     from webapp.grpc.server import start_grpc_server
+    from webapp.third_party_noise import import_tensorflow_quietly
 
+    import_tensorflow_quietly(settings["ENGINE"], settings["VERBOSE"])
     link = _LauncherLink(connection)
     core = ServerCore(settings.core_options()).start()
     if config:
@@ -132,7 +134,9 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
                 _apply_config(core, message[1:], server.health.update)
 
     threading.Thread(target=receive, name="launcher-link", daemon=True).start()
-    link.send(STARTED, struct.pack("<I", server.port))
+    readiness = core.service.readiness(settings["MODEL_NAME"])
+    version = str(readiness.model.version) if readiness.ready and readiness.model is not None else ""
+    link.send(STARTED, struct.pack("<I", server.port) + version.encode())
     log.info("gRPC worker %d serving on %s", os.getpid(), address)
     stopping.wait()
     log.info("gRPC worker %d stopping (drain %g s, grace %g s)", os.getpid(), drain[0],
@@ -165,6 +169,8 @@ class GrpcWorkers:
         self._config = b""  # the last config a worker relayed, for workers started later
         self._restarts: list[float] = []
         self.failed = ""
+        #: The default model's version the first worker to start serves ("" when it serves none yet).
+        self.version: str | None = None
 
     def _spawn(self) -> _Worker:
         ours, theirs = self._context.Pipe(duplex=True)
@@ -206,6 +212,8 @@ class GrpcWorkers:
             return
         if message[:1] == STARTED:
             worker.started = True
+            if self.version is None:
+                self.version = message[5:].decode(errors="replace")
         elif message[:1] == RELOAD:
             self._config = message[1:]
             for other in self._workers:
@@ -218,6 +226,10 @@ class GrpcWorkers:
         self._workers.remove(worker)
         self._exits.append(worker)
         worker.connection.close()
+
+    @property
+    def all_started(self) -> bool:
+        return len(self._workers) == self.count and all(worker.started for worker in self._workers)
 
     def restart_exited(self) -> None:
         """Replace the workers that exited since the last call; sets ``failed`` instead when restarting
