@@ -30,6 +30,7 @@ of the signal.
 
 from __future__ import annotations
 
+import gc
 import socket
 import tempfile
 import threading
@@ -258,14 +259,19 @@ class GeventThreadPoolWorker(GeventWorker):
                 gevent.sleep(min(left, 1.0))
         for listener, server in zip(self.sockets, servers, strict=True):
             self._stop_accepting(listener, server)
-        while time.monotonic() - started <= self.cfg.graceful_timeout:
-            if all(server.pool.free_count() == server.pool.size for server in servers):
-                return
-            self.notify()
-            gevent.sleep(0.1)
-        self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
-        for server in servers:
-            server.stop(timeout=1)
+        try:
+            while time.monotonic() - started <= self.cfg.graceful_timeout:
+                if all(server.pool.free_count() == server.pool.size for server in servers):
+                    return
+                self.notify()
+                gevent.sleep(0.1)
+            self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
+            for server in servers:
+                server.stop(timeout=1)
+        finally:
+            # The process exits next: spare the interpreter's last collection over every object (with
+            # TensorFlow's, seconds of CPU that could outlast graceful_timeout and get the worker killed).
+            gc.freeze()
 
     def _stop_accepting(self, listener: gevent.socket.socket, server: StreamServer) -> None:
         """Close this worker's listening socket; when the master has closed its own (the whole server
