@@ -37,11 +37,24 @@ class FrontEnd:
     #: Set when the process starts to stop (SIGTERM to a gunicorn worker): the readiness probes then
     #: answer "not ready" at once, while requests are still answered (``webapp.http.gunicorn_worker``).
     draining: threading.Event = field(default_factory=threading.Event)
+    #: Set while another worker of the same gunicorn master takes connections it cannot answer
+    #: (``webapp.http.worker_readiness``): the next requests may go to it, so this one is not ready either.
+    siblings_unready: threading.Event = field(default_factory=threading.Event)
+
+    def held_back(self) -> str:
+        """Why this process is not ready whatever its models say ("" when nothing holds it back)."""
+        if self.draining.is_set():
+            return "the server is shutting down"
+        if self.siblings_unready.is_set():
+            return "another worker of this server cannot answer yet"
+        return ""
 
     def readiness(self, name: str) -> Readiness:
-        """``name``'s readiness, or "not ready" while the process drains before stopping."""
-        if self.draining.is_set():
-            return Readiness(False, error="the server is shutting down")
+        """``name``'s readiness, or "not ready" while the process drains before stopping or while a sibling
+        worker takes connections it cannot answer."""
+        held_back = self.held_back()
+        if held_back:
+            return Readiness(False, error=held_back)
         if self.service is None:
             return Readiness(False, error="no model registry configured")
         return self.service.readiness(name)

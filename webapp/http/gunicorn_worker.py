@@ -220,15 +220,23 @@ class GeventThreadPoolWorker(GeventWorker):
         self._stop_gracefully(servers)
 
     def _follow_readiness(self, servers: list[StreamServer], board: ReadinessBoard) -> None:
-        ready = _models_available(self.app_object)
+        ready = self._can_answer(board)
         board.publish(ready)
         pause = not ready and board.others_ready()
+        board.publish_unready_accepting(not ready and not pause)
+        front_end = _front_end(self.app_object)
+        if front_end is not None:  # not ready while a sibling takes connections it cannot answer
+            if ready and board.others_unready_accepting():
+                front_end.siblings_unready.set()
+            else:
+                front_end.siblings_unready.clear()
         if pause == self.paused:
             return
         self.paused = pause
         if pause:
-            self.log.warning("worker %s: no AVAILABLE model; it stops taking connections while another "
-                             "worker can answer", self.pid)
+            local = getattr(self.app_object, "extensions", {}).get("serving_core") is not None
+            self.log.warning("worker %s: %s; it stops taking connections while another worker can answer",
+                             self.pid, "no AVAILABLE model" if local else "no model server answers it")
         else:
             self.log.info("worker %s takes connections again", self.pid)
         for server in servers:
@@ -244,9 +252,28 @@ class GeventThreadPoolWorker(GeventWorker):
         super().handle_exit(sig, frame)
 
     def _not_ready(self) -> None:
-        front_end = getattr(getattr(self, "app_object", None), "extensions", {}).get("front_end")
+        front_end = _front_end(getattr(self, "app_object", None))
         if front_end is not None:
             front_end.draining.set()
+
+    def _can_answer(self, board: ReadinessBoard) -> bool:
+        """This server's app: an AVAILABLE version of every model, or, a front end to model servers, one of
+        them answers a prediction now (asked from a pool thread: the call waits on the network; meanwhile
+        this worker's files on the board stay fresh). Any other app: True."""
+        core = getattr(self.app_object, "extensions", {}).get("serving_core")
+        if core is not None:
+            return core.manager.ready()
+        front_end = _front_end(self.app_object)
+        if front_end is None or front_end.service is None:
+            return True
+        name = front_end.settings["MODEL_NAME"]
+        probe = self.pool.spawn(lambda: front_end.service.readiness(name).ready)
+        while True:
+            try:
+                return probe.get(timeout=1.0)
+            except gevent.Timeout:
+                board.refresh()
+                self.notify()
 
     def _stop_gracefully(self, servers: list[StreamServer]) -> None:
         """The drain after SIGTERM (module doc), or at once when the worker stops for another reason
@@ -305,10 +332,9 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
     gunicorn_util.write_nonblock(sock, head + body)
 
 
-def _models_available(wsgi_app: Any) -> bool:
-    """Whether this server's app has an AVAILABLE version of every model (any other app: True)."""
-    core = getattr(wsgi_app, "extensions", {}).get("serving_core")
-    return True if core is None else core.manager.ready()
+def _front_end(wsgi_app: Any) -> Any:
+    """The app's ``FrontEnd`` (``webapp.http.calls``) when it is this server's Flask app, else None."""
+    return getattr(wsgi_app, "extensions", {}).get("front_end")
 
 
 def _app_settings(wsgi_app: Any) -> Any:
