@@ -37,8 +37,9 @@ class FrontEnd:
     #: Set when the process starts to stop (SIGTERM to a gunicorn worker): the readiness probes then
     #: answer "not ready" at once, while requests are still answered (``webapp.http.gunicorn_worker``).
     draining: threading.Event = field(default_factory=threading.Event)
-    #: Set while another worker of the same gunicorn master takes connections it cannot answer
-    #: (``webapp.http.worker_readiness``): the next requests may go to it, so this one is not ready either.
+    #: Set while another worker of the same gunicorn master may take connections it cannot answer (it has
+    #: not lately said it is ready or paused: ``webapp.http.worker_readiness``): the next requests may go
+    #: to it, so this one is not ready either.
     siblings_unready: threading.Event = field(default_factory=threading.Event)
 
     def held_back(self) -> str:

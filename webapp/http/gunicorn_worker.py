@@ -221,12 +221,11 @@ class GeventThreadPoolWorker(GeventWorker):
 
     def _follow_readiness(self, servers: list[StreamServer], board: ReadinessBoard) -> None:
         ready = self._can_answer(board)
-        board.publish(ready)
         pause = not ready and board.others_ready()
-        board.publish_unready_accepting(not ready and not pause)
+        board.publish(ready, pause)
         front_end = _front_end(self.app_object)
-        if front_end is not None:  # not ready while a sibling takes connections it cannot answer
-            if ready and board.others_unready_accepting():
+        if front_end is not None:  # not ready while a sibling may take connections it cannot answer
+            if board.others_unsettled():
                 front_end.siblings_unready.set()
             else:
                 front_end.siblings_unready.clear()
