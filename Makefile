@@ -48,10 +48,12 @@ run: install
 ## browser tests (Playwright drives it; a test tool's own browser download fails offline), npm for
 ## axe-core (package-lock.json), wrk and h2load
 ## (nghttp2-client), the load clients of bench/ (the bench tests run them briefly), strace (the
-## no-disk-writes test watches the workers) and nginx (the documented proxy, which the tests run on
+## no-disk-writes test watches the workers), prometheus (the metrics test scrapes the server with it, on
+## loopback) and nginx (the documented proxy, which the tests run on
 ## loopback: a policy-rc.d stops Debian from starting its own nginx on port 80 while it installs)
 system-packages:
-	missing=; for pair in chromium:chromium npm:npm wrk:wrk h2load:nghttp2-client strace:strace; do \
+	missing=; for pair in chromium:chromium npm:npm wrk:wrk h2load:nghttp2-client strace:strace \
+		prometheus:prometheus; do \
 		command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	test -z "$$missing" || (apt-get update && apt-get install -y --no-install-recommends $$missing)
 	test -x /usr/sbin/nginx || ( created=; if ! test -e /usr/sbin/policy-rc.d; then \

@@ -21,6 +21,7 @@ import contextlib
 import io
 import math
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -28,6 +29,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image, ImageChops, ImageSequence, UnidentifiedImageError
 
+from serving_core import metrics
 from serving_core.deadline import Deadline
 from serving_core.errors import Code, InvalidArgumentError
 
@@ -65,6 +67,7 @@ class ImageTooLargeError(PreprocessingError):
 
     code = Code.RESOURCE_EXHAUSTED
     http_status = 413
+    limit = "MAX_IMAGE_PIXELS"
 
 
 class EmptyImageError(PreprocessingError):
@@ -221,11 +224,15 @@ def decode_greyscale(
     holding = bounds.decoding(pixels) if bounds is not None else contextlib.nullcontext()
     try:
         with holding, warnings.catch_warnings():
+            started = time.perf_counter()
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             frame = _first_frame(image)
             if on_decoded is not None:
                 on_decoded(frame)
             grey_image, alpha_image = _grey_and_alpha(frame, factor)
+            recorder = metrics.active()
+            if recorder is not None:
+                recorder.decoded(time.perf_counter() - started)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
         raise DamagedImageError(f"the image file is damaged or truncated: {exc}") from None

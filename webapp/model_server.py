@@ -29,7 +29,9 @@ import sys
 import time
 from pathlib import Path
 
+from serving_core import metrics
 from webapp.announce import Announcer, grpc_line
+from webapp.log_format import configure_logging
 from webapp.settings import Settings, SettingsError, load_settings
 from webapp.third_party_noise import quiet_third_party
 
@@ -112,8 +114,6 @@ def say(line: str) -> None:
 
 def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, rest_at: str | None) -> int:
     """Run until a signal or a failure; 0 after a clean stop."""
-    from webapp.grpc.workers import GrpcWorkers, PortInUseError
-
     if settings["MODEL_SERVER"] and grpc_port:
         log.info("MODEL_SERVER is set: this server is a front end to %s; no gRPC model server started",
                  settings["MODEL_SERVER"])
@@ -123,6 +123,18 @@ def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, 
                   "not started with MODEL_SERVER set" if settings["MODEL_SERVER"] else "too (--port 0)")
         return 2
     signals = _Signals()
+    # Made before any worker starts, so that every process (gRPC workers, gunicorn's) writes to it.
+    metrics_dir = metrics.create_multiprocess_dir() if settings["METRICS"] else None
+    try:
+        return _serve(settings, host, grpc_port, rest_port, rest_at, signals)
+    finally:
+        metrics.remove_multiprocess_dir(metrics_dir)
+
+
+def _serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, rest_at: str | None,
+           signals: _Signals) -> int:
+    from webapp.grpc.workers import GrpcWorkers, PortInUseError
+
     workers = None
     if grpc_port:
         try:
@@ -182,9 +194,7 @@ def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging("plain")
     overrides = {key: value for key, value in (
         ("GRPC_HOST", args.host), ("GRPC_PORT", args.port), ("GRPC_WORKERS", args.grpc_workers),
         ("VERBOSE", args.verbose),
@@ -194,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         log.error("%s", exc)
         return 2
+    configure_logging(settings["LOG_FORMAT"])  # the gRPC workers inherit it
     if args.verbose:
         os.environ["EMNIST_VERBOSE"] = "1"  # gunicorn's workers read it too
     quiet_third_party(settings["VERBOSE"])  # before anything imports TensorFlow: workers inherit it

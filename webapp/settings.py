@@ -164,6 +164,14 @@ SETTINGS: tuple[Setting, ...] = (
             "a token too (a proxy in front adds it); off: the page stays open", parse.boolean),
     Setting("CORS_ORIGINS", "string", "", "origins whose browser scripts may call the APIs (CORS, "
             "preflight answered), comma-separated, or * for any; empty: off", parse.origins),
+    # What the server tells its operators.
+    Setting("METRICS", "bool", True, "Prometheus metrics at /monitoring/prometheus/metrics and /metrics, "
+            "every process of the server summed (through PROMETHEUS_MULTIPROC_DIR, a temporary folder the "
+            "launcher makes when unset)", parse.boolean),
+    Setting("ACCESS_LOG", "bool", False, "one log line per request on every protocol (REST and gRPC): "
+            "method or RPC, route, status, bytes, latency, model, version, request id", parse.boolean),
+    Setting("LOG_FORMAT", "choice", "plain", "the log lines' form: plain text, or json (one object a "
+            "line, with every field of the access log and of the model lifecycle events)", parse.log_format),
     # gunicorn (gunicorn.conf.py), under the variables gunicorn's users know; its command line wins.
     Setting("GUNICORN_BIND", "string", "127.0.0.1:8000", "address the REST server listens on: HOST:PORT, "
             "[IPv6]:PORT, unix:PATH or fd://N", parse.bind, env="GUNICORN_BIND"),

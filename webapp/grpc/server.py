@@ -19,15 +19,18 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
+from serving_core import metrics
 from serving_core.server_core import ServerCore
 from tf_serving_protos.tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 from webapp.api_tokens import ApiTokens, parse_tokens
 from webapp.grpc import v2_servicer
 from webapp.grpc.health import ServingHealth
 from webapp.grpc.model_service import ModelServicer
+from webapp.grpc.observe import ObserveRpcs
 from webapp.grpc.prediction_service import PredictionServicer
 from webapp.grpc.rpc_gate import RpcGate
 from webapp.grpc.tokens import TokenInterceptor
+from webapp.request_outcome import RequestOutcomes
 from webapp.settings import Settings
 
 #: Time for the GOAWAY to leave before the held RPCs answer: a client reads it first, and sends its next
@@ -87,10 +90,13 @@ def server_options(settings: Settings, reuse_port: bool) -> list[tuple[str, Any]
 
 
 def interceptors(settings: Settings, gate: RpcGate) -> list[grpc.ServerInterceptor]:
-    """The gate that holds new RPCs while the server stops (``webapp.grpc.rpc_gate``), then the token
-    check (``webapp.grpc.tokens``) when ``API_TOKENS`` is set."""
+    """The gate that holds new RPCs while the server stops (``webapp.grpc.rpc_gate``), the RPCs'
+    observation (``webapp.grpc.observe``: request ids, metrics, access log), then the token check
+    (``webapp.grpc.tokens``) when ``API_TOKENS`` is set."""
+    recorder = metrics.enable() if settings["METRICS"] else None
+    observe = ObserveRpcs(RequestOutcomes(recorder, settings["ACCESS_LOG"]))
     tokens = ApiTokens(parse_tokens(settings["API_TOKENS"]))
-    return [gate, TokenInterceptor(tokens)] if tokens.required else [gate]
+    return [gate, observe, TokenInterceptor(tokens)] if tokens.required else [gate, observe]
 
 
 def start_grpc_server(

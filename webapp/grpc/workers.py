@@ -28,6 +28,8 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from serving_core import metrics
+from serving_core.request import ModelSpec
 from webapp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,8 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
 
     import_tensorflow_quietly(settings["ENGINE"], settings["VERBOSE"])
     link = _LauncherLink(connection)
+    if settings["METRICS"]:  # before the models load: their loads are counted too
+        metrics.enable()
     core = ServerCore(settings.core_options()).start()
     if config:
         _apply_config(core, config)
@@ -134,8 +138,7 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
                 _apply_config(core, message[1:], server.health.update)
 
     threading.Thread(target=receive, name="launcher-link", daemon=True).start()
-    readiness = core.service.readiness(settings["MODEL_NAME"])
-    version = str(readiness.model.version) if readiness.ready and readiness.model is not None else ""
+    version = _served_version(core, settings["MODEL_NAME"])
     link.send(STARTED, struct.pack("<I", server.port) + version.encode())
     log.info("gRPC worker %d serving on %s", os.getpid(), address)
     stopping.wait()
@@ -143,6 +146,19 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
              settings["GRPC_GRACE_SECONDS"])
     server.stop(settings["GRPC_GRACE_SECONDS"], drain[0])
     core.stop()
+    metrics.flush()  # the process ends with os._exit: no atexit
+    metrics.mark_process_dead(os.getpid())
+
+
+def _served_version(core: Any, name: str) -> str:
+    """The newest AVAILABLE version of model ``name`` ("" when none is), for the launcher's start-up line."""
+    from serving_core.errors import ServingError
+
+    try:
+        entries = core.service.status(ModelSpec(name))
+    except ServingError:
+        return ""
+    return next((entry["version"] for entry in entries if entry["state"] == "AVAILABLE"), "")
 
 
 class _Worker:
@@ -223,6 +239,7 @@ class GrpcWorkers:
 
     def _exited(self, worker: _Worker) -> None:
         worker.process.join()
+        metrics.mark_process_dead(worker.process.pid)  # one killed did not mark itself
         self._workers.remove(worker)
         self._exits.append(worker)
         worker.connection.close()

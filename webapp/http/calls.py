@@ -12,6 +12,7 @@ from functools import cached_property
 
 from werkzeug.wrappers import Request
 
+from serving_core import observation
 from serving_core.errors import UnavailableError
 from serving_core.payloads.limits import RequestBudget, ServerLimits
 from serving_core.request import InferenceRequest, Inputs, ModelSpec, new_request_id
@@ -20,9 +21,10 @@ from webapp.http.media import mimetype_of
 from webapp.http.request_body import ARRIVED, buffered_body, raise_body_refusal
 from webapp.settings import Settings
 
-#: The header a client (or a proxy) names its request with; echoed, or made when absent.
+#: The header a client (or a proxy) names its request with; echoed, or made when absent
+#: (``webapp.http.observe``, which also leaves the id it settled on in the environ).
 REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
+REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
 #: Longest request id taken from a client (a longer one is replaced by a new id).
 MAX_REQUEST_ID = 200
 
@@ -76,6 +78,7 @@ class HttpCall:
         self.route = route
         if request is not None:
             self.request = request
+        observation.note_call(protocol, route)
 
     @cached_property
     def request(self) -> Request:
@@ -111,7 +114,7 @@ class HttpCall:
 
     @cached_property
     def request_id(self) -> str:
-        given = self.environ.get(_REQUEST_ID_ENVIRON, "")
+        given = self.environ.get(REQUEST_ID_ENVIRON, "")
         return given if 0 < len(given) <= MAX_REQUEST_ID and given.isprintable() else new_request_id()
 
     def body(self) -> bytes:
@@ -124,5 +127,7 @@ class HttpCall:
         return body if body is not None else self.request.get_data(cache=False)
 
     def inference_request(self, spec: ModelSpec, inputs: Inputs) -> InferenceRequest:
-        """The core's request for this call."""
-        return InferenceRequest(spec, inputs, self.budget, self.protocol, self.route, self.request_id)
+        """The core's request for this call (noted as the current request's, for its log line and metrics)."""
+        request = InferenceRequest(spec, inputs, self.budget, self.protocol, self.route, self.request_id)
+        observation.note_inference(request)
+        return request

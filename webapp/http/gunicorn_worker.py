@@ -52,6 +52,7 @@ from gunicorn.workers.ggevent import GeventWorker
 from serving_core.deadline import Deadline
 from serving_core.errors import ServingError
 from webapp.http.listener_shutdown import held_by, queued_connections, stop_handshakes
+from webapp.http.observe import ObserveRequests
 from webapp.http.refusals import JSON, PAGE, refusal_answer
 from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, BodyTimeoutError, buffer_body
 from webapp.http.routing import status_line
@@ -91,8 +92,10 @@ class ThreadPoolApp:
 
     def __init__(self, wsgi_app: Callable, pool: ThreadPool, max_length: int | None,
                  body_timeout: float, deadline_seconds: float = 0.0,
-                 style_of: StyleOf = lambda environ: JSON) -> None:
+                 style_of: StyleOf = lambda environ: JSON, observer: ObserveRequests | None = None) -> None:
         self.wsgi_app = wsgi_app
+        #: The app's observation layer, which also answers the refusals given here (request id, metrics).
+        self.observer = observer
         self.pool = pool
         self.max_length = max_length
         self.body_timeout = body_timeout
@@ -144,7 +147,11 @@ class ThreadPoolApp:
         error = deadline.not_started()
         assert isinstance(error, ServingError)
         refusal = refusal_answer(error, style)
-        start_response(status_line(refusal.status), with_security_headers(refusal.wsgi_headers()))
+        status, headers = status_line(refusal.status), with_security_headers(refusal.wsgi_headers())
+        observer = self.observer
+        if observer is not None:
+            return observer.answer_unrouted(environ, start_response, status, headers, refusal.body, error)
+        start_response(status, headers)
         return [refusal.body]
 
 
@@ -193,9 +200,11 @@ class GeventThreadPoolWorker(GeventWorker):
         self.drain_seconds = settings["DRAIN_SECONDS"]
         self.pool = ThreadPool(max(1, self.cfg.threads))
         style_of = getattr(self.wsgi, "extensions", {}).get("refusal_style", lambda environ: JSON)
+        observer = getattr(self.wsgi, "wsgi_app", None)
         self.wsgi = ThreadPoolApp(self.wsgi, self.pool, settings["MAX_CONTENT_LENGTH"],
                                   settings["REQUEST_BODY_TIMEOUT_SECONDS"],
-                                  settings["REQUEST_DEADLINE_SECONDS"], style_of)
+                                  settings["REQUEST_DEADLINE_SECONDS"], style_of,
+                                  observer if isinstance(observer, ObserveRequests) else None)
 
     def run(self) -> None:
         """GeventWorker's loop, and once a second: leave or rejoin the rotation (``worker_readiness``)."""

@@ -18,6 +18,7 @@ from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from emnist_contract.signatures import EXAMPLE_FEATURE
 from serving_core.engines.signature_defs import sorted_signature_maps
+from serving_core.observation import current_request_id
 from serving_core.payloads.limits import ServerLimits
 from serving_core.payloads.tensor_protos import tensor_to_array
 from serving_core.service import ModelSpec
@@ -30,6 +31,7 @@ from tf_serving_protos.tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+from webapp.grpc.calls import REQUEST_ID_KEY
 from webapp.grpc.status import core_code
 from webapp.grpc.tensors import array_to_tensor
 from webapp.remote.addresses import ModelServerAddress
@@ -76,8 +78,10 @@ class GrpcModelServer:
         self.channel.close()
 
     def _call(self, method: Callable[..., T], request: Any, timeout: float) -> T:
+        request_id = current_request_id()  # the model server logs the front end's request under the same id
+        metadata = ((REQUEST_ID_KEY, request_id),) if request_id is not None else None
         try:
-            return method(request, timeout=timeout)
+            return method(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as error:
             code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
             raise answered_error(self.url, core_code(code), error.details() or "") from None
