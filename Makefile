@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 HOST ?=
 PORT ?=
 GRPC_PORT ?=
+# Non-empty: other libraries' start-up log and warnings too (TensorFlow's), silenced by default.
+VERBOSE ?=
 # An editable install that puts this checkout on sys.path (other checkouts can run their own code).
 EDITABLE := --config-settings editable_mode=compat
 
@@ -39,7 +41,7 @@ install-dev: $(VENV)/.dev-installed
 ## TensorFlow, whose engine EMNIST_ENGINE=auto then picks)
 run: install
 	$(BIN)/python -m webapp.model_server $(if $(HOST),--host $(HOST)) $(if $(PORT),--rest_api_port $(PORT)) \
-		$(if $(GRPC_PORT),--port $(GRPC_PORT))
+		$(if $(GRPC_PORT),--port $(GRPC_PORT)) $(if $(VERBOSE),--verbose)
 
 ## Debian's packages the tests use, each installed only when its command is missing (a machine whose
 ## Node.js came from elsewhere has an npm that Debian's npm package conflicts with): Chromium for the

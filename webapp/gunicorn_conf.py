@@ -50,7 +50,8 @@ preload_app = False
 # A worker silent for this long is killed and replaced. It only catches a truly stuck worker: requests
 # have their own deadline (EMNIST_REQUEST_DEADLINE_SECONDS) and every load is bounded far below it.
 timeout = 60
-# On restart/stop, requests in flight get this long to finish.
+# On restart/stop, requests in flight get this long to finish, counted from SIGTERM: the drain
+# (EMNIST_DRAIN_SECONDS, webapp/http/gunicorn_worker.py) is part of it.
 graceful_timeout = 30
 # Seconds a connection may take to send a request's line and headers, and to stay idle between two
 # requests: after that the worker closes it. The body then has EMNIST_REQUEST_BODY_TIMEOUT_SECONDS.

@@ -139,8 +139,16 @@ SETTINGS: tuple[Setting, ...] = (
             "(0: one per core available)", parse.integer(0)),
     Setting("GRPC_THREADS", "int", 4, "RPCs one gRPC process runs at once (more wait in its queue)",
             parse.integer(1)),
-    Setting("GRPC_GRACE_SECONDS", "seconds", 30.0, "on SIGTERM, how long RPCs in flight may take to finish",
+    Setting("GRPC_GRACE_SECONDS", "seconds", 30.0, "on SIGTERM, how long RPCs in flight may take to finish "
+            "once the drain is over", parse.seconds),
+    # Stopping and starting (``python -m webapp.model_server``, gunicorn's workers).
+    Setting("DRAIN_SECONDS", "seconds", 2.0, "on SIGTERM, readiness (/readyz, gRPC health) turns NOT_SERVING "
+            "at once and new connections are still taken, answered with Connection: close, for this long "
+            "(a load balancer's time to notice); then they are refused and requests in flight finish",
             parse.seconds),
+    Setting("VERBOSE", "bool", False, "show third-party start-up noise (TensorFlow's C++ log, its Python "
+            "warnings and deprecation notices); off: they are silenced, the server's own log stays",
+            parse.boolean),
     # The app as a front end to remote model servers.
     Setting("MODEL_SERVER", "string", "", "model servers doing the inference, e.g. grpc://models-a:8500,"
             "http://models-b:8501 (empty: the app loads the models itself)", parse.model_servers),

@@ -6,7 +6,8 @@ The same ``HttpCall`` is built by the Flask view of a route and by a fast path b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from werkzeug.wrappers import Request
@@ -15,7 +16,7 @@ from serving_core import observation
 from serving_core.errors import UnavailableError
 from serving_core.payloads.limits import RequestBudget, ServerLimits
 from serving_core.request import InferenceRequest, Inputs, ModelSpec, new_request_id
-from serving_core.service import InferenceBackend
+from serving_core.service import InferenceBackend, Readiness
 from webapp.http.media import mimetype_of
 from webapp.http.request_body import ARRIVED, buffered_body, raise_body_refusal
 from webapp.settings import Settings
@@ -35,6 +36,31 @@ class FrontEnd:
     service: InferenceBackend | None
     limits: ServerLimits
     settings: Settings
+    #: Set when the process starts to stop (SIGTERM to a gunicorn worker): the readiness probes then
+    #: answer "not ready" at once, while requests are still answered (``webapp.http.gunicorn_worker``).
+    draining: threading.Event = field(default_factory=threading.Event)
+    #: Set while another worker of the same gunicorn master may take connections it cannot answer (it has
+    #: not lately said it is ready or paused: ``webapp.http.worker_readiness``): the next requests may go
+    #: to it, so this one is not ready either.
+    siblings_unready: threading.Event = field(default_factory=threading.Event)
+
+    def held_back(self) -> str:
+        """Why this process is not ready whatever its models say ("" when nothing holds it back)."""
+        if self.draining.is_set():
+            return "the server is shutting down"
+        if self.siblings_unready.is_set():
+            return "another worker of this server cannot answer yet"
+        return ""
+
+    def readiness(self, name: str) -> Readiness:
+        """``name``'s readiness, or "not ready" while the process drains before stopping or while a sibling
+        worker takes connections it cannot answer."""
+        held_back = self.held_back()
+        if held_back:
+            return Readiness(False, error=held_back)
+        if self.service is None:
+            return Readiness(False, error="no model registry configured")
+        return self.service.readiness(name)
 
 
 class HttpCall:

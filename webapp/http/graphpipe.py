@@ -186,7 +186,7 @@ def is_alive(call: HttpCall) -> HttpAnswer:
 
 
 def is_ready(call: HttpCall) -> HttpAnswer:
-    if call.service.readiness(call.settings["MODEL_NAME"]).ready:
+    if call.front_end.readiness(call.settings["MODEL_NAME"]).ready:
         return HttpAnswer(b"ok\n", "text/plain")
     return HttpAnswer(b"not ready\n", "text/plain", 503)
 

@@ -40,7 +40,11 @@ from webapp.remote.results import Classified, Predicted, untrained_classes_of
 
 T = TypeVar("T")
 State = get_model_status_pb2.ModelVersionStatus.State
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+#: gRPC's reconnect backoff grows to two minutes while a server is down: a worker whose channel had
+#: backed off that far kept failing for that long after the model server was back, while its siblings
+#: answered. Capped at a second, every worker reaches a returning model server within about a second.
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
+                   ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)]
 
 
 def fill_model_spec(target: Any, spec: ModelSpec, signature_name: str = "") -> None:
