@@ -114,7 +114,8 @@ def report(rows: list[dict[str, Any]], entries: list[dict[str, Any]], settings: 
     return (
         f"`{settings['command']}`, {settings['date']}; {settings['runs']} run(s) of "
         f"{settings['duration_s']:g} s per cell (medians); servers on {cores} of the machine's "
-        f"{settings['machine_cores']} cores, load clients {settings['client_cores']}; model "
+        f"{settings['machine_cores']} cores (1-minute load average {settings['load_average']}), load clients "
+        f"{settings['client_cores']}; model "
         f"`{settings['model']}` in onnxruntime {settings['onnxruntime']} in every server. Versions: "
         f"{settings['versions']}. {settings.get('note', '')}\n\n{skipped}{chr(10) if skipped else ''}"
         f"{table(rows)}\nOurs against the best peer in each cell (ratios inside each run, medians):\n\n"

@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     skipped: dict[str, str] = {}
     envs = peer_envs(peer_keys, args.cache, skipped)
     args.out.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="peers-") as scratch:
         bodies = {}
         for kind in ("tfserving", "v2", "bentoml"):
@@ -235,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": f"models/{args.model_name}/{model_file.parent.name}/model.onnx",
         "onnxruntime": project_pin("onnxruntime").split("==")[1], "versions": versions_text(envs),
         "skipped": skipped, "note": args.note,
+        "load_average": f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after",
     }
     text = report(rows, entries, meta)
     (args.out / "peers.json").write_text(json.dumps(

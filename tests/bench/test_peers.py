@@ -81,6 +81,6 @@ def test_every_figure_names_its_cores_and_ours_is_compared_per_cell(quick_run: d
     if any(name not in skipped for name, _ in PEERS.values()):
         compared = {entry["cell"] for entry in report["ratios"]}
         assert compared >= REST_CELLS
-        assert all(entry["throughput_ratio"] > 0 and entry["best_peer"] for entry in report["ratios"])
+        assert all(entry["throughput_ratio"] >= 0 and entry["best_peer"] for entry in report["ratios"])
     text = (quick_run["out"] / "peers.md").read_text()
     assert "| cell | server | cores |" in text and f"| {cores} |" in text
