@@ -23,6 +23,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -147,7 +148,17 @@ class PeerServer:
             return float("nan"), 0
 
     def stop(self) -> None:
+        """SIGTERM to the whole process group, then until every process of it is gone (SIGKILL after 20 s):
+        the process started can exit before its children (TorchServe's Java front end outlives its Python
+        launcher, and refuses to start while its pid file names a live process)."""
         stop_process_group(self.process, grace=20)
+        started = time.monotonic()
+        while time.monotonic() - started < 25:  # a zombie nobody reaps would answer forever
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL if time.monotonic() - started > 20 else 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
 
 
 def _spawn(command: list[str], cpus: str, cwd: Path, env: dict[str, str], log_path: Path) -> subprocess.Popen:
