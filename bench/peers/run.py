@@ -59,6 +59,20 @@ def core_sets(count: int) -> tuple[str, set[int]]:
     return ",".join(map(str, servers)), set(rest or cpus)
 
 
+def shown_command(argv: list[str]) -> str:
+    """The command as the report shows it: without --note's sentence, which the report quotes itself."""
+    shown, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--note="):
+            skip = False
+            continue
+        if arg == "--note":
+            skip = True
+            continue
+        shown.append(arg)
+    return shlex.join(["python", "bench/peers/run.py", *shown])
+
+
 def clients_text(count: int) -> str:
     clients = core_sets(count)[1]
     if clients == set(ALL_CPUS):
@@ -229,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                 for cores in core_counts for index in range(args.runs)]
     rows, entries = summarize(runs, cell_keys), ratios(runs, cell_keys)
     meta = {
-        "command": "python bench/peers/run.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": shown_command(argv if argv is not None else sys.argv[1:]),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "runs": args.runs,
         "duration_s": args.duration, "cores": core_counts, "machine_cores": os.cpu_count(),
         "client_cores": "; ".join(clients_text(count) for count in core_counts),

@@ -122,3 +122,17 @@ def test_torchserve_handler_answers_each_request_of_a_batch(tmp_path) -> None:
     expected = OnnxModel(str(served_version_dir() / "model.onnx")).predict(batch.reshape(4, -1) / 255.0)
     assert [len(answer["predictions"]) for answer in answers] == [1, 3]
     np.testing.assert_allclose(np.concatenate([a["predictions"] for a in answers]), expected, atol=1e-6)
+
+
+def test_servers_take_the_first_cores_and_the_load_clients_the_rest() -> None:
+    import run
+
+    cpus = run.ALL_CPUS
+    servers, clients = run.core_sets(len(cpus))
+    assert servers == ",".join(map(str, cpus)) and clients == set(cpus)  # nothing left: shared
+    if len(cpus) > 1:
+        servers, clients = run.core_sets(1)
+        assert servers == str(cpus[0]) and clients == set(cpus[1:])
+    for count in (0, len(cpus) + 1):
+        with pytest.raises(ValueError, match="this process may run on"):
+            run.core_sets(count)
