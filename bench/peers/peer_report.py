@@ -50,7 +50,8 @@ def summarize(runs: list[dict[str, Any]], cell_keys: list[str]) -> list[dict[str
 def ratios(runs: list[dict[str, Any]], cell_keys: list[str]) -> list[dict[str, Any]]:
     """Ours against the best peer in each cell, taken inside each run (the machine is shared), medians
     over runs: requests/s ours / best peer's, and server CPU per request ours / that peer's. TF Serving's
-    gRPC (ours only) is compared with the peers' V2 gRPC of the same batch and concurrency."""
+    gRPC (ours only) is compared with the peers' V2 gRPC of the same batch and concurrency. When the best
+    peer differs from run to run, ``best_peer`` names each (most often best first)."""
     out = []
     for cores in sorted({run["cores"] for run in runs}):
         for cell_key in cell_keys:
@@ -71,7 +72,8 @@ def ratios(runs: list[dict[str, Any]], cell_keys: list[str]) -> list[dict[str, A
             if throughput:
                 out.append({"cores": cores, "cell": cell_key, "throughput_ratio": _median(throughput),
                             "cpu_ratio": _median(cpu), "runs": len(throughput),
-                            "best_peer": max(set(best_names), key=best_names.count)})
+                            "best_peer": " / ".join(sorted(dict.fromkeys(best_names), key=best_names.count,
+                                                           reverse=True))})
     return out
 
 

@@ -78,8 +78,11 @@ def test_ours_is_compared_with_the_best_peer_inside_each_run() -> None:
             run(2, 900, {"a": 50, "b": 200})]
     (entry,) = ratios(runs, ["rest_b1_c8"])
     assert entry["throughput_ratio"] == pytest.approx(2.0)  # the median of 2.0, 1.0 and 4.5
-    assert entry["best_peer"] == "b" and entry["runs"] == 3 and entry["cores"] == 2
+    assert entry["best_peer"] == "b / a" and entry["runs"] == 3 and entry["cores"] == 2  # b best twice
     assert entry["cpu_ratio"] == pytest.approx(0.5)  # 1/2, 1/1, 1/4.5
+    (mixed,) = ratios([run(2, 300, {"a": 100, "b": 150}), run(2, 300, {"a": 200, "b": 50}),
+                       run(2, 300, {"a": 120, "b": 100})], ["rest_b1_c8"])
+    assert mixed["best_peer"] == "a / b"  # best in two runs, then in one
     # TF Serving's gRPC (ours only) is compared with the peers' V2 gRPC of the same batch and concurrency.
     (grpc_entry,) = ratios([run(1, 90, {"a": 30}, cell="tfsgrpc_b1_c8")], ["tfsgrpc_b1_c8"])
     assert grpc_entry["throughput_ratio"] == pytest.approx(3.0) and grpc_entry["cores"] == 1
