@@ -71,8 +71,8 @@ test: install-dev system-packages node_modules/.package-lock.json
 ## peer's pinned packages go to ~/.cache/emnist-peers the first time (minutes); TorchServe needs Debian's Java
 ## runtime, and is skipped with the reason when it cannot install
 test-peers: install-dev system-packages
-	command -v java >/dev/null || apt-get install -y --no-install-recommends default-jre-headless \
-		|| echo "no Java runtime: TorchServe will be skipped"
+	command -v java >/dev/null || (apt-get update && apt-get install -y --no-install-recommends \
+		default-jre-headless) || echo "no Java runtime: TorchServe will be skipped"
 	$(BIN)/python -m pytest -m peers tests/bench/test_peers.py
 
 lint: install-dev
