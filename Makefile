@@ -12,7 +12,7 @@ VERBOSE ?=
 # An editable install that puts this checkout on sys.path (other checkouts can run their own code).
 EDITABLE := --config-settings editable_mode=compat
 
-.PHONY: install install-dev run test system-packages lint
+.PHONY: install install-dev run test test-peers system-packages lint
 
 # Which serving set `make install`/`make run` installs: serve (onnxruntime, no TensorFlow) or serve-tf (adds
 # TensorFlow: the tensorflow engine serves the SavedModel).
@@ -65,11 +65,19 @@ system-packages:
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-## Install everything, then run the checks and the whole test suite
+## Install everything, then run the checks and the whole test suite (but the comparison with other servers)
 test: install-dev system-packages node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not peers"
+
+## Our server against MLServer, BentoML, LitServe and TorchServe, briefly (bench/peers/run.py --quick): each
+## peer's pinned packages go to ~/.cache/emnist-peers the first time (minutes); TorchServe needs Debian's Java
+## runtime, and is skipped with the reason when it cannot install
+test-peers: install-dev system-packages
+	command -v java >/dev/null || (apt-get update && apt-get install -y --no-install-recommends \
+		default-jre-headless) || echo "no Java runtime: TorchServe will be skipped"
+	$(BIN)/python -m pytest -m peers tests/bench/test_peers.py
 
 lint: install-dev
 	$(BIN)/ruff check .
