@@ -7,7 +7,7 @@ counts it would have under ``make run`` (one gunicorn and one gRPC worker per co
 loaded, sends ``--requests`` rounds of a 128-image ``:predict``, a ``/predict`` with a PNG and a 128-image
 gRPC Predict, then prints each process's RSS then and after, its PSS (shared pages split among the
 processes that map them, so the PSS add up to what the server takes) and one JSON line. Figures:
-docs/benchmarks.md.
+docs/server-costs.md.
 """
 
 from __future__ import annotations
