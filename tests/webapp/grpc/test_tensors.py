@@ -33,7 +33,7 @@ ARRAYS = [
     np.array([0.5, -1.0], dtype=np.float16),
     np.array([True, False]),
     np.array([b"tf.Example bytes", b""], dtype=object),
-    np.arange(6, dtype=">f4").reshape(2, 3) / 7,  # big-endian arrays are answered little-endian
+    (np.arange(6).reshape(2, 3) / 7).astype(">f4"),  # big-endian arrays are answered little-endian
     np.array([-5, 2**40], dtype=">i8"),
 ]
 
