@@ -114,8 +114,8 @@ def tensor_to_array(tensor: Any, budget: RequestBudget, where: str = "input") ->
         array[:] = list(strings)
         return _fill(array, count, shape)
     dtype, field = NUMERIC[tensor.dtype]
-    if tensor.tensor_content:
-        content = tensor.tensor_content
+    content = tensor.tensor_content  # a copy of the bytes at each read of the field: read once
+    if content:
         if len(content) != count * dtype.itemsize:
             raise InvalidArgumentError(
                 f"{where}: tensor_content of {len(content)} bytes does not hold shape {list(shape)} of "

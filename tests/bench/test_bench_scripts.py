@@ -154,6 +154,20 @@ def test_compare_checkouts_quick_measures_both_servers() -> None:
         assert float(ratio) > 0
 
 
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (Debian nghttp2-client) is not installed")
+def test_compare_grpc_checkouts_quick_measures_both_model_servers() -> None:
+    result = run("compare_grpc_checkouts.py", "--before", ".", "--after", ".", "--workers", "1",
+                 "--cases", "grpc_b1_c8,v2_grpc_b128_c8", "--quick", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "grpc_b" in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| grpc_b1_c8", "| v2_grpc_b128_c8"], result.stdout
+    for row in rows:  # CPU per RPC before, after (median and range), their ratio, then RPCs/s of each
+        before, after, ratio, before_rate, after_rate = row.strip("| ").split(" | ")[1:]
+        assert float(before.split()[0].replace(",", "")) > 0 and float(after.split()[0].replace(",", "")) > 0
+        assert float(ratio) > 0
+        assert float(before_rate.replace(",", "")) > 0 and float(after_rate.replace(",", "")) > 0
+
+
 @pytest.mark.slow
 def test_metrics_cost_quick(tmp_path: Path) -> None:
     result = run("metrics_cost.py", "--quick", "--json", str(tmp_path / "cost.json"))

@@ -79,6 +79,21 @@ def test_predict_accepts_tf_servings_encodings(prediction, onnx_reference, pixel
     np.testing.assert_allclose(scores, onnx_reference(unit.reshape(-1, 784)), rtol=1e-5, atol=1e-6)
 
 
+def test_the_largest_request_is_answered_for_every_image(prediction, onnx_reference, validation_images):
+    """MAX_INSTANCES float32 images in one Predict (3.2 MB: many HTTP/2 frames and flow-control windows):
+    every row is answered, in tensor_content that TensorFlow's own tf.make_ndarray reads."""
+    import tensorflow as tf
+
+    images, _ = validation_images
+    unit = np.resize(images.reshape(-1, 784), (1024, 784)).astype(np.float32) / 255  # MAX_INSTANCES
+    response = prediction.Predict(request({"images": tensor(unit)}), 30.0)
+    answer = response.outputs["scores"]
+    assert answer.tensor_content and not answer.float_val
+    scores = tf.make_ndarray(answer)
+    assert scores.shape == (1024, 62) and scores.dtype == np.float32
+    np.testing.assert_allclose(scores, onnx_reference(unit), rtol=1e-5, atol=1e-6)
+
+
 def test_the_answer_names_the_version_asked_for(prediction, pixels):
     images = tensor(pixels.reshape(-1, 784).astype(np.float32) / 255)
     response = prediction.Predict(request({"images": images}, version=SERVED_VERSION), 10.0)

@@ -33,6 +33,8 @@ ARRAYS = [
     np.array([0.5, -1.0], dtype=np.float16),
     np.array([True, False]),
     np.array([b"tf.Example bytes", b""], dtype=object),
+    (np.arange(6).reshape(2, 3) / 7).astype(">f4"),  # big-endian arrays are answered little-endian
+    np.array([-5, 2**40], dtype=">i8"),
 ]
 
 
@@ -99,3 +101,22 @@ def test_malformed_tensors_are_refused_with_their_reason(fields, message):
         proto.tensor_shape.dim.add(size=size)
     with pytest.raises(InvalidArgumentError, match=f"^input: .*{re.escape(message)}"):
         tensor_to_array(proto, LIMITS)
+
+
+def test_float32_tensor_content_reaches_the_model_as_a_view_of_the_request():
+    """The fast case: float32 [N,784] tensor_content is read in place (np.frombuffer on the field's bytes),
+    and PredictInputs hands that read-only view on as the model's input: no copy of the pixels."""
+    from serving_core.request import SignatureInput
+    from tf_serving_protos.tensorflow_serving.apis import predict_pb2
+    from webapp.grpc.inputs import PredictInputs
+
+    images = np.random.default_rng(1).random((8, 784), dtype=np.float32)
+    proto = array_to_tensor(images)
+    decoded = tensor_to_array(proto, LIMITS)
+    assert not decoded.flags.owndata and not decoded.flags.writeable
+    np.testing.assert_array_equal(decoded, images)
+    request = predict_pb2.PredictRequest()
+    request.inputs["images"].CopyFrom(proto)
+    fed = PredictInputs(request).tensor(SignatureInput("images", "DT_FLOAT"), LIMITS)
+    assert fed.dtype == np.float32 and not fed.flags.writeable  # a copy would be writeable
+    np.testing.assert_array_equal(fed, images)
