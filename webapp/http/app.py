@@ -37,14 +37,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
 
     from webapp.api_tokens import parse_tokens
-    from webapp.http import api_page, graphpipe, health, predict_api, tfserving_rest, ui, v2_rest
+    from webapp.http import api_page, graphpipe, health, predict_api, sagemaker, tfserving_rest, ui, v2_rest
     from webapp.http.api_document import build_document
     from webapp.http.calls import FrontEnd
     from webapp.http.errors import register_error_handlers
     from webapp.http.responses import json_bytes
     from webapp.http.routing import CONVERTERS, FastRoutes
 
-    groups = (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES)
+    groups = (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES,
+              sagemaker.ROUTES)
     app.url_map.converters.update(CONVERTERS)
     app.register_blueprint(ui.blueprint)
     app.register_blueprint(api_page.blueprint)
