@@ -38,7 +38,10 @@ from webapp.remote.results import Classified, Predicted, untrained_classes_of
 
 T = TypeVar("T")
 State = get_model_status_pb2.ModelVersionStatus.State
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+# round_robin: a name that resolves to several model servers (a Kubernetes headless Service, a compose
+# service with replicas) gets its calls spread over all of them, not pinned to the first that answered.
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
+                   ("grpc.lb_policy_name", "round_robin")]
 
 
 def fill_model_spec(target: Any, spec: ModelSpec, signature_name: str = "") -> None:
