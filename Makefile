@@ -10,7 +10,7 @@ GRPC_PORT ?=
 # An editable install that puts this checkout on sys.path (other checkouts can run their own code).
 EDITABLE := --config-settings editable_mode=compat
 
-.PHONY: install install-dev run test system-packages lint
+.PHONY: install install-dev run test test-containers images system-packages lint
 
 # Which serving set `make install`/`make run` installs: serve (onnxruntime, no TensorFlow) or serve-tf (adds
 # TensorFlow: the tensorflow engine serves the SavedModel).
@@ -61,11 +61,25 @@ system-packages:
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-## Install everything, then run the checks and the whole test suite
+## Install everything, then run the checks and the whole test suite (the image tests apart: test-containers)
 test: install-dev system-packages node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not container"
+
+## Build both images (a base from Debian's packages, as no registry is reachable) and run them
+test-containers: install-dev system-packages
+	$(BIN)/python -m pytest -m container tests/container
+
+## The images, over BASE_IMAGE (default: the Dockerfile's python:3.11-slim), with this machine's pip
+## configuration handed to the build (container/pip_build_config.py): localhost/emnist-serving:slim and :full
+BASE_IMAGE ?=
+images:
+	mkdir -p .cache && $(PYTHON) container/pip_build_config.py .cache/pip.conf > .cache/pip-build-args
+	for target in slim full; do \
+		podman build --isolation chroot --format docker --target $$target \
+			$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) $$(cat .cache/pip-build-args) \
+			--tag localhost/emnist-serving:$$target . || exit 1; done
 
 lint: install-dev
 	$(BIN)/ruff check .
