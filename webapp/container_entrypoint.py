@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv[:1] == ["healthcheck"]:
         from webapp.container_healthcheck import main as healthcheck
 
-        sys.exit(healthcheck())
+        sys.exit(healthcheck(argv[1:]))
     launch = launch_for(argv, os.environ, Path(tempfile.gettempdir()) / "emnist-model-links")
     os.environ.update(launch.environment)
     command = [sys.executable, "-m", "webapp.model_server", *launch.arguments]

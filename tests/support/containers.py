@@ -78,7 +78,9 @@ def build_image(target: str, base_image: str) -> tuple[str, float]:
 
 
 def image_config(name: str) -> dict:
-    return json.loads(podman("image", "inspect", name).stdout)[0]["Config"]
+    """The image's configuration (podman reports the health check beside it, not inside)."""
+    inspected = json.loads(podman("image", "inspect", name).stdout)[0]
+    return {**inspected["Config"], "Healthcheck": inspected.get("Healthcheck")}
 
 
 @dataclass
