@@ -47,9 +47,13 @@ run: install
 ## axe-core (package-lock.json), wrk and h2load
 ## (nghttp2-client), the load clients of bench/ (the bench tests run them briefly), strace (the
 ## no-disk-writes test watches the workers) and nginx (the documented proxy, which the tests run on
-## loopback: a policy-rc.d stops Debian from starting its own nginx on port 80 while it installs)
+## loopback: a policy-rc.d stops Debian from starting its own nginx on port 80 while it installs); podman,
+## runc and mmdebstrap build and run the images, podman-compose and CNI's dnsname plugin (service names
+## between containers) run compose.yaml (make test-containers)
 system-packages:
-	missing=; for pair in chromium:chromium npm:npm wrk:wrk h2load:nghttp2-client strace:strace; do \
+	missing=; for pair in chromium:chromium npm:npm wrk:wrk h2load:nghttp2-client strace:strace \
+		podman:podman mmdebstrap:mmdebstrap /usr/sbin/runc:runc podman-compose:podman-compose \
+		/usr/lib/cni/dnsname:golang-github-containernetworking-plugin-dnsname; do \
 		command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	test -z "$$missing" || (apt-get update && apt-get install -y --no-install-recommends $$missing)
 	test -x /usr/sbin/nginx || ( created=; if ! test -e /usr/sbin/policy-rc.d; then \

@@ -40,8 +40,10 @@ T = TypeVar("T")
 State = get_model_status_pb2.ModelVersionStatus.State
 # round_robin: a name that resolves to several model servers (a Kubernetes headless Service, a compose
 # service with replicas) gets its calls spread over all of them, not pinned to the first that answered.
+# The name is looked up again when a connection fails, at most every 2 s (gRPC's default: 30 s), so a
+# replaced replica at a new address is found while the others answer.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
-                   ("grpc.lb_policy_name", "round_robin")]
+                   ("grpc.lb_policy_name", "round_robin"), ("grpc.dns_min_time_between_resolutions_ms", 2000)]
 
 
 def fill_model_spec(target: Any, spec: ModelSpec, signature_name: str = "") -> None:
