@@ -16,9 +16,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.containers import podman
-from tests.support.grpc_servers import free_port
-from tests.support.paths import REPO
+from bench.bench_servers import free_port
+from bench.containers import REPO, podman
 
 COMPOSE_FILE = REPO / "compose.yaml"
 HAPROXY_CONTEXT = REPO / "deploy" / "compose" / "haproxy"

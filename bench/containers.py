@@ -1,4 +1,4 @@
-"""Images and containers for the container tests: podman as this machine runs it.
+"""Images and containers for the container tests and bench/soak.py: podman as this machine runs it.
 
 No registry is reachable here, so the base image is built from Debian's packages (mmdebstrap, then
 ``podman import``) and handed to the Dockerfile as ``BASE_IMAGE``; pip inside the build reaches the same
@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.grpc_servers import free_port
-from tests.support.paths import REPO
+from bench.bench_servers import free_port
+
+REPO = Path(__file__).resolve().parent.parent
 
 PODMAN = "podman"
 RUN_OPTIONS = ("--runtime", "/usr/sbin/runc")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.support.containers import build_base_image, build_image, missing_tools
+from bench.containers import build_base_image, build_image, missing_tools
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 
-from tests.support.compose_stack import REPLICAS, ComposeStack, build_haproxy_image
-from tests.support.containers import podman, publish_tree
+from bench.compose_stack import REPLICAS, ComposeStack, build_haproxy_image
+from bench.containers import podman, publish_tree
 from tests.support.paths import served_version_dir
 
 pytestmark = pytest.mark.container

@@ -11,7 +11,7 @@ import grpc
 import numpy as np
 import pytest
 
-from tests.support.containers import Container, image_config, publish_tree
+from bench.containers import Container, image_config, publish_tree
 from tests.support.paths import served_version_dir
 from tf_serving_protos.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tf_serving_protos.tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc

@@ -11,7 +11,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from tests.support.containers import Container, publish_tree
+from bench.containers import Container, publish_tree
 from tests.support.paths import encode_image, served_version_dir
 
 pytestmark = pytest.mark.container
