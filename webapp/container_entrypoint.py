@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,12 @@ from webapp.container_models import (
     find_model,
     link_base_path,
 )
+
+if __name__ == "__main__":
+    # SIGHUP's default action ends a process: until the launcher installs its handler, a SIGHUP (a reload
+    # asked for as the container starts: podman kill --signal HUP) would stop the server. Ignored from
+    # here on (an ignored signal stays ignored across exec; the models are read at start anyway).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 ROLES = ("model-server", "front-end", "serve", "healthcheck")
 #: SageMaker's port, unless it asks for another (SAGEMAKER_BIND_TO_PORT).

@@ -92,6 +92,8 @@ def test_serves_a_mounted_model_and_its_new_versions(image, tmp_path, images, on
     try:
         ready = json.loads(container.wait_http(8000, "/readyz"))
         assert ready == {"status": "ready", "model": MODEL, "version": "1"}
+        container.signal("HUP")  # a reload (rescan, gunicorn's workers replaced), not a stop
+        assert json.loads(container.wait_http(8000, "/readyz"))["status"] == "ready"
         assert container.exec("python", "-m", "webapp.container_healthcheck").returncode == 0
         expected = onnx_reference(images)
 
