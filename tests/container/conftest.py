@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from bench.compose_stack import build_haproxy_image
 from bench.containers import build_base_image, build_image, missing_tools
 
 
@@ -42,3 +43,9 @@ def target_image(target: str, base_image: str, built_images: dict[str, str]) -> 
         print(f"built {name} in {seconds:.0f} s")
         built_images[target] = name
     return built_images[target]
+
+
+@pytest.fixture(scope="session")
+def haproxy_image(base_image) -> str:
+    """compose.yaml's load balancer (deploy/compose/haproxy) over the same base."""
+    return build_haproxy_image(base_image)

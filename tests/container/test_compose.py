@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from bench.compose_stack import REPLICAS, ComposeStack, build_haproxy_image
+from bench.compose_stack import REPLICAS, ComposeStack
 from bench.containers import podman, publish_tree
 from tests.support.paths import served_version_dir
 
@@ -25,14 +25,14 @@ BEFORE_SECONDS, AFTER_SECONDS = 4.0, 8.0
 
 
 @pytest.fixture(scope="module")
-def stack(slim_image, base_image, tmp_path_factory):
+def stack(slim_image, haproxy_image, tmp_path_factory):
     if shutil.which("podman-compose") is None:
         pytest.fail("podman-compose is not installed (make system-packages installs it)")
     workdir = tmp_path_factory.mktemp("compose")
     models = workdir / "models"
     publish_tree(served_version_dir(), models / "emnist" / "1")
     models.chmod(0o755)
-    running = ComposeStack(slim_image, build_haproxy_image(base_image), models, workdir).up()
+    running = ComposeStack(slim_image, haproxy_image, models, workdir).up()
     try:
         running.wait_ready()
         yield running
