@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 HOST ?=
 PORT ?=
 GRPC_PORT ?=
+# Non-empty: other libraries' start-up log and warnings too (TensorFlow's), silenced by default.
+VERBOSE ?=
 # An editable install that puts this checkout on sys.path (other checkouts can run their own code).
 EDITABLE := --config-settings editable_mode=compat
 
@@ -39,21 +41,22 @@ install-dev: $(VENV)/.dev-installed
 ## TensorFlow, whose engine EMNIST_ENGINE=auto then picks)
 run: install
 	$(BIN)/python -m webapp.model_server $(if $(HOST),--host $(HOST)) $(if $(PORT),--rest_api_port $(PORT)) \
-		$(if $(GRPC_PORT),--port $(GRPC_PORT))
+		$(if $(GRPC_PORT),--port $(GRPC_PORT)) $(if $(VERBOSE),--verbose)
 
 ## Debian's packages the tests use, each installed only when its command is missing (a machine whose
 ## Node.js came from elsewhere has an npm that Debian's npm package conflicts with): Chromium for the
 ## browser tests (Playwright drives it; a test tool's own browser download fails offline), npm for
 ## axe-core (package-lock.json), wrk and h2load
 ## (nghttp2-client), the load clients of bench/ (the bench tests run them briefly), strace (the
-## no-disk-writes test watches the workers) and nginx (the documented proxy, which the tests run on
+## no-disk-writes test watches the workers), prometheus (the metrics test scrapes the server with it, on
+## loopback) and nginx (the documented proxy, which the tests run on
 ## loopback: a policy-rc.d stops Debian from starting its own nginx on port 80 while it installs); podman,
 ## runc and mmdebstrap build and run the images, podman-compose and CNI's dnsname plugin (service names
 ## between containers) run compose.yaml (make test-containers)
 system-packages:
 	missing=; for pair in chromium:chromium npm:npm wrk:wrk h2load:nghttp2-client strace:strace \
-		podman:podman mmdebstrap:mmdebstrap /usr/sbin/runc:runc podman-compose:podman-compose \
-		/usr/lib/cni/dnsname:golang-github-containernetworking-plugin-dnsname; do \
+		prometheus:prometheus podman:podman mmdebstrap:mmdebstrap /usr/sbin/runc:runc \
+		podman-compose:podman-compose /usr/lib/cni/dnsname:golang-github-containernetworking-plugin-dnsname; do \
 		command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	test -z "$$missing" || (apt-get update && apt-get install -y --no-install-recommends $$missing)
 	test -x /usr/sbin/nginx || ( created=; if ! test -e /usr/sbin/policy-rc.d; then \

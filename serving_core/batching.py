@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emnist_contract.tensors import NUM_PIXELS
+from serving_core import metrics
 from serving_core.deadline import Deadline
 from serving_core.errors import ResourceExhaustedError
 
@@ -48,6 +49,7 @@ class BatchQueueFullError(ResourceExhaustedError):
     """The batching queue is full: the client should retry later (HTTP 503)."""
 
     http_status = 503
+    limit = "BATCHING_MAX_ENQUEUED"
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,11 @@ class BatchingOptions:
 class _Task:
     """One request's images on their way through the queue."""
 
-    __slots__ = ("images", "deadline", "result", "error", "done", "lead", "event")
+    __slots__ = ("images", "deadline", "result", "error", "done", "lead", "event", "queued")
 
     def __init__(self, images: np.ndarray, deadline: Deadline | None) -> None:
         self.images = images
+        self.queued = time.monotonic()
         self.deadline = deadline
         self.result: np.ndarray | None = None
         self.error: BaseException | None = None
@@ -94,9 +97,12 @@ class DynamicBatcher:
     ``predict(images)`` is thread-safe and answers exactly what ``predict_function(images)`` would.
     """
 
-    def __init__(self, predict_function: PredictFunction, options: BatchingOptions) -> None:
+    def __init__(self, predict_function: PredictFunction, options: BatchingOptions,
+                 model_name: str = "") -> None:
         self._predict = predict_function
         self.options = options
+        #: The model whose version this batcher runs (the batching metrics' label).
+        self.model_name = model_name
         self._cond = threading.Condition(threading.Lock())
         self._queue: deque[_Task] = deque()
         self._queued_images = 0
@@ -114,6 +120,9 @@ class DynamicBatcher:
         if images.ndim != 2 or images.shape[1] != NUM_PIXELS:
             raise ValueError(f"expected images of shape [N, {NUM_PIXELS}], got {list(images.shape)}")
         count = len(images)
+        recorder = metrics.active()
+        if recorder is not None:
+            recorder.batch_input(self.model_name, count)
         if count >= self.options.max_batch_size or count == 0:
             if deadline is not None:
                 deadline.check("running the model")
@@ -203,6 +212,11 @@ class DynamicBatcher:
         return tasks
 
     def _run(self, tasks: list[_Task]) -> None:
+        recorder = metrics.active()
+        if recorder is not None:
+            now = time.monotonic()
+            recorder.batch_processed(self.model_name, sum(len(task.images) for task in tasks),
+                                     [now - task.queued for task in tasks])
         try:
             if len(tasks) == 1:
                 results = [self._predict(tasks[0].images)]
@@ -235,17 +249,18 @@ class BatcherCache:
         self._batchers: weakref.WeakKeyDictionary[object, DynamicBatcher] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def predict(self, engine: object, images: np.ndarray, deadline: Deadline | None = None) -> np.ndarray:
+    def predict(self, engine: object, images: np.ndarray, deadline: Deadline | None = None,
+                model_name: str = "") -> np.ndarray:
         """``engine.predict(images)`` through the engine's batcher (not run once ``deadline`` passed)."""
-        return self.batcher_for(engine).predict(images, deadline)
+        return self.batcher_for(engine, model_name).predict(images, deadline)
 
-    def batcher_for(self, engine: object) -> DynamicBatcher:
+    def batcher_for(self, engine: object, model_name: str = "") -> DynamicBatcher:
         batcher = self._batchers.get(engine)
         if batcher is None:
             with self._lock:
                 batcher = self._batchers.get(engine)
                 if batcher is None:
-                    batcher = DynamicBatcher(_weak_predict(engine), self.options)
+                    batcher = DynamicBatcher(_weak_predict(engine), self.options, model_name)
                     self._batchers[engine] = batcher
         return batcher
 

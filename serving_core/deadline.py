@@ -21,9 +21,14 @@ from serving_core.errors import DEADLINE_MESSAGE, DeadlineExceededError, Serving
 
 __all__ = ["Deadline", "DeadlineExceededError", "ServerBusyError"]
 
+#: The setting that a refusal by the server's own deadline names.
+SERVER_DEADLINE = "REQUEST_DEADLINE_SECONDS"
+
 
 class ServerBusyError(UnavailableError):
     """The request waited its whole deadline for its turn: the server is busy, retry later."""
+
+    limit = SERVER_DEADLINE
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class Deadline:
         if self.client:
             return DeadlineExceededError(DEADLINE_MESSAGE)
         return DeadlineExceededError(f"the request did not finish within REQUEST_DEADLINE_SECONDS="
-                                     f"{self.seconds:g} s (stopped before {step})")
+                                     f"{self.seconds:g} s (stopped before {step})", limit=SERVER_DEADLINE)
 
     def not_started(self) -> ServingError:
         """The refusal of a request that ran out of time before any of its work started (503)."""

@@ -63,12 +63,17 @@ class ServingError(Exception):
 
     code = Code.INVALID_ARGUMENT
     http_status: int | None = None
+    #: The setting whose limit refused the request (``MAX_INSTANCES``...), for the refusal metrics.
+    limit: str | None = None
 
-    def __init__(self, message: str, code: Code | None = None, http_status: int | None = None) -> None:
+    def __init__(self, message: str, code: Code | None = None, http_status: int | None = None,
+                 limit: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if limit is not None:
+            self.limit = limit
         status = http_status if http_status is not None else type(self).http_status
         self.http_status = status if status is not None else HTTP_STATUS[self.code]
 

@@ -20,15 +20,15 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import threading
+import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageChops, ImageSequence, UnidentifiedImageError
 
-from serving_core.deadline import Deadline
+from serving_core import metrics
 from serving_core.errors import Code, InvalidArgumentError
 
 #: Longest side an upload is reduced to before any analysis: pen strokes stay several pixels wide.
@@ -65,6 +65,7 @@ class ImageTooLargeError(PreprocessingError):
 
     code = Code.RESOURCE_EXHAUSTED
     http_status = 413
+    limit = "MAX_IMAGE_PIXELS"
 
 
 class EmptyImageError(PreprocessingError):
@@ -80,34 +81,6 @@ class DecodeBounds(Protocol):
 
     def check(self, step: str) -> None:
         """Refuses when the request's deadline has passed."""
-
-
-class PixelGate:
-    """At most ``capacity`` pixels decoded at once in this process; an image larger than that runs alone."""
-
-    def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"a pixel gate needs a capacity of at least 1, got {capacity}")
-        self.capacity = capacity
-        self.in_flight = 0
-        self._changed = threading.Condition()
-
-    @contextlib.contextmanager
-    def hold(self, pixels: int, deadline: Deadline | None) -> Iterator[None]:
-        """Wait for room for ``pixels`` (ServerBusyError when the deadline comes first), then hold it."""
-        with self._changed:
-            while self.in_flight and self.in_flight + pixels > self.capacity:
-                remaining = None if deadline is None else deadline.remaining()
-                if remaining is not None and remaining <= 0:
-                    raise deadline.busy("room to decode its image (other large images were decoding)")
-                self._changed.wait(remaining)
-            self.in_flight += pixels
-        try:
-            yield
-        finally:
-            with self._changed:
-                self.in_flight -= pixels
-                self._changed.notify_all()
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -221,11 +194,15 @@ def decode_greyscale(
     holding = bounds.decoding(pixels) if bounds is not None else contextlib.nullcontext()
     try:
         with holding, warnings.catch_warnings():
+            started = time.perf_counter()
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             frame = _first_frame(image)
             if on_decoded is not None:
                 on_decoded(frame)
             grey_image, alpha_image = _grey_and_alpha(frame, factor)
+            recorder = metrics.active()
+            if recorder is not None:
+                recorder.decoded(time.perf_counter() - started)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
         raise DamagedImageError(f"the image file is damaged or truncated: {exc}") from None

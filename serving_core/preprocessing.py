@@ -33,7 +33,6 @@ from serving_core.image_decoding import (  # noqa: F401
     EmptyImageError,
     ImageTooLargeError,
     NotAnImageError,
-    PixelGate,
     PreprocessingError,
     decode_cost,
     decode_greyscale,

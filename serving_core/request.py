@@ -75,6 +75,11 @@ class InferenceRequest:
     #: The route or RPC it came in on, as declared (e.g. ``/v1/models/<name>:predict``, ``Predict``).
     route: str
     request_id: str = field(default_factory=new_request_id)
+    #: Set by the service as it answers, for the logs and metrics: TF Serving's API name (Predict,
+    #: Classify), the version that answered, and the images the inputs held.
+    api: str = "Predict"
+    served_version: int | None = None
+    images: int = 0
 
     @property
     def deadline(self) -> Deadline | None:

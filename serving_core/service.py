@@ -15,6 +15,7 @@ remote model servers that answers the same calls with the same signature rules
 
 from __future__ import annotations
 
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,11 +31,12 @@ from emnist_contract.signatures import (
     SCORES_KEY,
 )
 from emnist_contract.tensors import NUM_PIXELS
+from serving_core import metrics
 from serving_core.batching import BatcherCache
 from serving_core.engines import Engine, SignatureError
 from serving_core.errors import InvalidArgumentError, ServingError
 from serving_core.lifecycle.manager import Servable, ServableManager
-from serving_core.payloads.limits import RequestBudget, ServerLimits
+from serving_core.payloads.limits import ServerLimits
 from serving_core.request import InferenceRequest, ModelSpec, SignatureInput
 from serving_core.signature_rules import (
     classification_outputs,
@@ -162,11 +164,15 @@ class InferenceService:
     def _acquire(self, spec: ModelSpec) -> AbstractContextManager[Servable]:
         return self.manager.acquire(spec.name, version=spec.version, label=spec.label)
 
-    def _scores(self, engine: Engine, images: np.ndarray, budget: RequestBudget) -> np.ndarray:
-        budget.check("running the model")
+    def _scores(self, engine: Engine, images: np.ndarray, request: InferenceRequest) -> np.ndarray:
+        request.budget.check("running the model")
+        started = time.perf_counter()
         if self.batchers is not None and len(images) <= MODEL_CALL_IMAGES:
-            return self.batchers.predict(engine, images, budget.deadline)
-        return _in_chunks(engine.predict, images)
+            scores = self.batchers.predict(engine, images, request.budget.deadline, request.spec.name)
+        else:
+            scores = _in_chunks(engine.predict, images)
+        _runtime(request, engine, started)
+        return scores
 
     def predict(self, request: InferenceRequest) -> Prediction:
         """Every output of the request's signature (default ``serving_default``) for one input tensor.
@@ -180,16 +186,19 @@ class InferenceService:
             signature = requested_signature(request, DEFAULT_SIGNATURE)
             signature_input = single_input(engine.signature_defs, signature)
             values = request_values(request, signature_input)
+            _noted(request, pinned, values)
             check_pixels(values)
             if signature == DEFAULT_SIGNATURE and engine.signature_outputs(signature) == [SCORES_KEY]:
-                outputs = {SCORES_KEY: self._scores(engine, values, request.budget)}
+                outputs = {SCORES_KEY: self._scores(engine, values, request)}
             else:
                 request.budget.check("running the model")
+                started = time.perf_counter()
                 try:
                     outputs = _in_chunks(
                         lambda part: engine.run_signature(signature, {signature_input.name: part}), values)
                 except SignatureError as exc:
                     raise InvalidArgumentError(str(exc)) from None
+                _runtime(request, engine, started)
             return Prediction(_served(pinned), signature, outputs)
 
     def scores(self, request: InferenceRequest) -> Scores:
@@ -203,20 +212,23 @@ class InferenceService:
             signature = requested_signature(request, DEFAULT_SIGNATURE)
             refuse_other_than_default(engine.signature_defs, signature)
             images = request_values(request, single_input(engine.signature_defs, signature))
+            _noted(request, pinned, images)
             check_pixels(images)
-            scores = self._scores(engine, images, request.budget)
+            scores = self._scores(engine, images, request)
             return Scores(_served(pinned), scores, engine.labels, engine.untrained_classes)
 
     def classify(self, request: InferenceRequest) -> Classification:
         """TF Serving's Classification API on the request's examples (the signature's checks, its outputs)."""
+        request.api = "Classify"
         request.budget.check("pinning the model version")
         with self._acquire(request.spec) as pinned:
             engine = pinned.engine
             signature = requested_signature(request, CLASSIFY_SIGNATURE)
             outputs = classification_outputs(engine.signature_defs, signature)
             images = request_values(request, SignatureInput(CLASSIFY_INPUT_KEY, "DT_STRING"))
+            _noted(request, pinned, images)
             check_pixels(images)
-            scores = self._scores(engine, images, request.budget) if SCORES_KEY in outputs else None
+            scores = self._scores(engine, images, request) if SCORES_KEY in outputs else None
             labels = engine.labels if CLASSES_KEY in outputs else None
             return Classification(_served(pinned), labels, scores, len(images))
 
@@ -248,6 +260,19 @@ class InferenceService:
             return Readiness(False, prediction.model, f"{DEFAULT_SIGNATURE} answered no well-formed "
                              f"{SCORES_KEY} for one image")
         return Readiness(True, prediction.model)
+
+
+def _noted(request: InferenceRequest, pinned: Servable, values: np.ndarray) -> None:
+    """The version that answers and the images it reads, on the request (for its log line and metrics)."""
+    request.served_version = pinned.version
+    request.images = len(values) if values.ndim else 1
+
+
+def _runtime(request: InferenceRequest, engine: Engine, started: float) -> None:
+    """TF Serving's runtime latency: the model call (with batching, its wait in the queue included)."""
+    recorder = metrics.active()
+    if recorder is not None:
+        recorder.runtime(request.spec.name, request.api, engine.kind, time.perf_counter() - started)
 
 
 #: Most images in one model call: a larger request runs in parts of this size, so that the network's

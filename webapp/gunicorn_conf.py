@@ -14,6 +14,7 @@ with its default.
 
 import os
 
+from serving_core import metrics
 from webapp.settings import SettingsError, load_settings
 
 try:
@@ -49,7 +50,8 @@ preload_app = False
 # A worker silent for this long is killed and replaced. It only catches a truly stuck worker: requests
 # have their own deadline (EMNIST_REQUEST_DEADLINE_SECONDS) and every load is bounded far below it.
 timeout = 60
-# On restart/stop, requests in flight get this long to finish.
+# On restart/stop, requests in flight get this long to finish, counted from SIGTERM: the drain
+# (EMNIST_DRAIN_SECONDS, webapp/http/gunicorn_worker.py) is part of it.
 graceful_timeout = 30
 # Seconds a connection may take to send a request's line and headers, and to stay idle between two
 # requests: after that the worker closes it. The body then has EMNIST_REQUEST_BODY_TIMEOUT_SECONDS.
@@ -68,8 +70,10 @@ control_socket = _settings["GUNICORN_CONTROL_SOCKET"] or "gunicorn.ctl"
 control_socket_disable = _settings["GUNICORN_CONTROL_SOCKET"] is None
 
 # No access log by default (gunicorn's and TF Serving's default too): formatting and writing the line
-# costs a measurable share of the CPU of a small request (docs/benchmarks.md).
-# GUNICORN_ACCESSLOG=- logs every request to stdout, with the time it took (%(M)s ms); a path, to that file.
+# costs a measurable share of the CPU of a small request (docs/benchmarks.md). The server's own access log
+# (EMNIST_ACCESS_LOG: every protocol, with model, version and request id) is the one to switch on;
+# GUNICORN_ACCESSLOG=- logs gunicorn's line for every HTTP request to stdout, with the time it took
+# (%(M)s ms); a path, to that file.
 accesslog = _settings["GUNICORN_ACCESSLOG"]
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
@@ -80,15 +84,37 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def on_starting(server):
-    """Listen on the GraphPipe port too when EMNIST_GRAPHPIPE_PORT is set (GraphPipe's servers use :9000).
+    """Listen on the GraphPipe port too when EMNIST_GRAPHPIPE_PORT is set (GraphPipe's servers use :9000),
+    and give the workers one folder for their metrics.
 
     A hook rather than ``bind`` above, so that it adds to whatever ``--bind`` the command line gives: the
     GraphPipe listener goes on the first bind's host; ``webapp.http.graphpipe`` (its ``PORT_ROUTES``)
     answers GraphPipe on every request that comes in on it.
+
+    The metrics folder (``PROMETHEUS_MULTIPROC_DIR``, inherited by every worker) is made here, before any
+    worker is forked, unless the environment names one already (the model server's launcher, or the
+    operator); the one made here is removed when gunicorn exits.
     """
+    if _settings["METRICS"]:
+        server.emnist_metrics_dir = metrics.create_multiprocess_dir()
     port = _settings["GRAPHPIPE_PORT"]
     if port:
         first = server.cfg.bind[0]
         tcp = ":" in first and not first.startswith(("unix:", "fd://"))
         host = first.rsplit(":", 1)[0] if tcp else "127.0.0.1"
         server.cfg.set("bind", [*server.cfg.bind, f"{host}:{port}"])
+
+
+def worker_exit(server, worker):
+    """In the worker, as it exits: the counts it has not written yet go to the metrics folder."""
+    metrics.flush()
+
+
+def child_exit(server, worker):
+    """A worker ended (stopped, restarted or killed): its live gauges leave the metrics, its counts stay."""
+    metrics.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder ``on_starting`` made (none when the environment named one)."""
+    metrics.remove_multiprocess_dir(getattr(server, "emnist_metrics_dir", None))

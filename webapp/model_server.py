@@ -6,21 +6,34 @@
 package's settings (``webapp/gunicorn_conf.py``) and ``webapp.wsgi:app``, so an installed server needs no
 checkout. Settings come from ``EMNIST_*`` variables as everywhere; the flags override the ports and the
 host. ``--port 0`` switches gRPC off, ``--rest_api_port 0`` REST. With ``MODEL_SERVER`` set the app is a
-front end that does no inference, so only REST starts. SIGTERM (or Ctrl-C) stops both cleanly: each lets its
-requests in flight finish; SIGHUP is passed on (config file re-read, gunicorn workers reloaded).
+front end that does no inference, so only REST starts.
+
+Once the default model answers it prints where to open the server (``webapp.announce``); other libraries'
+start-up noise (TensorFlow's C++ log, deprecation warnings) is silenced unless ``--verbose``
+(``EMNIST_VERBOSE``; ``webapp.third_party_noise``).
+
+SIGTERM drains both (docs/operations.md): readiness turns NOT_SERVING at once, connections are still taken
+for ``DRAIN_SECONDS``, then refused, and requests in flight finish; the launcher exits 0 once every process
+has. Ctrl-C (SIGINT) stops without the drain. SIGHUP is passed on (config file re-read, gunicorn workers
+reloaded).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from serving_core import metrics
+from webapp.announce import Announcer, grpc_line
+from webapp.log_format import configure_logging
 from webapp.settings import Settings, SettingsError, load_settings
+from webapp.third_party_noise import quiet_third_party
 
 log = logging.getLogger("model_server")
 
@@ -29,7 +42,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: gunicorn's settings and the WSGI app, from the package: an installed server has no checkout around it.
 GUNICORN_CONFIG = "python:webapp.gunicorn_conf"
 WSGI_APP = "webapp.wsgi:app"
-GUNICORN_STOP_SECONDS = 45  # gunicorn.conf.py's graceful_timeout, plus unloading
+GUNICORN_STOP_SECONDS = 45  # gunicorn.conf.py's graceful_timeout (the drain included), plus unloading
+#: How soon a signal is acted on (passed to gunicorn and the gRPC workers, which then turn not ready).
+POLL_SECONDS = 0.1
 
 
 def port_number(text: str) -> int:
@@ -49,6 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="REST port (default: GUNICORN_BIND's, else 8000; 0: no REST)")
     parser.add_argument("--grpc_workers", type=int, help="gRPC processes (default: EMNIST_GRPC_WORKERS; 0: "
                         "one per core)")
+    parser.add_argument("--verbose", action="store_true", default=None,
+                        help="show other libraries' start-up log and warnings (default: EMNIST_VERBOSE)")
     return parser.parse_args(argv)
 
 
@@ -90,10 +107,13 @@ class _Signals:
         self.hangups += 1
 
 
+def say(line: str) -> None:
+    """A line for the person who started the server, on standard output (the log is on standard error)."""
+    print(line, flush=True)
+
+
 def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, rest_at: str | None) -> int:
     """Run until a signal or a failure; 0 after a clean stop."""
-    from webapp.grpc.workers import GrpcWorkers, PortInUseError
-
     if settings["MODEL_SERVER"] and grpc_port:
         log.info("MODEL_SERVER is set: this server is a front end to %s; no gRPC model server started",
                  settings["MODEL_SERVER"])
@@ -103,6 +123,18 @@ def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, 
                   "not started with MODEL_SERVER set" if settings["MODEL_SERVER"] else "too (--port 0)")
         return 2
     signals = _Signals()
+    # Made before any worker starts, so that every process (gRPC workers, gunicorn's) writes to it.
+    metrics_dir = metrics.create_multiprocess_dir() if settings["METRICS"] else None
+    try:
+        return _serve(settings, host, grpc_port, rest_port, rest_at, signals)
+    finally:
+        metrics.remove_multiprocess_dir(metrics_dir)
+
+
+def _serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, rest_at: str | None,
+           signals: _Signals) -> int:
+    from webapp.grpc.workers import GrpcWorkers, PortInUseError
+
     workers = None
     if grpc_port:
         try:
@@ -111,20 +143,28 @@ def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, 
             log.error("%s", exc)
             return 1
         workers.start()
-    rest = None
+    rest = announcer = None
     if rest_port != 0:
         rest = subprocess.Popen(rest_command(rest_at), cwd=REPO_ROOT)
+        announcer = Announcer(rest_at or settings["GUNICORN_BIND"], say)
+        announcer.start()
     failure = ""
     hangups = 0
+    announced_grpc = False
     while not signals.stop and not failure:
         if workers is not None:
-            workers.poll(0.5)
+            workers.poll(POLL_SECONDS)
             if signals.stop:  # a worker that exited on the same signal is not replaced
                 break
             workers.restart_exited()
             failure = workers.failed
+            if not announced_grpc and workers.all_started:
+                announced_grpc = True
+                say(grpc_line(workers.address) if rest is not None else
+                    f"serving model {settings['MODEL_NAME']} version {workers.version or '(none yet)'} over "
+                    f"{grpc_line(workers.address)}")
         else:
-            time.sleep(0.5)
+            time.sleep(POLL_SECONDS)
         if rest is not None and rest.poll() is not None:
             failure = f"gunicorn exited with code {rest.returncode}"
         if signals.hangups != hangups:
@@ -133,6 +173,8 @@ def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, 
                 workers.signal(signal.SIGHUP)
             if rest is not None:
                 rest.send_signal(signal.SIGHUP)
+    if announcer is not None:
+        announcer.stop()
     if failure:
         log.error("stopping the model server: %s", failure)
     else:
@@ -152,17 +194,20 @@ def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging("plain")
     overrides = {key: value for key, value in (
         ("GRPC_HOST", args.host), ("GRPC_PORT", args.port), ("GRPC_WORKERS", args.grpc_workers),
+        ("VERBOSE", args.verbose),
     ) if value is not None}
     try:
         settings, _ = load_settings(overrides)
     except SettingsError as exc:
         log.error("%s", exc)
         return 2
+    configure_logging(settings["LOG_FORMAT"])  # the gRPC workers inherit it
+    if args.verbose:
+        os.environ["EMNIST_VERBOSE"] = "1"  # gunicorn's workers read it too
+    quiet_third_party(settings["VERBOSE"])  # before anything imports TensorFlow: workers inherit it
     rest_at = rest_bind(args.host, args.rest_api_port, settings["GUNICORN_BIND"])
     return serve(settings, settings["GRPC_HOST"], settings["GRPC_PORT"], args.rest_api_port, rest_at)
 

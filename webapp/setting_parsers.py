@@ -153,6 +153,10 @@ def log_level(value: Any) -> str:
     return choice("debug", "info", "warning", "error", "critical")(text(value).strip().lower())
 
 
+def log_format(value: Any) -> str:
+    return choice("plain", "json")(text(value).strip().lower())
+
+
 def labels(value: Any) -> str:
     labels = parse_version_labels(value)
     return ",".join(f"{label}={version}" for label, version in labels.items())

@@ -19,9 +19,9 @@ from typing import Any
 
 from serving_core.batching import BatchingOptions
 from serving_core.engines import AUTO, EngineOptions
-from serving_core.image_decoding import PixelGate
 from serving_core.lifecycle.model_config import single_model_source
 from serving_core.payloads.limits import ServerLimits
+from serving_core.pixel_gate import PixelGate
 from serving_core.server_core import CoreOptions
 from webapp import setting_parsers as parse
 
@@ -139,8 +139,16 @@ SETTINGS: tuple[Setting, ...] = (
             "(0: one per core available)", parse.integer(0)),
     Setting("GRPC_THREADS", "int", 4, "RPCs one gRPC process runs at once (more wait in its queue)",
             parse.integer(1)),
-    Setting("GRPC_GRACE_SECONDS", "seconds", 30.0, "on SIGTERM, how long RPCs in flight may take to finish",
+    Setting("GRPC_GRACE_SECONDS", "seconds", 30.0, "on SIGTERM, how long RPCs in flight may take to finish "
+            "once the drain is over", parse.seconds),
+    # Stopping and starting (``python -m webapp.model_server``, gunicorn's workers).
+    Setting("DRAIN_SECONDS", "seconds", 2.0, "on SIGTERM, readiness (/readyz, gRPC health) turns NOT_SERVING "
+            "at once and new connections are still taken, answered with Connection: close, for this long "
+            "(a load balancer's time to notice); then they are refused and requests in flight finish",
             parse.seconds),
+    Setting("VERBOSE", "bool", False, "show third-party start-up noise (TensorFlow's C++ log, its Python "
+            "warnings and deprecation notices); off: they are silenced, the server's own log stays",
+            parse.boolean),
     # The app as a front end to remote model servers.
     Setting("MODEL_SERVER", "string", "", "model servers doing the inference, e.g. grpc://models-a:8500,"
             "http://models-b:8501 (empty: the app loads the models itself)", parse.model_servers),
@@ -156,6 +164,14 @@ SETTINGS: tuple[Setting, ...] = (
             "a token too (a proxy in front adds it); off: the page stays open", parse.boolean),
     Setting("CORS_ORIGINS", "string", "", "origins whose browser scripts may call the APIs (CORS, "
             "preflight answered), comma-separated, or * for any; empty: off", parse.origins),
+    # What the server tells its operators.
+    Setting("METRICS", "bool", True, "Prometheus metrics at /monitoring/prometheus/metrics and /metrics, "
+            "every process of the server summed (through PROMETHEUS_MULTIPROC_DIR, a temporary folder the "
+            "launcher makes when unset)", parse.boolean),
+    Setting("ACCESS_LOG", "bool", False, "one log line per request on every protocol (REST and gRPC): "
+            "method or RPC, route, status, bytes, latency, model, version, request id", parse.boolean),
+    Setting("LOG_FORMAT", "choice", "plain", "the log lines' form: plain text, or json (one object a "
+            "line, with every field of the access log and of the model lifecycle events)", parse.log_format),
     # gunicorn (gunicorn.conf.py), under the variables gunicorn's users know; its command line wins.
     Setting("GUNICORN_BIND", "string", "127.0.0.1:8000", "address the REST server listens on: HOST:PORT, "
             "[IPv6]:PORT, unix:PATH or fd://N", parse.bind, env="GUNICORN_BIND"),

@@ -18,6 +18,7 @@ import numpy as np
 
 from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.tensors import NUM_PIXELS
+from serving_core import metrics
 from serving_core.engines import Engine
 from serving_core.lifecycle.source import Fingerprint, fingerprint, incomplete, newest_change
 from serving_core.lifecycle.warmup import run_warmup
@@ -125,7 +126,7 @@ class Loader:
             raise
         try:
             check_engine(engine)
-            warmed = run_warmup(path, engine.predict, NUM_CLASSES) if self.warmup else 0
+            warmed = self._warm_up(engine, path) if self.warmup else 0
             if fingerprint(path) != before:
                 raise VersionNotReadyError(f"{path}: the version folder changed while it was loading", before)
         except BaseException as exc:
@@ -134,6 +135,21 @@ class Loader:
                 exc.fingerprint = before
             raise
         return LoadedVersion(engine, warmed, before)
+
+    @staticmethod
+    def _warm_up(engine: Engine, path: Path) -> int:
+        """``run_warmup``, timed as TF Serving's model_warmup_latency (by path and outcome)."""
+        started = time.perf_counter()
+        status = "OK"
+        try:
+            return run_warmup(path, engine.predict, NUM_CLASSES)
+        except Exception as exc:
+            status = error_code(exc)
+            raise
+        finally:
+            recorder = metrics.active()
+            if recorder is not None:
+                recorder.warmup_done(str(path), time.perf_counter() - started, status)
 
     @staticmethod
     def unload(engine: Engine, path: Path) -> None:

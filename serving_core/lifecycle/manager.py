@@ -26,6 +26,7 @@ from typing import Any
 
 from serving_core.engines import Engine
 from serving_core.errors import InvalidArgumentError, ModelNotFoundError, ServableUnavailableError
+from serving_core.lifecycle import events
 from serving_core.lifecycle.loader import Loader, error_code, relative_to_base
 from serving_core.lifecycle.model_config import ModelSource
 from serving_core.lifecycle.source import Fingerprint, fingerprint, list_versions
@@ -138,8 +139,9 @@ class ServableManager:
                 models = list(self._models.values())
                 self._models.clear()
             for model in models:
-                self._unload_all(model)
+                self._unload_all(model, "the server is stopping")
         self.started = False
+        self._publish_states()
 
     def _apply_sources(self, sources: list[ModelSource]) -> None:
         wanted = {source.name: source for source in sources}
@@ -163,7 +165,7 @@ class ServableManager:
                     self._models[name] = _Model(source)
         for model in retired:
             log.info("model %s left the config: unloading its versions", model.source.name)
-            self._unload_all(model)
+            self._unload_all(model, "the model left the config")
         for model in moved:
             # A model whose base path (or platform) changed: load the new versions before switching, so the
             # old ones keep serving meanwhile.
@@ -172,11 +174,11 @@ class ServableManager:
             self._reconcile(model)
             with self._lock:
                 previous, self._models[name] = self._models[name], model
-            self._unload_all(previous)
+            self._unload_all(previous, f"the model is now served from {model.source.base_path}")
 
-    def _unload_all(self, model: _Model) -> None:
+    def _unload_all(self, model: _Model, reason: str) -> None:
         for entry in list(model.versions.values()):
-            self._unload(model.source.name, entry)
+            self._unload(model.source.name, entry, reason)
 
     def _versions_on_disk(self, model: _Model) -> dict[int, Path] | None:
         """Version folders, or None when the base path cannot be listed (logged once per error)."""
@@ -237,8 +239,7 @@ class ServableManager:
         for entry in retire:
             reason = "its folder was removed" if entry.version not in on_disk else (
                 f"version policy {model.source.policy.describe()}")
-            log.info("unloading servable version {name: %s version: %d}: %s", name, entry.version, reason)
-            self._unload(name, entry)
+            self._unload(name, entry, reason)
         self._update_labels(model)
         model.scanned = True
 
@@ -261,16 +262,15 @@ class ServableManager:
             return
         with self._lock:
             model.versions[number] = fresh
-        self._unload(model.source.name, entry)
+        self._unload(model.source.name, entry, "its folder changed: the new files serve")
 
     def _load(self, model: _Model, entry: _Version) -> bool:
         name = model.source.name
         kind = "onnxruntime" if model.source.platform == "onnxruntime" else self.engine_kind
         with self._lock:
             entry.state = ServableState.LOADING
-        log.info("loading servable: {name: %s version: %d} from %s (engine %s)", name, entry.version,
-                 entry.path, kind)
-        started = time.perf_counter()
+        self._publish_states()
+        started = events.loading(name, entry, kind)
         try:
             loaded = self.loader.load(kind, entry.path)
         except Exception as exc:
@@ -279,19 +279,24 @@ class ServableManager:
                 entry.error_code = error_code(exc)
                 entry.error_message = relative_to_base(str(exc) or type(exc).__name__, model.source.base_path)
                 entry.failed_fingerprint = getattr(exc, "fingerprint", None) or fingerprint(entry.path)
-            log.error("loading servable {name: %s version: %d} failed: %s %s", name, entry.version,
-                      entry.error_code, entry.error_message)
+            events.load_failed(name, entry, started, entry.error_code, entry.error_message)
+            self._publish_states()
             return False
-        engine, warmed = loaded.engine, loaded.warmup_records
         with self._lock:  # one assignment makes it visible to acquire(): AVAILABLE atomically
-            entry.engine = engine
+            entry.engine = loaded.engine
             entry.loaded_fingerprint = loaded.fingerprint
             entry.state = ServableState.AVAILABLE
-        log.info("successfully loaded servable version {name: %s version: %d} in %.2f s (%d warmup records)",
-                 name, entry.version, time.perf_counter() - started, warmed)
+        events.loaded(name, entry, started, loaded.warmup_records)
+        self._publish_states()
         return True
 
-    def _unload(self, name: str, entry: _Version) -> None:
+    def _publish_states(self) -> None:
+        """This process's versions by state, as the metrics' model state gauge."""
+        with self._lock:
+            events.publish_states((name, entry) for name, model in self._models.items()
+                                  for entry in model.versions.values())
+
+    def _unload(self, name: str, entry: _Version, reason: str) -> None:
         """Start unloading; the engine closes now if idle, else when its last request releases it."""
         with self._lock:
             if entry.state in (ServableState.START, ServableState.LOADING):
@@ -301,6 +306,8 @@ class ServableManager:
                 return
             entry.state = ServableState.UNLOADING
             engine = self._take_engine_if_idle(entry)
+        events.unloading(name, entry, reason)
+        self._publish_states()
         if engine is not None:
             self._finish_unload(name, entry, engine)
 
@@ -312,10 +319,12 @@ class ServableManager:
         return None
 
     def _finish_unload(self, name: str, entry: _Version, engine: Engine) -> None:
+        started = time.perf_counter()
         self.loader.unload(engine, entry.path)
         with self._lock:
             entry.state = ServableState.END
-        log.info("done unloading servable version {name: %s version: %d}", name, entry.version)
+        self._publish_states()
+        events.unloaded(name, entry, started)
 
     def _update_labels(self, model: _Model) -> None:
         with self._lock:

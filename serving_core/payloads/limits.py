@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from serving_core.deadline import Deadline
 from serving_core.errors import InvalidArgumentError, ResourceExhaustedError
-from serving_core.image_decoding import PixelGate
+from serving_core.pixel_gate import PixelGate
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class RequestBudget:
         if count > self.limits.max_instances:
             raise InvalidArgumentError(
                 f"{count} instances in one request is over the limit "
-                f"MAX_INSTANCES={self.limits.max_instances}"
+                f"MAX_INSTANCES={self.limits.max_instances}", limit="MAX_INSTANCES"
             )
         if count == 0:
             raise InvalidArgumentError("No values in 'instances' array")
@@ -101,7 +101,7 @@ class RequestBudget:
         over = f"({count} values) is" if count > most else "has a dimension"
         raise InvalidArgumentError(
             f"{where}: shape {list(shape)} {over} over the limit MAX_INSTANCES={self.max_instances}: a "
-            f"request holds at most {self.max_instances} x {per_instance} values"
+            f"request holds at most {self.max_instances} x {per_instance} values", limit="MAX_INSTANCES"
         )
 
     def check_image_files(self, count: int) -> None:
@@ -109,7 +109,8 @@ class RequestBudget:
         if count > self.limits.max_decoded_images:
             raise InvalidArgumentError(
                 f"{count} image files in one request is over the limit MAX_DECODED_IMAGES="
-                f"{self.limits.max_decoded_images} (send raw pixels or .npy for larger batches)")
+                f"{self.limits.max_decoded_images} (send raw pixels or .npy for larger batches)",
+                limit="MAX_DECODED_IMAGES")
 
     @contextlib.contextmanager
     def decoding(self, pixels: int, counted: bool = True) -> Iterator[None]:
@@ -127,7 +128,8 @@ class RequestBudget:
             if total > self.limits.max_decoded_pixels:
                 raise ResourceExhaustedError(
                     f"the request's image files decode to {total} pixels or more, over the limit "
-                    f"MAX_DECODED_PIXELS={self.limits.max_decoded_pixels} per request", http_status=413)
+                    f"MAX_DECODED_PIXELS={self.limits.max_decoded_pixels} per request", http_status=413,
+                    limit="MAX_DECODED_PIXELS")
             self.check(f"decoding image file {images}")
         else:
             self.check("decoding the image file again")

@@ -139,3 +139,26 @@ def test_openapi_fuzz_quick() -> None:
     requests = next(int(line.split()[1]) for line in lines if line.startswith("requests:"))
     assert requests > 30  # every operation of the document at least once
     assert any(line.startswith("POST /v1/models/{name}:predict ") for line in lines)
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (Debian nghttp2-client) is not installed")
+def test_compare_checkouts_quick_measures_both_servers() -> None:
+    result = run("compare_checkouts.py", "--before", ".", "--after", ".", "--cases", "b1_json_c1,b128_npy_c8",
+                 "--quick", timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| b")]
+    assert [row.split(" | ")[0] for row in rows] == ["| b1_json_c1", "| b128_npy_c8"], result.stdout
+    for row in rows:  # before, after: a median and a range of CPU microseconds; then their ratio
+        before, after, ratio = row.strip("| ").split(" | ")[1:]
+        assert float(before.split()[0].replace(",", "")) > 0 and float(after.split()[0].replace(",", "")) > 0
+        assert float(ratio) > 0
+
+
+@pytest.mark.slow
+def test_metrics_cost_quick(tmp_path: Path) -> None:
+    result = run("metrics_cost.py", "--quick", "--json", str(tmp_path / "cost.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "cost.json").read_text())
+    assert set(report["median_requests_per_s"]) == {"on", "off"}
+    assert all(value > 0 for value in report["median_requests_per_s"].values())
+    assert "on / off:" in result.stdout

@@ -15,13 +15,13 @@ from serving_core.errors import InvalidArgumentError, ResourceExhaustedError
 from serving_core.image_decoding import (
     REDUCED_MAX_SIDE,
     ImageTooLargeError,
-    PixelGate,
     decode_cost,
     decode_greyscale,
     open_image,
     plan_decoding,
 )
 from serving_core.payloads.limits import ServerLimits
+from serving_core.pixel_gate import PixelGate
 from serving_core.preprocessing import preprocess_image
 
 

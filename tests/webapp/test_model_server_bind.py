@@ -45,3 +45,8 @@ def test_make_run_leaves_gunicorn_bind_alone_unless_told_where_to_listen():
     assert "--rest_api_port" not in make_run() and "--host" not in make_run()
     command = make_run("HOST=0.0.0.0", "PORT=8080", "GRPC_PORT=9500")
     assert "--host 0.0.0.0" in command and "--rest_api_port 8080" in command and "--port 9500" in command
+
+
+def test_make_run_is_quiet_unless_verbose_is_asked():
+    assert "--verbose" not in make_run()
+    assert "--verbose" in make_run("VERBOSE=1")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from serving_core import observation
 from serving_core.deadline import Deadline
 from serving_core.payloads.limits import ServerLimits
 from serving_core.request import InferenceRequest, Inputs, ModelSpec, new_request_id
@@ -19,7 +20,11 @@ MAX_REQUEST_ID = 200
 
 
 def request_id(context: Any) -> str:
-    """The call's ``x-request-id`` metadata, or a new id."""
+    """The id the RPC's observation settled on (``webapp.grpc.observe``), else the call's ``x-request-id``
+    metadata, or a new id."""
+    observed = observation.current_request_id()
+    if observed is not None:
+        return observed
     for key, value in context.invocation_metadata() or ():
         if key == REQUEST_ID_KEY and isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID \
                 and value.isprintable():
@@ -31,4 +36,6 @@ def inference_request(context: Any, limits: ServerLimits, spec: ModelSpec, input
                       rpc: str) -> InferenceRequest:
     """The core's request for one RPC (its deadline counted from now, the RPC's start)."""
     budget = limits.budget(client_deadline=Deadline.from_client(context.time_remaining()))
-    return InferenceRequest(spec, inputs, budget, protocol, rpc, request_id(context))
+    request = InferenceRequest(spec, inputs, budget, protocol, rpc, request_id(context))
+    observation.note_inference(request)
+    return request

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from serving_core.errors import InvalidArgumentError
+from serving_core.observation import note_model
 from serving_core.payloads.limits import RequestBudget
 from serving_core.payloads.tensor_protos import tensor_to_array
 from serving_core.payloads.tf_examples import example_image, serialized_examples
@@ -28,6 +29,7 @@ def model_spec(request: Any) -> ModelSpec:
         raise InvalidArgumentError("Missing ModelSpec")
     proto = request.model_spec
     version = proto.version.value if proto.HasField("version") else None
+    note_model(proto.name, version)  # the access line's model, for the RPCs that make no core request
     return ModelSpec(proto.name, version, proto.version_label or None, proto.signature_name)
 
 

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import grpc
 
 from serving_core.errors import INTERNAL_ERROR, Code, ServingError
+from serving_core.observation import note_error
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def rpc(method: Handler) -> Handler:
             return method(self, request, context)
         except ServingError as error:
             failure = error
+            note_error(error)
         except Exception:
             log.exception("unhandled error in %s", method.__name__)
             failure = ServingError(INTERNAL_ERROR, Code.INTERNAL)

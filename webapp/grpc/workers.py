@@ -9,7 +9,8 @@ The launcher (``GrpcWorkers``) holds the port reserved, restarts a worker that d
 (one that fails to start stops the server: its error would only repeat), and relays a config reload
 that one worker received (``HandleReloadConfigRequest``) to the others, and to workers it restarts
 later, so that every process serves the same models. ``stop`` sends SIGTERM: each worker turns its health
-NOT_SERVING, lets RPCs in flight finish within ``GRPC_GRACE_SECONDS`` and unloads its models.
+NOT_SERVING, serves on for ``DRAIN_SECONDS``, then stops taking RPCs (``GrpcServer.stop``), lets those in
+flight finish within ``GRPC_GRACE_SECONDS`` and unloads its models. SIGINT (Ctrl-C) skips the drain.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from serving_core import metrics
+from serving_core.request import ModelSpec
 from webapp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,14 +104,25 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
     """A worker process: its own serving core and gRPC server on the shared port, until SIGTERM."""
     _die_with_parent(parent)
     stopping = threading.Event()
+    drain = [settings["DRAIN_SECONDS"]]
+
+    def stop(signum: int, _frame: object) -> None:
+        if signum == signal.SIGINT:
+            drain[0] = 0.0
+        stopping.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
+        signal.signal(signum, stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the watcher takes it when MODEL_RELOAD_ON_SIGHUP is on
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED_SIGNALS)  # blocked by the launcher across fork
     from serving_core.server_core import ServerCore
     from webapp.grpc.server import start_grpc_server
+    from webapp.third_party_noise import import_tensorflow_quietly
 
+    import_tensorflow_quietly(settings["ENGINE"], settings["VERBOSE"])
     link = _LauncherLink(connection)
+    if settings["METRICS"]:  # before the models load: their loads are counted too
+        metrics.enable()
     core = ServerCore(settings.core_options()).start()
     if config:
         _apply_config(core, config)
@@ -124,12 +138,27 @@ def run_worker(settings: Settings, address: str, connection: Connection, parent:
                 _apply_config(core, message[1:], server.health.update)
 
     threading.Thread(target=receive, name="launcher-link", daemon=True).start()
-    link.send(STARTED, struct.pack("<I", server.port))
+    version = _served_version(core, settings["MODEL_NAME"])
+    link.send(STARTED, struct.pack("<I", server.port) + version.encode())
     log.info("gRPC worker %d serving on %s", os.getpid(), address)
     stopping.wait()
-    log.info("gRPC worker %d stopping (grace %.0f s)", os.getpid(), settings["GRPC_GRACE_SECONDS"])
-    server.stop(settings["GRPC_GRACE_SECONDS"])
+    log.info("gRPC worker %d stopping (drain %g s, grace %g s)", os.getpid(), drain[0],
+             settings["GRPC_GRACE_SECONDS"])
+    server.stop(settings["GRPC_GRACE_SECONDS"], drain[0])
     core.stop()
+    metrics.flush()  # the process ends with os._exit: no atexit
+    metrics.mark_process_dead(os.getpid())
+
+
+def _served_version(core: Any, name: str) -> str:
+    """The newest AVAILABLE version of model ``name`` ("" when none is), for the launcher's start-up line."""
+    from serving_core.errors import ServingError
+
+    try:
+        entries = core.service.status(ModelSpec(name))
+    except ServingError:
+        return ""
+    return next((entry["version"] for entry in entries if entry["state"] == "AVAILABLE"), "")
 
 
 class _Worker:
@@ -156,6 +185,8 @@ class GrpcWorkers:
         self._config = b""  # the last config a worker relayed, for workers started later
         self._restarts: list[float] = []
         self.failed = ""
+        #: The default model's version the first worker to start serves ("" when it serves none yet).
+        self.version: str | None = None
 
     def _spawn(self) -> _Worker:
         ours, theirs = self._context.Pipe(duplex=True)
@@ -197,6 +228,8 @@ class GrpcWorkers:
             return
         if message[:1] == STARTED:
             worker.started = True
+            if self.version is None:
+                self.version = message[5:].decode(errors="replace")
         elif message[:1] == RELOAD:
             self._config = message[1:]
             for other in self._workers:
@@ -206,9 +239,14 @@ class GrpcWorkers:
 
     def _exited(self, worker: _Worker) -> None:
         worker.process.join()
+        metrics.mark_process_dead(worker.process.pid)  # one killed did not mark itself
         self._workers.remove(worker)
         self._exits.append(worker)
         worker.connection.close()
+
+    @property
+    def all_started(self) -> bool:
+        return len(self._workers) == self.count and all(worker.started for worker in self._workers)
 
     def restart_exited(self) -> None:
         """Replace the workers that exited since the last call; sets ``failed`` instead when restarting
@@ -233,9 +271,11 @@ class GrpcWorkers:
                 os.kill(worker.process.pid, signum)
 
     def stop(self) -> None:
-        """SIGTERM every worker, wait for the grace period (plus unloading), then kill what is left."""
+        """SIGTERM every worker, wait for the drain and the grace period (plus unloading), then kill what
+        is left."""
         self.signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.settings["GRPC_GRACE_SECONDS"] + 10
+        settings = self.settings
+        deadline = time.monotonic() + settings["DRAIN_SECONDS"] + settings["GRPC_GRACE_SECONDS"] + 10
         for worker in self._workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():

@@ -45,10 +45,11 @@ PARAMETER_WORDS = {"name": "the model's name", "version": "the model's version",
                    "label": "a version label (lifecycle)"}
 DESCRIPTION = (
     "Every HTTP route of the EMNIST ByClass model server: TensorFlow Serving's REST API, the app's own "
-    "/predict, the Open Inference Protocol (V2) REST API, GraphPipe and the health probes. Refusals are "
-    "{\"error\": message} JSON with the refusal's status (GraphPipe's POST: an InferResponse holding the "
-    "error). With GRAPHPIPE_PORT set, GraphPipe also has a port of its own (every POST a Request for the "
-    "default model). docs/serving-api.md and docs/serving-protocols.md explain each route."
+    "/predict, the Open Inference Protocol (V2) REST API, GraphPipe, the health probes and the Prometheus "
+    "metrics. Refusals are {\"error\": message} JSON with the refusal's status (GraphPipe's POST: an "
+    "InferResponse holding the error). With GRAPHPIPE_PORT set, GraphPipe also has a port of its own (every "
+    "POST a Request for the default model). docs/serving-api.md and docs/serving-protocols.md explain each "
+    "route."
 )
 
 

@@ -15,7 +15,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from webapp.http import graphpipe, health, predict_api, sagemaker, tfserving_rest, v2_rest
+from webapp.http import graphpipe, health, monitoring, predict_api, sagemaker, tfserving_rest, v2_rest
 from webapp.http.routing import Handler
 
 Schema = dict[str, Any]
@@ -252,7 +252,7 @@ BODY = (408, 413)
 #: Refusals of naming a servable: a bad label (400), an unknown model or version (404), no core (503).
 SERVABLE = (400, 404, 503)
 
-TF, APP, HEALTH = "TensorFlow Serving REST", "/predict", "health"
+TF, APP, HEALTH, MONITORING = "TensorFlow Serving REST", "/predict", "health", "monitoring"
 V2, GRAPHPIPE = "Open Inference Protocol V2", "GraphPipe"
 SAGEMAKER = "Amazon SageMaker"
 
@@ -332,6 +332,12 @@ OPERATIONS: dict[Handler, Operation] = {
          "503": answer("not ready, and why", json_content({
              "type": "object", "properties": {"status": {"const": "not ready"}, "error": {"type": "string"}},
              "required": ["status", "error"]}))}),
+    monitoring.prometheus_metrics: Operation(
+        "Prometheus metrics of every process of the server (404 with EMNIST_METRICS off)", MONITORING,
+        {"200": answer("the text exposition format: TF Serving's :tensorflow:serving:* metrics and the "
+                       "server's emnist_* metrics (docs/operations.md lists them)",
+                       {"text/plain": {"schema": {"type": "string"}}})},
+        (404,)),
     v2_rest.server_live: Operation(
         "Server live", V2, {"200": answer("live", json_content({
             "type": "object", "properties": {"live": {"type": "boolean"}}, "required": ["live"]}))}),

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, request
 
+from serving_core import metrics
 from serving_core.server_core import ServerCore
 from webapp.settings import load_settings
 
@@ -37,15 +38,27 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
 
     from webapp.api_tokens import parse_tokens
-    from webapp.http import api_page, graphpipe, health, predict_api, sagemaker, tfserving_rest, ui, v2_rest
+    from webapp.http import (
+        api_page,
+        graphpipe,
+        health,
+        monitoring,
+        predict_api,
+        sagemaker,
+        tfserving_rest,
+        ui,
+        v2_rest,
+    )
     from webapp.http.api_document import build_document
     from webapp.http.calls import FrontEnd
     from webapp.http.errors import register_error_handlers
+    from webapp.http.observe import ObserveRequests
     from webapp.http.responses import json_bytes
     from webapp.http.routing import CONVERTERS, FastRoutes
+    from webapp.request_outcome import RequestOutcomes
 
     groups = (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES,
-              sagemaker.ROUTES)
+              monitoring.ROUTES, sagemaker.ROUTES)
     app.url_map.converters.update(CONVERTERS)
     app.register_blueprint(ui.blueprint)
     app.register_blueprint(api_page.blueprint)
@@ -54,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app, groups, ui.error_page)
     app.before_request(_take_the_whole_body)
 
+    recorder = metrics.enable() if settings["METRICS"] else None
     core = None
     if settings.model_servers:
         # A front end: the models live in the model servers, and no ServerCore in this process.
@@ -78,6 +92,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = FastRoutes(app.wsgi_app, front_end, (graphpipe.PORT_ROUTES,),
                                   port=settings["GRAPHPIPE_PORT"])
     _guard(app, groups, graphpipe.PORT_ROUTES)
+    app.wsgi_app = ObserveRequests(app.wsgi_app, RequestOutcomes(recorder, settings["ACCESS_LOG"]))
     if core is not None and settings["START_REGISTRY"]:
         core.start()
     return app
@@ -85,7 +100,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _guard(app: Flask, groups: tuple[Any, ...], port_group: Any) -> None:
     """Wrap the app (fast paths and GraphPipe's port included) in the token check and CORS when configured,
-    and, outermost, the security headers: every answer of the app passes through them."""
+    and the security headers: every answer of the app passes through them (and then, outermost, through
+    the request's observation: its id, metrics and access-log line)."""
     from webapp.api_tokens import ApiTokens, parse_tokens
     from webapp.http.bearer_tokens import RequireToken
     from webapp.http.cors import Cors

@@ -6,22 +6,25 @@ The same ``HttpCall`` is built by the Flask view of a route and by a fast path b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from werkzeug.wrappers import Request
 
+from serving_core import observation
 from serving_core.errors import UnavailableError
 from serving_core.payloads.limits import RequestBudget, ServerLimits
 from serving_core.request import InferenceRequest, Inputs, ModelSpec, new_request_id
-from serving_core.service import InferenceBackend
+from serving_core.service import InferenceBackend, Readiness
 from webapp.http.media import mimetype_of
 from webapp.http.request_body import ARRIVED, buffered_body, raise_body_refusal
 from webapp.settings import Settings
 
-#: The header a client (or a proxy) names its request with; echoed, or made when absent.
+#: The header a client (or a proxy) names its request with; echoed, or made when absent
+#: (``webapp.http.observe``, which also leaves the id it settled on in the environ).
 REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
+REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
 #: Longest request id taken from a client (a longer one is replaced by a new id).
 MAX_REQUEST_ID = 200
 
@@ -33,6 +36,31 @@ class FrontEnd:
     service: InferenceBackend | None
     limits: ServerLimits
     settings: Settings
+    #: Set when the process starts to stop (SIGTERM to a gunicorn worker): the readiness probes then
+    #: answer "not ready" at once, while requests are still answered (``webapp.http.gunicorn_worker``).
+    draining: threading.Event = field(default_factory=threading.Event)
+    #: Set while another worker of the same gunicorn master may take connections it cannot answer (it has
+    #: not lately said it is ready or paused: ``webapp.http.worker_readiness``): the next requests may go
+    #: to it, so this one is not ready either.
+    siblings_unready: threading.Event = field(default_factory=threading.Event)
+
+    def held_back(self) -> str:
+        """Why this process is not ready whatever its models say ("" when nothing holds it back)."""
+        if self.draining.is_set():
+            return "the server is shutting down"
+        if self.siblings_unready.is_set():
+            return "another worker of this server cannot answer yet"
+        return ""
+
+    def readiness(self, name: str) -> Readiness:
+        """``name``'s readiness, or "not ready" while the process drains before stopping or while a sibling
+        worker takes connections it cannot answer."""
+        held_back = self.held_back()
+        if held_back:
+            return Readiness(False, error=held_back)
+        if self.service is None:
+            return Readiness(False, error="no model registry configured")
+        return self.service.readiness(name)
 
 
 class HttpCall:
@@ -50,6 +78,7 @@ class HttpCall:
         self.route = route
         if request is not None:
             self.request = request
+        observation.note_call(protocol, route)
 
     @cached_property
     def request(self) -> Request:
@@ -85,7 +114,7 @@ class HttpCall:
 
     @cached_property
     def request_id(self) -> str:
-        given = self.environ.get(_REQUEST_ID_ENVIRON, "")
+        given = self.environ.get(REQUEST_ID_ENVIRON, "")
         return given if 0 < len(given) <= MAX_REQUEST_ID and given.isprintable() else new_request_id()
 
     def body(self) -> bytes:
@@ -98,5 +127,7 @@ class HttpCall:
         return body if body is not None else self.request.get_data(cache=False)
 
     def inference_request(self, spec: ModelSpec, inputs: Inputs) -> InferenceRequest:
-        """The core's request for this call."""
-        return InferenceRequest(spec, inputs, self.budget, self.protocol, self.route, self.request_id)
+        """The core's request for this call (noted as the current request's, for its log line and metrics)."""
+        request = InferenceRequest(spec, inputs, self.budget, self.protocol, self.route, self.request_id)
+        observation.note_inference(request)
+        return request

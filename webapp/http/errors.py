@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from serving_core.errors import ServingError
+from serving_core.observation import note_error
 from webapp.http.refusals import GRAPHPIPE, PAGE, http_exception_error, internal_error, refusal_answer
 from webapp.http.routing import RouteGroup, first_segment
 
@@ -36,6 +37,7 @@ def register_error_handlers(app: Flask, groups: Sequence[RouteGroup], render_pag
     app.extensions["refusal_style"] = refusal_style
 
     def refuse(error: ServingError, original: BaseException) -> Response:
+        note_error(error)
         group = owners.get(first_segment(request.path))
         style = PAGE if group is None else group.refusal_for(request.method)
         if style == PAGE:

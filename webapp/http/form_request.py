@@ -51,7 +51,9 @@ class InMemoryFormRequest(Request):
         parts = data.count(b"--" + boundary.encode("latin-1", "replace")) - 1 if boundary else 0
         if self.max_form_parts is not None and parts > self.max_form_parts:
             return FormTooLargeError(
-                f"the form has {parts} parts, over the limit MAX_FORM_PARTS={self.max_form_parts}")
+                f"the form has {parts} parts, over the limit MAX_FORM_PARTS={self.max_form_parts}",
+                limit="MAX_FORM_PARTS")
         return FormTooLargeError(
             "a form field or part header (a file name, say) is larger than the limit MAX_FORM_MEMORY_SIZE="
-            f"{self.max_form_memory_size} bytes (file contents only count against MAX_CONTENT_LENGTH)")
+            f"{self.max_form_memory_size} bytes (file contents only count against MAX_CONTENT_LENGTH)",
+            limit="MAX_FORM_MEMORY_SIZE")

@@ -26,7 +26,7 @@ import numpy as np
 
 from emnist_contract.signatures import DEFAULT_SIGNATURE
 from emnist_contract.tensors import NUM_PIXELS
-from serving_core.errors import InvalidArgumentError, ServingError
+from serving_core.errors import InvalidArgumentError
 from serving_core.payloads.limits import RequestBudget
 from serving_core.payloads.typed_tensors import checked_shape, pixels_to_images, raw_to_array
 from serving_core.request import InferenceRequest, ModelSpec, SignatureInput
@@ -40,8 +40,7 @@ from webapp.server_info import SERVER_NAME, server_version
 
 PROTOCOL = "graphpipe"
 
-#: GraphPipe's servers answer raw flatbuffers.
-CONTENT_TYPE = "application/octet-stream"
+CONTENT_TYPE = wire.CONTENT_TYPE
 #: The TensorFlow dtypes of our signatures, as GraphPipe types.
 TYPE_OF_TF_DTYPE = {
     "DT_FLOAT": wire.TensorType.FLOAT32, "DT_DOUBLE": wire.TensorType.FLOAT64,
@@ -106,12 +105,6 @@ def parse_request(body: bytes) -> wire.InferRequest | wire.MetadataRequest:
         return wire.read_request(body)
     except wire.WireError as exc:
         raise InvalidArgumentError(f"the body is not a GraphPipe Request: {exc}") from None
-
-
-def error_answer(error: ServingError) -> HttpAnswer:
-    """An InferResponse holding the one error, with the error's HTTP status."""
-    return HttpAnswer(wire.write_infer_response([], [(int(error.code), error.message)]), CONTENT_TYPE,
-                      error.http_status)
 
 
 def infer(service: InferenceBackend, request: InferenceRequest,
@@ -193,7 +186,7 @@ def is_alive(call: HttpCall) -> HttpAnswer:
 
 
 def is_ready(call: HttpCall) -> HttpAnswer:
-    if call.service.readiness(call.settings["MODEL_NAME"]).ready:
+    if call.front_end.readiness(call.settings["MODEL_NAME"]).ready:
         return HttpAnswer(b"ok\n", "text/plain")
     return HttpAnswer(b"not ready\n", "text/plain", 503)
 

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 import flatbuffers
 import numpy as np
 
+#: GraphPipe's servers answer raw flatbuffers.
+CONTENT_TYPE = "application/octet-stream"
+
 
 class WireError(ValueError):
     """The bytes are not a GraphPipe message."""

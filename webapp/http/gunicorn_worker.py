@@ -19,10 +19,18 @@ their refusal is a rendered page.)
 
 A worker whose model has no AVAILABLE version stops accepting connections while a sibling can answer
 (``webapp.http.worker_readiness``), and gunicorn's own refusals are answered in the API's JSON shape.
+
+SIGTERM starts a drain (docs/operations.md): the readiness probes answer "not ready" at once; for
+``DRAIN_SECONDS`` connections are still accepted, every answer saying ``Connection: close`` (gunicorn's
+rule for a worker that is no longer alive), so that a load balancer has time to notice and keep-alive
+clients move on; then new connections are refused without resetting those the kernel had already
+completed (``webapp.http.listener_shutdown``), and requests in flight finish within ``graceful_timeout``
+of the signal.
 """
 
 from __future__ import annotations
 
+import gc
 import socket
 import tempfile
 import threading
@@ -43,6 +51,8 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from serving_core.deadline import Deadline
 from serving_core.errors import ServingError
+from webapp.http.listener_shutdown import held_by, queued_connections, stop_handshakes
+from webapp.http.observe import ObserveRequests
 from webapp.http.refusals import JSON, PAGE, refusal_answer
 from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, BodyTimeoutError, buffer_body
 from webapp.http.routing import status_line
@@ -82,8 +92,10 @@ class ThreadPoolApp:
 
     def __init__(self, wsgi_app: Callable, pool: ThreadPool, max_length: int | None,
                  body_timeout: float, deadline_seconds: float = 0.0,
-                 style_of: StyleOf = lambda environ: JSON) -> None:
+                 style_of: StyleOf = lambda environ: JSON, observer: ObserveRequests | None = None) -> None:
         self.wsgi_app = wsgi_app
+        #: The app's observation layer, which also answers the refusals given here (request id, metrics).
+        self.observer = observer
         self.pool = pool
         self.max_length = max_length
         self.body_timeout = body_timeout
@@ -135,7 +147,11 @@ class ThreadPoolApp:
         error = deadline.not_started()
         assert isinstance(error, ServingError)
         refusal = refusal_answer(error, style)
-        start_response(status_line(refusal.status), with_security_headers(refusal.wsgi_headers()))
+        status, headers = status_line(refusal.status), with_security_headers(refusal.wsgi_headers())
+        observer = self.observer
+        if observer is not None:
+            return observer.answer_unrouted(environ, start_response, status, headers, refusal.body, error)
+        start_response(status, headers)
         return [refusal.body]
 
 
@@ -163,6 +179,8 @@ class GeventThreadPoolWorker(GeventWorker):
     """gunicorn's gevent worker without monkey-patching, the app in ``threads`` OS threads (module doc)."""
 
     paused = False  # not taking connections: no AVAILABLE model while a sibling has one
+    #: ``time.monotonic()`` of the SIGTERM that started the drain (None: not stopping on a signal).
+    stopping_since: float | None = None
 
     def patch(self) -> None:
         # Only the listening sockets become gevent sockets (the accepted ones are gevent's already).
@@ -179,11 +197,14 @@ class GeventThreadPoolWorker(GeventWorker):
         super().load_wsgi()
         self.app_object = self.wsgi
         settings = _app_settings(self.wsgi)
+        self.drain_seconds = settings["DRAIN_SECONDS"]
         self.pool = ThreadPool(max(1, self.cfg.threads))
         style_of = getattr(self.wsgi, "extensions", {}).get("refusal_style", lambda environ: JSON)
+        observer = getattr(self.wsgi, "wsgi_app", None)
         self.wsgi = ThreadPoolApp(self.wsgi, self.pool, settings["MAX_CONTENT_LENGTH"],
                                   settings["REQUEST_BODY_TIMEOUT_SECONDS"],
-                                  settings["REQUEST_DEADLINE_SECONDS"], style_of)
+                                  settings["REQUEST_DEADLINE_SECONDS"], style_of,
+                                  observer if isinstance(observer, ObserveRequests) else None)
 
     def run(self) -> None:
         """GeventWorker's loop, and once a second: leave or rejoin the rotation (``worker_readiness``)."""
@@ -191,7 +212,7 @@ class GeventThreadPoolWorker(GeventWorker):
         ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
         for listener in self.sockets:
             listener.setblocking(1)
-            server = StreamServer(listener, handle=partial(self.handle, listener),
+            server = StreamServer(listener, handle=partial(self.handle, ListenerName(listener)),
                                   spawn=Pool(self.worker_connections), **ssl_args)
             if self.cfg.workers > 1:
                 server.max_accept = 1
@@ -208,15 +229,22 @@ class GeventThreadPoolWorker(GeventWorker):
         self._stop_gracefully(servers)
 
     def _follow_readiness(self, servers: list[StreamServer], board: ReadinessBoard) -> None:
-        ready = _models_available(self.app_object)
-        board.publish(ready)
+        ready = self._can_answer(board)
         pause = not ready and board.others_ready()
+        board.publish(ready, pause)
+        front_end = _front_end(self.app_object)
+        if front_end is not None:  # not ready while a sibling may take connections it cannot answer
+            if board.others_unsettled():
+                front_end.siblings_unready.set()
+            else:
+                front_end.siblings_unready.clear()
         if pause == self.paused:
             return
         self.paused = pause
         if pause:
-            self.log.warning("worker %s: no AVAILABLE model; it stops taking connections while another "
-                             "worker can answer", self.pid)
+            local = getattr(self.app_object, "extensions", {}).get("serving_core") is not None
+            self.log.warning("worker %s: %s; it stops taking connections while another worker can answer",
+                             self.pid, "no AVAILABLE model" if local else "no model server answers it")
         else:
             self.log.info("worker %s takes connections again", self.pid)
         for server in servers:
@@ -225,19 +253,80 @@ class GeventThreadPoolWorker(GeventWorker):
             else:
                 server.start_accepting()
 
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM: not ready from now on; the drain itself runs in ``_stop_gracefully``."""
+        self.stopping_since = time.monotonic()
+        self._not_ready()
+        super().handle_exit(sig, frame)
+
+    def _not_ready(self) -> None:
+        front_end = _front_end(getattr(self, "app_object", None))
+        if front_end is not None:
+            front_end.draining.set()
+
+    def _can_answer(self, board: ReadinessBoard) -> bool:
+        """This server's app: an AVAILABLE version of every model, or, a front end to model servers, one of
+        them answers a prediction now (asked from a pool thread: the call waits on the network; meanwhile
+        this worker's files on the board stay fresh). Any other app: True."""
+        core = getattr(self.app_object, "extensions", {}).get("serving_core")
+        if core is not None:
+            return core.manager.ready()
+        front_end = _front_end(self.app_object)
+        if front_end is None or front_end.service is None:
+            return True
+        name = front_end.settings["MODEL_NAME"]
+        probe = self.pool.spawn(lambda: front_end.service.readiness(name).ready)
+        while True:
+            try:
+                return probe.get(timeout=1.0)
+            except gevent.Timeout:
+                board.refresh()
+                self.notify()
+
     def _stop_gracefully(self, servers: list[StreamServer]) -> None:
-        """Stop accepting, let requests in flight finish within graceful_timeout (as GeventWorker does)."""
-        for server in servers:
-            server.close()
-        started = time.monotonic()
-        while time.monotonic() - started <= self.cfg.graceful_timeout:
-            if all(server.pool.free_count() == server.pool.size for server in servers):
-                return
-            self.notify()
-            gevent.sleep(1.0)
-        self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
-        for server in servers:
-            server.stop(timeout=1)
+        """The drain after SIGTERM (module doc), or at once when the worker stops for another reason
+        (max_requests): stop accepting, let requests in flight finish within graceful_timeout."""
+        started = self.stopping_since if self.stopping_since is not None else time.monotonic()
+        if self.stopping_since is not None:
+            self._not_ready()
+            while (left := started + getattr(self, "drain_seconds", 0.0) - time.monotonic()) > 0:
+                self.notify()
+                gevent.sleep(min(left, 1.0))
+        for listener, server in zip(self.sockets, servers, strict=True):
+            self._stop_accepting(listener, server)
+        try:
+            while time.monotonic() - started <= self.cfg.graceful_timeout:
+                if all(server.pool.free_count() == server.pool.size for server in servers):
+                    return
+                self.notify()
+                gevent.sleep(0.1)
+            self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
+            for server in servers:
+                server.stop(timeout=1)
+        finally:
+            # The process exits next: spare the interpreter's last collection over every object (with
+            # TensorFlow's, seconds of CPU that could outlast graceful_timeout and get the worker killed).
+            gc.freeze()
+
+    def _stop_accepting(self, listener: gevent.socket.socket, server: StreamServer) -> None:
+        """Close this worker's listening socket; when the master has closed its own (the whole server
+        stops, not a reload), first take in what the kernel queued on it (``listener_shutdown``)."""
+        if server.started and not held_by(self.ppid, listener) and stop_handshakes(listener):
+            server.stop_accepting()
+            for client, address in queued_connections(listener):
+                server.do_handle(client, address)
+        server.close()
+
+
+class ListenerName:
+    """What gunicorn's connection handler asks of the listening socket: its address, still known once the
+    socket is closed (a connection taken in just before the worker closed it is handled after that)."""
+
+    def __init__(self, listener: socket.socket) -> None:
+        self._name = listener.getsockname()
+
+    def getsockname(self) -> Any:
+        return self._name
 
 
 def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
@@ -251,10 +340,9 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
     gunicorn_util.write_nonblock(sock, head + body)
 
 
-def _models_available(wsgi_app: Any) -> bool:
-    """Whether this server's app has an AVAILABLE version of every model (any other app: True)."""
-    core = getattr(wsgi_app, "extensions", {}).get("serving_core")
-    return True if core is None else core.manager.ready()
+def _front_end(wsgi_app: Any) -> Any:
+    """The app's ``FrontEnd`` (``webapp.http.calls``) when it is this server's Flask app, else None."""
+    return getattr(wsgi_app, "extensions", {}).get("front_end")
 
 
 def _app_settings(wsgi_app: Any) -> Any:

@@ -14,9 +14,10 @@ def healthz(call: HttpCall) -> HttpAnswer:
 
 
 def readyz(call: HttpCall) -> HttpAnswer:
-    """Readiness: every configured model is loaded and the default one answers a prediction."""
+    """Readiness: every configured model is loaded and the default one answers a prediction (and the
+    process is not draining before it stops)."""
     name = call.settings["MODEL_NAME"]
-    readiness = call.service.readiness(name)
+    readiness = call.front_end.readiness(name)
     if not readiness.ready:
         return HttpAnswer.json({"status": "not ready", "error": readiness.error}, 503)
     return HttpAnswer.json({"status": "ready", "model": name, "version": str(readiness.model.version)})

@@ -74,7 +74,7 @@ def decode_content(body: bytes, encoding: str | None, limit: int | None) -> byte
     if limit is not None and len(data) > limit:
         raise ResourceExhaustedError(
             f"the decompressed body is larger than the limit MAX_CONTENT_LENGTH={limit} bytes",
-            http_status=413)
+            http_status=413, limit="MAX_CONTENT_LENGTH")
     if not inflater.eof:
         raise InvalidArgumentError(f"the {encoding} body is truncated")
     return data

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from serving_core.errors import INTERNAL_ERROR, Code, ResourceExhaustedError, ServingError
+from webapp.http import graphpipe_wire
 from webapp.http.request_body import too_large_message
 from webapp.http.responses import JSON_MEDIA_TYPE, HttpAnswer, error_bytes
 
@@ -32,9 +33,9 @@ def json_refusal(error: ServingError) -> HttpAnswer:
 
 
 def graphpipe_refusal(error: ServingError) -> HttpAnswer:
-    from webapp.http import graphpipe
-
-    return graphpipe.error_answer(error)
+    """An InferResponse holding the one error, with the error's HTTP status."""
+    return HttpAnswer(graphpipe_wire.write_infer_response([], [(int(error.code), error.message)]),
+                      graphpipe_wire.CONTENT_TYPE, error.http_status)
 
 
 #: Style -> the answer of a refusal in it (the page's is rendered by the Flask app).

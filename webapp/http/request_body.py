@@ -32,6 +32,7 @@ class BodyTooLargeError(ResourceExhaustedError):
     """A body over MAX_CONTENT_LENGTH, with a Content-Length or chunked."""
 
     http_status = 413
+    limit = "MAX_CONTENT_LENGTH"
 
 
 class UnreadableBodyError(InvalidArgumentError):
@@ -43,6 +44,7 @@ class BodyTimeoutError(ServingError):
 
     code = Code.DEADLINE_EXCEEDED
     http_status = 408
+    limit = "REQUEST_BODY_TIMEOUT_SECONDS"
 
 
 def too_large_message(limit: int | None) -> str:

@@ -27,6 +27,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import BaseConverter, Map, ValidationError
 
 from serving_core.errors import ServingError
+from serving_core.observation import note_error
 from webapp.http.calls import FrontEnd, HttpCall
 from webapp.http.refusals import JSON, http_exception_error, internal_error, refusal_answer
 from webapp.http.request_body import buffer_body
@@ -103,8 +104,9 @@ def first_segment(path: str) -> str:
 
 
 def current_call(protocol: str) -> HttpCall:
-    """The ``HttpCall`` of the Flask request being handled, for views that render pages themselves."""
-    rule = request.url_rule.rule if request.url_rule is not None else request.path
+    """The ``HttpCall`` of the Flask request being handled, for views that render pages themselves (its
+    route: the rule that matched, "" for a path no rule matched: the metrics' labels stay bounded)."""
+    rule = request.url_rule.rule if request.url_rule is not None else ""
     return HttpCall(current_app.extensions["front_end"], request.environ, protocol, rule, request)
 
 
@@ -121,6 +123,7 @@ def answer(front_end: FrontEnd, group: RouteGroup, route: Route, environ: dict, 
         error = http_exception_error(exc, front_end.settings["MAX_CONTENT_LENGTH"])
     except Exception:
         error = internal_error(f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}")
+    note_error(error)
     return refusal_answer(error, route.refusal or group.refusal)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from serving_core.errors import InvalidArgumentError
+from serving_core.observation import note_model
 from serving_core.payloads.binary import BinaryBodyInputs
 from serving_core.payloads.codecs import dump_npy
 from serving_core.payloads.json_tensors import JsonExampleInputs, JsonPredictInputs
@@ -40,6 +41,7 @@ PROTOCOL = "tfserving-rest"
 
 
 def _spec(name: str, version: int | None, label: str | None) -> ModelSpec:
+    note_model(name, version)  # the access line's model, for the routes that make no core request
     return ModelSpec(name, version, label)
 
 

@@ -28,6 +28,7 @@ from serving_core.confidence import (
     confidence,
 )
 from serving_core.errors import ServingError
+from serving_core.observation import note_error
 from serving_core.preprocessing import data_uri, png_bytes, preprocess_image
 from serving_core.request import ModelSpec
 from webapp.http.page_errors import BadDrawingError, NothingSubmittedError, Submission, plain_message
@@ -130,6 +131,7 @@ def result() -> Response:
         answer = call.service.scores(call.inference_request(ModelSpec(submitted.model), pixels[None]))
         picture = thumbnail(data, budget.max_image_pixels, budget, decoded)
     except ServingError as error:
+        note_error(error)
         return error_page(error, error.http_status, submitted)
     except RequestEntityTooLarge as error:
         return error_page(error, 413, submitted)

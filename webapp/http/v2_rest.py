@@ -178,7 +178,7 @@ def server_live(call: HttpCall) -> HttpAnswer:
 
 
 def server_ready(call: HttpCall) -> HttpAnswer:
-    ready = open_inference.server_ready(call.service)
+    ready = not call.front_end.held_back() and open_inference.server_ready(call.service)
     return HttpAnswer.json({"ready": ready}, 200 if ready else NOT_READY)
 
 

@@ -18,6 +18,7 @@ from emnist_contract.labels import NUM_CLASSES
 from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from emnist_contract.signatures import EXAMPLE_FEATURE
 from serving_core.engines.signature_defs import sorted_signature_maps
+from serving_core.observation import current_request_id
 from serving_core.payloads.limits import ServerLimits
 from serving_core.payloads.tensor_protos import tensor_to_array
 from serving_core.service import ModelSpec
@@ -30,6 +31,7 @@ from tf_serving_protos.tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+from webapp.grpc.calls import REQUEST_ID_KEY
 from webapp.grpc.status import core_code
 from webapp.grpc.tensors import array_to_tensor
 from webapp.remote.addresses import ModelServerAddress
@@ -38,11 +40,15 @@ from webapp.remote.results import Classified, Predicted, untrained_classes_of
 
 T = TypeVar("T")
 State = get_model_status_pb2.ModelVersionStatus.State
-# round_robin: a name that resolves to several model servers (a Kubernetes headless Service, a compose
-# service with replicas) gets its calls spread over all of them, not pinned to the first that answered.
-# The name is looked up again when a connection fails, at most every 2 s (gRPC's default: 30 s), so a
-# replaced replica at a new address is found while the others answer.
+#: gRPC's reconnect backoff grows to two minutes while a server is down: a worker whose channel had
+#: backed off that far kept failing for that long after the model server was back, while its siblings
+#: answered. Capped at a second, every worker reaches a returning model server within about a second.
+#: round_robin: a name that resolves to several model servers (a Kubernetes headless Service, a compose
+#: service with replicas) gets its calls spread over all of them, not pinned to the first that answered;
+#: the name is looked up again when a connection fails, at most every 2 s (gRPC's default: 30 s), so a
+#: replaced replica at a new address is found while the others answer.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
+                   ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000),
                    ("grpc.lb_policy_name", "round_robin"), ("grpc.dns_min_time_between_resolutions_ms", 2000)]
 
 
@@ -77,8 +83,10 @@ class GrpcModelServer:
         self.channel.close()
 
     def _call(self, method: Callable[..., T], request: Any, timeout: float) -> T:
+        request_id = current_request_id()  # the model server logs the front end's request under the same id
+        metadata = ((REQUEST_ID_KEY, request_id),) if request_id is not None else None
         try:
-            return method(request, timeout=timeout)
+            return method(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as error:
             code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
             raise answered_error(self.url, core_code(code), error.details() or "") from None

@@ -21,7 +21,9 @@ from urllib3.exceptions import HTTPError, ReadTimeoutError
 from emnist_contract.layout import MODEL_INFO_FIELD, UNTRAINED_CLASSES_KEY
 from emnist_contract.signatures import EXAMPLE_FEATURE
 from serving_core.errors import Code, ServingError
+from serving_core.observation import current_request_id
 from serving_core.service import ModelSpec
+from webapp.http.calls import REQUEST_ID_HEADER
 from webapp.remote.addresses import ModelServerAddress
 from webapp.remote.errors import ModelServerUnavailableError, answered_error, bad_gateway, deadline_exceeded
 from webapp.remote.results import Classified, Predicted, untrained_classes_of
@@ -80,9 +82,13 @@ class HttpModelServer:
 
     def _request(self, method: str, path: str, timeout: float, body: Any = None) -> Any:
         data = None if body is None else orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+        headers = {"Content-Type": "application/json"}
+        request_id = current_request_id()
+        if request_id is not None:  # the model server logs the front end's request under the same id
+            headers[REQUEST_ID_HEADER] = request_id
         try:
             response = self.pool.urlopen(method, path, body=data, timeout=urllib3.Timeout(total=timeout),
-                                         headers={"Content-Type": "application/json"}, retries=False)
+                                         headers=headers, retries=False)
         except ReadTimeoutError:
             raise deadline_exceeded(self.url) from None
         except HTTPError as exc:  # refused, reset, closed mid-answer

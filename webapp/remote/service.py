@@ -30,6 +30,7 @@ import numpy as np
 
 from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from emnist_contract.signatures import CLASSIFY_INPUT_KEY, CLASSIFY_SIGNATURE, DEFAULT_SIGNATURE, SCORES_KEY
+from serving_core import metrics
 from serving_core.errors import Code, ServingError, UnavailableError
 from serving_core.request import InferenceRequest, ModelSpec, SignatureInput
 from serving_core.service import (
@@ -73,6 +74,13 @@ def signature_info(signature_defs: dict[str, Any], signature: str) -> SignatureI
     """The one input and the outputs' dtypes of a signature, with the in-process service's refusals."""
     return SignatureInfo(single_input(signature_defs, signature), output_dtypes(signature_defs, signature),
                          signature_defs)
+
+
+def _count_call(server: str, outcome: str, started: float) -> None:
+    """One call to a model server in the metrics: its server, its outcome (a code's name), its time."""
+    recorder = metrics.active()
+    if recorder is not None:
+        recorder.remote_call(server, outcome, time.perf_counter() - started)
 
 
 class RemoteInferenceService:
@@ -137,16 +145,22 @@ class RemoteInferenceService:
             if remaining <= 0:
                 break
             server = order[index]
+            started = time.perf_counter()
             try:
-                return operation(server, remaining)
+                answer = operation(server, remaining)
             except ServingError as exc:
+                _count_call(server.url, exc.code.name, started)
                 if exc.code is Code.DEADLINE_EXCEEDED:  # say which deadline
                     raise ServingError(f"{exc.message} of {self.timeout:g} s", exc.code,
                                        http_status=exc.http_status) from None
                 raise
             except ModelServerUnavailableError as exc:
+                _count_call(server.url, Code.UNAVAILABLE.name, started)
                 failures[server.url] = str(exc)
                 self._down_until[server.url] = time.monotonic() + DOWN_SECONDS
+            else:
+                _count_call(server.url, Code.OK.name, started)
+                return answer
         reasons = "; ".join(f"{url}: {reason}" for url, reason in failures.items())
         if time.monotonic() >= deadline:
             detail = f" ({reasons})" if reasons else ""
@@ -238,10 +252,12 @@ class RemoteInferenceService:
         spec = request.spec
         deadline, signature, info = self._start(request)
         values = request_values(request, info.input)
+        request.images = len(values)
         check_pixels(values)
 
         def run(server: Any, timeout: float) -> Prediction:
             answer = server.predict(spec, signature, info.input.name, values, timeout, info.output_types)
+            request.served_version = answer.version
             return Prediction(ServedVersion(spec.name, answer.version, server.url), signature, answer.outputs)
 
         with self._in_time(request):
@@ -252,11 +268,13 @@ class RemoteInferenceService:
         deadline, signature, info = self._start(request)
         refuse_other_than_default(info.signature_defs, signature)
         images = request_values(request, info.input)
+        request.images = len(images)
         check_pixels(images)
 
         def run(server: Any, timeout: float) -> Scores:
             answer = server.predict(spec, DEFAULT_SIGNATURE, info.input.name, images, timeout,
                                     info.output_types)
+            request.served_version = answer.version
             outputs = answer.outputs
             scores = outputs.get(SCORES_KEY, next(iter(outputs.values())) if len(outputs) == 1 else None)
             if scores is None or scores.shape != (len(images), NUM_CLASSES) or scores.dtype.kind != "f":
@@ -273,11 +291,14 @@ class RemoteInferenceService:
         deadline = self._deadline(request)
         spec = request.spec
         signature = requested_signature(request, CLASSIFY_SIGNATURE)
+        request.api = "Classify"
         images = request_values(request, SignatureInput(CLASSIFY_INPUT_KEY, "DT_STRING"))
+        request.images = len(images)
         check_pixels(images)
 
         def run(server: Any, timeout: float) -> Classification:
             answer = server.classify(spec, signature, images, timeout)
+            request.served_version = answer.version
             return Classification(ServedVersion(spec.name, answer.version, server.url), answer.labels,
                                   answer.scores, len(images))
 

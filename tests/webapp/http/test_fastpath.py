@@ -217,7 +217,7 @@ def test_a_failing_model_call_runs_once(fast_app: Flask, monkeypatch: pytest.Mon
     calls = []
 
     class Exploding:
-        def predict(self, engine, images, deadline=None):
+        def predict(self, engine, images, deadline=None, model_name=""):
             calls.append(len(images))
             raise RuntimeError("the model fell over")
 

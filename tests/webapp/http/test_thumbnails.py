@@ -61,7 +61,7 @@ def test_the_thumbnail_decodes_under_the_requests_bounds_without_counting_twice(
     only the first counts as one of the request's image files."""
     import dataclasses
 
-    from serving_core.image_decoding import PixelGate
+    from serving_core.pixel_gate import PixelGate
 
     png = encode_image(np.zeros((1200, 900, 4), np.uint8))
     gate = PixelGate(2_000_000)

@@ -92,3 +92,37 @@ def test_a_page_request_waits_for_its_thread(queue):
     page.join(timeout=10)
     assert page.value["body"] == b"ran" and blocking.ran == ["/first", "/page"]
     first.join(timeout=10)
+
+
+def test_the_workers_refusal_is_observed_like_the_apps():
+    """Given the app's observation layer, the refusal carries a request id and is counted as a refusal by
+    REQUEST_DEADLINE_SECONDS (a busy server is when the metrics matter most)."""
+    from serving_core.metrics import Metrics
+    from webapp.http.observe import UNROUTED, ObserveRequests
+    from webapp.request_outcome import RequestOutcomes
+
+    finished = []
+
+    class Recorder(Metrics):
+        def __init__(self) -> None:  # records what it is given, no metric objects
+            pass
+
+        def request_done(self, record, code, status, seconds) -> None:
+            finished.append((record.route, getattr(record.error, "limit", None), code, status))
+
+    blocking = BlockingApp()
+    pool = ThreadPool(1)
+    observer = ObserveRequests(blocking, RequestOutcomes(Recorder(), False))
+    app = ThreadPoolApp(observer, pool, 1 << 20, 0, deadline_seconds=0.2, style_of=lambda environ: JSON,
+                        observer=observer)
+    try:
+        first = gevent.spawn(answer_of, app, "/first")
+        gevent.sleep(0.05)
+        refusal = answer_of(app, "/second")
+    finally:
+        blocking.release.set()
+        first.join(timeout=10)
+        pool.kill()
+    assert refusal["status"] == "503 SERVICE UNAVAILABLE"
+    assert len(refusal["headers"]["X-Request-ID"]) == 32
+    assert (UNROUTED, "REQUEST_DEADLINE_SECONDS", "503", "UNAVAILABLE") in finished
