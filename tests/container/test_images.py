@@ -92,8 +92,6 @@ def test_serves_a_mounted_model_and_its_new_versions(image, tmp_path, images, on
     try:
         ready = json.loads(container.wait_http(8000, "/readyz"))
         assert ready == {"status": "ready", "model": MODEL, "version": "1"}
-        container.signal("HUP")  # a reload (rescan, gunicorn's workers replaced), not a stop
-        assert json.loads(container.wait_http(8000, "/readyz"))["status"] == "ready"
         assert container.exec("python", "-m", "webapp.container_healthcheck").returncode == 0
         expected = onnx_reference(images)
 
@@ -115,6 +113,13 @@ def test_serves_a_mounted_model_and_its_new_versions(image, tmp_path, images, on
         assert version == 2
         np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5)
         assert get_json(container.url(8000, "/readyz"))["version"] == "2"
+
+        # SIGHUP is a reload (a rescan; gunicorn's workers replaced, the old ones drained), not a stop.
+        container.signal("HUP")
+        deadline = time.monotonic() + 60
+        while container.exec("python", "-m", "webapp.container_healthcheck").returncode != 0:
+            assert time.monotonic() < deadline and container.running(), container.logs()
+            time.sleep(0.5)
 
         container.signal("TERM")
         assert container.wait_exit(GRACE_SECONDS) == 0, container.logs()
