@@ -12,7 +12,7 @@ VERBOSE ?=
 # An editable install that puts this checkout on sys.path (other checkouts can run their own code).
 EDITABLE := --config-settings editable_mode=compat
 
-.PHONY: install install-dev run test test-peers system-packages lint
+.PHONY: install install-dev run test test-peers test-containers images system-packages lint
 
 # Which serving set `make install`/`make run` installs: serve (onnxruntime, no TensorFlow) or serve-tf (adds
 # TensorFlow: the tensorflow engine serves the SavedModel).
@@ -50,10 +50,13 @@ run: install
 ## (nghttp2-client), the load clients of bench/ (the bench tests run them briefly), strace (the
 ## no-disk-writes test watches the workers), prometheus (the metrics test scrapes the server with it, on
 ## loopback) and nginx (the documented proxy, which the tests run on
-## loopback: a policy-rc.d stops Debian from starting its own nginx on port 80 while it installs)
+## loopback: a policy-rc.d stops Debian from starting its own nginx on port 80 while it installs); podman,
+## runc and mmdebstrap build and run the images, podman-compose and CNI's dnsname plugin (service names
+## between containers) run compose.yaml (make test-containers)
 system-packages:
 	missing=; for pair in chromium:chromium npm:npm wrk:wrk h2load:nghttp2-client strace:strace \
-		prometheus:prometheus; do \
+		prometheus:prometheus podman:podman mmdebstrap:mmdebstrap /usr/sbin/runc:runc \
+		podman-compose:podman-compose /usr/lib/cni/dnsname:golang-github-containernetworking-plugin-dnsname; do \
 		command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	test -z "$$missing" || (apt-get update && apt-get install -y --no-install-recommends $$missing)
 	test -x /usr/sbin/nginx || ( created=; if ! test -e /usr/sbin/policy-rc.d; then \
@@ -65,11 +68,12 @@ system-packages:
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-## Install everything, then run the checks and the whole test suite (but the comparison with other servers)
+## Install everything, then run the checks and the whole test suite (but the comparison with other servers
+## and the image tests: test-peers, test-containers)
 test: install-dev system-packages node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -m "not peers"
+	$(BIN)/python -m pytest -m "not peers and not container"
 
 ## Our server against MLServer, BentoML, LitServe and TorchServe, briefly (bench/peers/run.py --quick): each
 ## peer's pinned packages go to ~/.cache/emnist-peers the first time (minutes); TorchServe needs Debian's Java
@@ -78,6 +82,20 @@ test-peers: install-dev system-packages
 	command -v java >/dev/null || (apt-get update && apt-get install -y --no-install-recommends \
 		default-jre-headless) || echo "no Java runtime: TorchServe will be skipped"
 	$(BIN)/python -m pytest -m peers tests/bench/test_peers.py
+
+## Build both images (a base from Debian's packages, as no registry is reachable) and run them
+test-containers: install-dev system-packages
+	$(BIN)/python -m pytest -m container tests/container
+
+## The images, over BASE_IMAGE (default: the Dockerfile's python:3.11-slim), with this machine's pip
+## configuration handed to the build (container/pip_build_config.py): localhost/emnist-serving:slim and :full
+BASE_IMAGE ?=
+images:
+	mkdir -p .cache && $(PYTHON) container/pip_build_config.py .cache/pip.conf > .cache/pip-build-args
+	for target in slim full; do \
+		podman build --isolation chroot --format docker --target $$target \
+			$(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) $$(cat .cache/pip-build-args) \
+			--tag localhost/emnist-serving:$$target . || exit 1; done
 
 lint: install-dev
 	$(BIN)/ruff check .

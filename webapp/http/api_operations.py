@@ -15,7 +15,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from webapp.http import graphpipe, health, monitoring, predict_api, tfserving_rest, v2_rest
+from webapp.http import graphpipe, health, monitoring, predict_api, sagemaker, tfserving_rest, v2_rest
 from webapp.http.routing import Handler
 
 Schema = dict[str, Any]
@@ -254,6 +254,7 @@ SERVABLE = (400, 404, 503)
 
 TF, APP, HEALTH, MONITORING = "TensorFlow Serving REST", "/predict", "health", "monitoring"
 V2, GRAPHPIPE = "Open Inference Protocol V2", "GraphPipe"
+SAGEMAKER = "Amazon SageMaker"
 
 TF_PREDICT_CONTENT = {
     "application/json": {"schema": PREDICT_REQUEST},
@@ -384,6 +385,18 @@ OPERATIONS: dict[Handler, Operation] = {
         {"200": answer("name, version, server, inputs and outputs", json_content(GRAPHPIPE_METADATA))},
         SERVABLE),
 }
+
+# SageMaker's contract is an adapter over two of the above: the readiness probe and TF Serving's :predict.
+OPERATIONS[sagemaker.ping] = Operation(
+    "SageMaker's health check: the default model answers (/readyz)", SAGEMAKER,
+    OPERATIONS[health.readyz].responses)
+OPERATIONS[sagemaker.invocations] = Operation(
+    "SageMaker's inference: TF Serving's :predict of the default model", SAGEMAKER,
+    OPERATIONS[tfserving_rest.predict].responses, (*INFERENCE, *BODY, 406, 415),
+    description="The body as Content-Type says: TF Serving's JSON, .npy, raw pixels or an image file (none: "
+                "sniffed; others: 415). Accept: JSON or application/x-npy (others: 406).",
+    request_body=request_body({**TF_PREDICT_CONTENT, "image/png": {"schema": BINARY},
+                               "image/jpeg": {"schema": BINARY}}))
 
 
 def operation_of(handler: Handler) -> Operation:

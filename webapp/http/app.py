@@ -38,7 +38,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
 
     from webapp.api_tokens import parse_tokens
-    from webapp.http import api_page, graphpipe, health, monitoring, predict_api, tfserving_rest, ui, v2_rest
+    from webapp.http import (
+        api_page,
+        graphpipe,
+        health,
+        monitoring,
+        predict_api,
+        sagemaker,
+        tfserving_rest,
+        ui,
+        v2_rest,
+    )
     from webapp.http.api_document import build_document
     from webapp.http.calls import FrontEnd
     from webapp.http.errors import register_error_handlers
@@ -48,7 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp.request_outcome import RequestOutcomes
 
     groups = (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES,
-              monitoring.ROUTES)
+              monitoring.ROUTES, sagemaker.ROUTES)
     app.url_map.converters.update(CONVERTERS)
     app.register_blueprint(ui.blueprint)
     app.register_blueprint(api_page.blueprint)

@@ -43,8 +43,13 @@ State = get_model_status_pb2.ModelVersionStatus.State
 #: gRPC's reconnect backoff grows to two minutes while a server is down: a worker whose channel had
 #: backed off that far kept failing for that long after the model server was back, while its siblings
 #: answered. Capped at a second, every worker reaches a returning model server within about a second.
+#: round_robin: a name that resolves to several model servers (a Kubernetes headless Service, a compose
+#: service with replicas) gets its calls spread over all of them, not pinned to the first that answered;
+#: the name is looked up again when a connection fails, at most every 2 s (gRPC's default: 30 s), so a
+#: replaced replica at a new address is found while the others answer.
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
-                   ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)]
+                   ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000),
+                   ("grpc.lb_policy_name", "round_robin"), ("grpc.dns_min_time_between_resolutions_ms", 2000)]
 
 
 def fill_model_spec(target: Any, spec: ModelSpec, signature_name: str = "") -> None:

@@ -219,6 +219,24 @@ class RemoteInferenceService:
             self._untrained[key] = untrained
         return untrained
 
+    def _version_facts(self, server: Any, name: str, version: int,
+                       deadline: float) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The labels and untrained classes of the version that has just answered.
+
+        Asked of the same address, they may reach another replica (a load balancer, a name resolving to
+        several servers); while a new version is being rolled out, that replica may not have it yet. A
+        NOT_FOUND here is that, not the client's error: the whole call is tried again.
+        """
+        try:
+            return (self._version_labels(server, name, version, deadline),
+                    self._untrained_classes(server, name, version, deadline))
+        except ServingError as exc:
+            if exc.code is not Code.NOT_FOUND:
+                raise
+            raise ModelServerUnavailableError(
+                f"version {version} answered, then a replica behind the same address did not have it "
+                f"(a version being rolled out): {exc.message}") from None
+
     # --- the InferenceBackend calls -------------------------------------------------------------
 
     def _start(self, request: InferenceRequest) -> tuple[float, str, SignatureInfo]:
@@ -262,8 +280,7 @@ class RemoteInferenceService:
             if scores is None or scores.shape != (len(images), NUM_CLASSES) or scores.dtype.kind != "f":
                 shape = None if scores is None else list(scores.shape)
                 raise bad_gateway(server.url, f"answered scores of shape {shape} for {len(images)} images")
-            labels = self._version_labels(server, spec.name, answer.version, deadline)
-            untrained = self._untrained_classes(server, spec.name, answer.version, deadline)
+            labels, untrained = self._version_facts(server, spec.name, answer.version, deadline)
             return Scores(ServedVersion(spec.name, answer.version, server.url), scores, labels, untrained)
 
         with self._in_time(request):
@@ -293,8 +310,7 @@ class RemoteInferenceService:
 
         def run(server: Any, timeout: float) -> ModelMetadata:
             version, signature_defs = server.metadata(spec, timeout)
-            labels = self._version_labels(server, spec.name, version, deadline)
-            untrained = self._untrained_classes(server, spec.name, version, deadline)
+            labels, untrained = self._version_facts(server, spec.name, version, deadline)
             served = ServedVersion(spec.name, version, server.url)
             return ModelMetadata(served, signature_defs, labels, untrained)
 

@@ -8,7 +8,16 @@ import re
 import pytest
 from flask import Flask
 
-from webapp.http import api_document, graphpipe, health, monitoring, predict_api, tfserving_rest, v2_rest
+from webapp.http import (
+    api_document,
+    graphpipe,
+    health,
+    monitoring,
+    predict_api,
+    sagemaker,
+    tfserving_rest,
+    v2_rest,
+)
 from webapp.http.api_operations import OPERATIONS
 from webapp.http.calls import HttpCall
 from webapp.http.refusals import GRAPHPIPE, JSON
@@ -16,7 +25,7 @@ from webapp.http.responses import HttpAnswer
 from webapp.http.routing import FastRoutes, Route, RouteGroup
 
 GROUPS = (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES,
-          monitoring.ROUTES)
+          monitoring.ROUTES, sagemaker.ROUTES)
 #: The routes that are pages and their files, not API: the form, the API document and its page, static files.
 PAGE_BLUEPRINTS = ("ui", "api_page")
 AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}  # Flask adds them to every rule

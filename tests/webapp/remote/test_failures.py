@@ -133,3 +133,46 @@ def test_502_from_a_rest_model_server_error(front_end):
                                                          json={"examples": [{"images": [0.0] * 784}]})
     assert response.status_code == 502
     assert error_of(response) == f"model server {address} answered UNKNOWN: out of memory"
+
+
+class SkewedReplicaServicer:
+    """Two replicas behind one address while a version rolls out: Predict reaches the one that has the new
+    version, the follow-up Classify (the version's labels) the one that does not yet, ``misses`` times."""
+
+    def __init__(self, real, misses: int) -> None:
+        self.real = real
+        self.misses = misses
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+    def Classify(self, request, context):  # noqa: N802 - the generated servicer's name
+        if self.misses > 0:
+            self.misses -= 1
+            version = request.model_spec.version.value
+            context.abort(grpc.StatusCode.NOT_FOUND,
+                          f"Servable not found for request: Specific(emnist, {version})")
+        return self.real.Classify(request, context)
+
+
+@pytest.mark.parametrize(("misses", "status"), [(1, 200), (10, 503)])
+def test_a_version_missing_on_the_follow_up_call_is_retried(front_end, grpc_model_server, misses, status):
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    from webapp.grpc.prediction_service import PredictionServicer
+    from webapp.settings import load_settings
+
+    settings, _ = load_settings({}, environ={})
+    servicer = SkewedReplicaServicer(PredictionServicer(grpc_model_server.core.service,
+                                                        settings.server_limits()), misses)
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
+    address = f"grpc://127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    server.start()
+    try:
+        response = front_end(address, MODEL_SERVER_RETRIES=2).test_client().post("/predict", json=BODY)
+    finally:
+        server.stop(0)
+    assert response.status_code == status, response.data
+    if status == 503:
+        assert "a replica behind the same address did not have it" in error_of(response)
