@@ -112,6 +112,12 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
+def _ignore_hangups() -> None:
+    """In gunicorn's process before it runs: SIGHUP ignored until its arbiter installs its own handler (its
+    first second or two), so a SIGHUP passed on during the start does not kill it (the default action)."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
 def serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None, rest_at: str | None) -> int:
     """Run until a signal or a failure; 0 after a clean stop."""
     if settings["MODEL_SERVER"] and grpc_port:
@@ -145,7 +151,7 @@ def _serve(settings: Settings, host: str, grpc_port: int, rest_port: int | None,
         workers.start()
     rest = announcer = None
     if rest_port != 0:
-        rest = subprocess.Popen(rest_command(rest_at), cwd=REPO_ROOT)
+        rest = subprocess.Popen(rest_command(rest_at), cwd=REPO_ROOT, preexec_fn=_ignore_hangups)
         announcer = Announcer(rest_at or settings["GUNICORN_BIND"], say)
         announcer.start()
     failure = ""

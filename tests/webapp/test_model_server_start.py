@@ -110,3 +110,39 @@ def test_third_party_noise_is_silenced_unless_verbose(mode, stdout, warned):
                           capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split() == stdout.split()
     assert ("DeprecationWarning: old" in done.stderr) == warned, done.stderr
+
+
+@pytest.mark.slow
+def test_a_sighup_during_the_start_reloads_instead_of_killing_gunicorn(tmp_path):
+    """SIGHUP is passed on to gunicorn; one arriving before gunicorn's arbiter has its handler (its first
+    second) would stop it with the signal's default action, and the launcher with it."""
+    import psutil
+
+    from tests.support.grpc_servers import ModelServerProcess
+
+    rest_port = free_port()
+    server = ModelServerProcess(tmp_path / "server.log", free_port(), rest_port=rest_port, DRAIN_SECONDS=0)
+    try:
+        deadline = time.monotonic() + 60
+        while not any("gunicorn" in " ".join(child.cmdline())
+                      for child in psutil.Process(server.process.pid).children()):
+            assert time.monotonic() < deadline and server.process.poll() is None, server.log()
+            time.sleep(0.02)
+        server.process.send_signal(signal.SIGHUP)
+        server.wait_serving()
+        import urllib.request
+
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            assert server.process.poll() is None, server.log()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/readyz", timeout=2) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, server.log()
+                time.sleep(0.2)
+        assert server.terminate() == 0, server.log()
+    finally:
+        if server.process.poll() is None:
+            os.killpg(server.process.pid, signal.SIGKILL)
