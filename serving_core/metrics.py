@@ -183,7 +183,8 @@ class Metrics:
         tally.inc(child(self.requests, protocol, record.route or "unmatched", code))
         inference = record.inference
         if inference is not None:
-            model = inference.spec.name
+            # A name no model has (a client's typo, a scanner) is not a label value: each would be a series.
+            model = inference.spec.name if status != "NOT_FOUND" else ""
             tally.inc(child(self.request_count, model, status))
             entrypoint = _ENTRYPOINTS.get(protocol, "REST")
             tally.observe(child(self.request_latency, model, inference.api, entrypoint), seconds * 1e6)

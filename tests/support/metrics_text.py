@@ -21,7 +21,7 @@ def samples(text: str | bytes) -> Samples:
     if isinstance(text, bytes):
         text = text.decode()
     found: Samples = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # the format's only line break: a label value may hold U+2028 and the like
         if not line or line.startswith("#"):
             continue
         match = _SAMPLE.match(line)

@@ -111,6 +111,22 @@ def test_known_requests_on_every_rest_protocol_are_counted(client):
     assert grew("emnist_upload_decode_seconds_count") == 2  # the /predict upload and the page's
 
 
+def test_a_model_no_one_serves_is_no_label_value_and_odd_names_keep_the_text_readable(client):
+    """Names a client makes up (a typo, a scanner, a fuzzer's U+2028) make no series of their own: each
+    is counted under model_name="" and the scrape still reads line by line."""
+    before = scrape(client)
+    for name in ("nope", "no\u2028pe", "x\u0085y"):
+        path = f"/v1/models/{name}:predict"
+        assert client.post(path, json={"instances": IMAGE.tolist()}).status_code == 404
+    text = client.get("/metrics").get_data(as_text=True)
+    after = samples(text)
+    names = {dict(labels).get("model_name") for (name, labels) in after
+             if name == ":tensorflow:serving:request_count"}
+    assert not {"nope", "no\u2028pe", "x\u0085y"} & names
+    assert total(after, ":tensorflow:serving:request_count", model_name="", status="NOT_FOUND") - total(
+        before, ":tensorflow:serving:request_count", model_name="", status="NOT_FOUND") == 3
+
+
 def test_tf_serving_names_buckets_and_types(client):
     text = client.get("/metrics").data.decode()
     assert "# TYPE :tensorflow:serving:request_count counter" in text
