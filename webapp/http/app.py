@@ -38,17 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
 
     from webapp.api_tokens import parse_tokens
-    from webapp.http import (
-        api_page,
-        graphpipe,
-        health,
-        monitoring,
-        predict_api,
-        sagemaker,
-        tfserving_rest,
-        ui,
-        v2_rest,
-    )
+    from webapp.http import api_page, graphpipe, ui
     from webapp.http.api_document import build_document
     from webapp.http.calls import FrontEnd
     from webapp.http.errors import register_error_handlers
@@ -57,8 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from webapp.http.routing import CONVERTERS, FastRoutes
     from webapp.request_outcome import RequestOutcomes
 
-    groups = (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES,
-              monitoring.ROUTES, sagemaker.ROUTES)
+    groups = route_groups()
     app.url_map.converters.update(CONVERTERS)
     app.register_blueprint(ui.blueprint)
     app.register_blueprint(api_page.blueprint)
@@ -96,6 +85,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if core is not None and settings["START_REGISTRY"]:
         core.start()
     return app
+
+
+def route_groups() -> tuple[Any, ...]:
+    """Every API route group the app serves (the API document and its test list the same ones)."""
+    from webapp.http import graphpipe, health, monitoring, predict_api, sagemaker, tfserving_rest, v2_rest
+
+    return (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES,
+            monitoring.ROUTES, sagemaker.ROUTES)
 
 
 def _guard(app: Flask, groups: tuple[Any, ...], port_group: Any) -> None:

@@ -11,21 +11,15 @@ from flask import Flask
 from webapp.http import (
     api_document,
     graphpipe,
-    health,
-    monitoring,
-    predict_api,
-    sagemaker,
-    tfserving_rest,
-    v2_rest,
 )
 from webapp.http.api_operations import OPERATIONS
+from webapp.http.app import route_groups
 from webapp.http.calls import HttpCall
 from webapp.http.refusals import GRAPHPIPE, JSON
 from webapp.http.responses import HttpAnswer
 from webapp.http.routing import FastRoutes, Route, RouteGroup
 
-GROUPS = (tfserving_rest.ROUTES, predict_api.ROUTES, health.ROUTES, graphpipe.ROUTES, v2_rest.ROUTES,
-          monitoring.ROUTES, sagemaker.ROUTES)
+GROUPS = route_groups()
 #: The routes that are pages and their files, not API: the form, the API document and its page, static files.
 PAGE_BLUEPRINTS = ("ui", "api_page")
 AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}  # Flask adds them to every rule
