@@ -101,8 +101,12 @@ EXPOSE 8000 8500 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["/opt/venv/bin/python", "-m", "webapp.container_healthcheck"]
 USER 10001:10001
-# Exec form: tini is PID 1, the entrypoint execs the launcher, so SIGTERM reaches the server itself.
-ENTRYPOINT ["/usr/bin/tini", "--", "/opt/venv/bin/python", "-m", "webapp.container_entrypoint"]
+# Exec form: tini is PID 1, the entrypoint execs the launcher, so SIGTERM reaches the server itself. env
+# (coreutils) sets SIGHUP to ignored and execs tini, whose child inherits it: a SIGHUP that arrives before the
+# launcher has installed its reload handler (Python still starting) is dropped instead of ending the server.
+# tini still receives SIGHUP (it blocks every signal and waits for them) and passes it on.
+ENTRYPOINT ["/usr/bin/env", "--ignore-signal=HUP", "/usr/bin/tini", "--", \
+            "/opt/venv/bin/python", "-m", "webapp.container_entrypoint"]
 CMD ["model-server"]
 
 FROM runtime AS full

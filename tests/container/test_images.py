@@ -74,7 +74,8 @@ def images(validation_images) -> np.ndarray:
 def test_image_config_follows_the_contract(image):
     config = image_config(image)
     assert config["User"] == "10001:10001"
-    assert config["Entrypoint"][:2] == ["/usr/bin/tini", "--"]
+    # SIGHUP ignored from before tini starts the server (the server installs its reload handler itself).
+    assert config["Entrypoint"][:4] == ["/usr/bin/env", "--ignore-signal=HUP", "/usr/bin/tini", "--"]
     assert config["Healthcheck"]["Test"][0] == "CMD"
     assert {"8000/tcp", "8500/tcp", "8080/tcp"} <= set(config["ExposedPorts"])
     environment = dict(item.split("=", 1) for item in config["Env"])
@@ -142,5 +143,37 @@ def test_reads_a_tf_serving_model_config_file(image, tmp_path, images, onnx_refe
         assert json.loads(container.wait_http(8000, "/readyz"))["version"] == "7"
         rest = post_json(container.url(8000, "/v1/models/letters:predict"), {"instances": images.tolist()})
         np.testing.assert_allclose(rest["predictions"], onnx_reference(images), rtol=1e-4, atol=1e-5)
+    finally:
+        container.remove()
+
+
+#: Run by site at every Python start in the container (PYTHONPATH): the first process, the entrypoint,
+#: sleeps, as a start on a loaded machine does (imports taking seconds), before any of its code runs.
+SLOW_START = """\
+import os
+import time
+
+if os.environ.pop("EMNIST_TEST_SLOW_START", None):
+    time.sleep(float(os.environ.get("EMNIST_TEST_SLOW_START_SECONDS", "4")))
+"""
+
+
+def test_a_sighup_while_the_server_starts_does_not_stop_it(slim_image, tmp_path):
+    # A reload asked for as the container starts (a config file published, `podman kill --signal HUP`) must
+    # not stop it: SIGHUP's default action ends a process that has no handler for it yet.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SLOW_START)
+    for path in (site, site / "sitecustomize.py"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    container = Container(slim_image, env={"WEB_CONCURRENCY": "1", "EMNIST_GRPC_WORKERS": "1",
+                                           "PYTHONPATH": "/slow-start", "EMNIST_TEST_SLOW_START": "1"},
+                          volumes=[f"{site}:/slow-start:ro"]).start()
+    try:
+        time.sleep(1.5)
+        container.signal("HUP")
+        ready = json.loads(container.wait_http(8000, "/readyz"))
+        assert ready["status"] == "ready"
+        assert container.running()
     finally:
         container.remove()
