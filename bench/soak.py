@@ -48,11 +48,13 @@ KINDS = ("rest", "grpc", "upload")
 
 @dataclass
 class Outcomes:
-    """(minute, kind) -> latencies (s) of the answered requests, and the failures with what went wrong."""
+    """(minute, kind) -> latencies (s) of the answered requests, and the failures: when (s from the start)
+    and what went wrong."""
 
     started: float = field(default_factory=time.monotonic)
     latencies: dict[tuple[int, str], list[float]] = field(default_factory=lambda: defaultdict(list))
-    failures: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    failures: dict[tuple[int, str], list[tuple[float, str]]] = field(
+        default_factory=lambda: defaultdict(list))
     #: minute -> service -> RSS (MB) sampled at the minute's start.
     rss: dict[int, dict[str, float]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,7 +65,11 @@ class Outcomes:
             if error is None:
                 self.latencies[(minute, kind)].append(time.monotonic() - began)
             else:
-                self.failures[(minute, kind)].append(error)
+                self.failures[(minute, kind)].append((began - self.started, error))
+
+    def note(self, event: str) -> None:
+        """An event, printed with the clock and its second since the start (failures are reported so)."""
+        print(f"[{time.strftime('%H:%M:%S')} +{time.monotonic() - self.started:.1f} s] {event}", flush=True)
 
 
 def rest_call(stack: ComposeStack, body: bytes) -> None:
@@ -131,7 +137,7 @@ def rss_mb(stack: ComposeStack, service: str) -> float:
         return 0.0
 
 
-def publish(models: Path, version: int, corrupt: bool) -> None:
+def publish(models: Path, version: int, corrupt: bool, outcomes: Outcomes) -> None:
     staging = models / "emnist" / f".{version}.tmp"
     if corrupt:
         staging.mkdir()
@@ -142,8 +148,7 @@ def publish(models: Path, version: int, corrupt: bool) -> None:
     for path in (staging, *staging.rglob("*")):
         path.chmod(0o755 if path.is_dir() else 0o644)
     staging.rename(models / "emnist" / str(version))
-    print(f"[{time.strftime('%H:%M:%S')}] published version {version}{' (corrupt)' if corrupt else ''}",
-          flush=True)
+    outcomes.note(f"published version {version}{' (corrupt)' if corrupt else ''}")
 
 
 def events(stack: ComposeStack, args: argparse.Namespace, outcomes: Outcomes, stop_at: float) -> None:
@@ -159,23 +164,38 @@ def events(stack: ComposeStack, args: argparse.Namespace, outcomes: Outcomes, st
         if now >= next_publish:
             version += 1
             published += 1
-            publish(stack.models_dir, version, corrupt=published == 2)
+            publish(stack.models_dir, version, corrupt=published == 2, outcomes=outcomes)
             next_publish += args.publish_every
         if now >= next_kill:
             replica = REPLICAS[kills % 2]
             kills += 1
             podman("kill", "--signal", "KILL", stack.container(replica), check=False)
-            print(f"[{time.strftime('%H:%M:%S')}] killed {replica}", flush=True)
+            outcomes.note(f"killed {replica}")
             time.sleep(2)
             podman("start", stack.container(replica), check=False, timeout=60)
-            print(f"[{time.strftime('%H:%M:%S')}] started {replica} again", flush=True)
+            outcomes.note(f"started {replica} again")
             next_kill += args.kill_every
         if not hangup_sent and now >= start + (stop_at - start) / 2:
             for replica in REPLICAS:
                 podman("kill", "--signal", "HUP", stack.container(replica), check=False)
             hangup_sent = True
-            print(f"[{time.strftime('%H:%M:%S')}] SIGHUP to both replicas", flush=True)
+            outcomes.note("SIGHUP to both replicas")
         time.sleep(0.5)
+
+
+def failure_bursts(outcomes: Outcomes, gap: float = 5.0) -> list[tuple[float, float, str, int, str]]:
+    """The failures as (first second, last second, kind, count, error): failures of one kind with the same
+    error, each within ``gap`` seconds of the one before, are one burst (one outage, one killed replica)."""
+    found = sorted((second, kind, error) for (_, kind), errors in outcomes.failures.items()
+                   for second, error in errors)
+    bursts: list[list] = []
+    for second, kind, error in found:
+        same = next((burst for burst in reversed(bursts) if burst[2] == kind and burst[4] == error), None)
+        if same is not None and second - same[1] <= gap:
+            same[1], same[3] = second, same[3] + 1
+        else:
+            bursts.append([second, second, kind, 1, error])
+    return [tuple(burst) for burst in bursts]
 
 
 def report(outcomes: Outcomes) -> int:
@@ -199,12 +219,9 @@ def report(outcomes: Outcomes) -> int:
     print("RSS growth, start to end: " + ", ".join(
         f"{service} {last[service] - first[service]:+.0f} MB" for service in SERVICES))
     if failed_total:
-        print(f"\n{failed_total} requests failed; the first of each kind:")
-        for kind in KINDS:
-            first = next((errors[0] for (_, found), errors in sorted(outcomes.failures.items())
-                          if found == kind), None)
-            if first:
-                print(f"  {kind}: {first}")
+        print(f"\n{failed_total} requests failed, in bursts (seconds from the start, as the events above):")
+        for began, ended, kind, count, error in failure_bursts(outcomes):
+            print(f"  +{began:.1f} to +{ended:.1f} s | {kind} | {count} | {error}")
     print(f"\nfailed requests: {failed_total}")
     return 1 if failed_total else 0
 

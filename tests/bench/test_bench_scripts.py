@@ -176,3 +176,18 @@ def test_metrics_cost_quick(tmp_path: Path) -> None:
     assert set(report["median_requests_per_s"]) == {"on", "off"}
     assert all(value > 0 for value in report["median_requests_per_s"].values())
     assert "on / off:" in result.stdout
+
+
+def test_soak_reports_failures_as_bursts_per_kind_and_error() -> None:
+    from bench.soak import Outcomes, failure_bursts
+
+    outcomes = Outcomes()
+    outcomes.failures[(0, "grpc")] += [(1.0, "UNAVAILABLE"), (3.5, "UNAVAILABLE"), (30.0, "UNAVAILABLE"),
+                                       (2.0, "DEADLINE_EXCEEDED")]
+    outcomes.failures[(1, "rest")] += [(61.0, "503")]
+    assert failure_bursts(outcomes) == [
+        (1.0, 3.5, "grpc", 2, "UNAVAILABLE"),
+        (2.0, 2.0, "grpc", 1, "DEADLINE_EXCEEDED"),
+        (30.0, 30.0, "grpc", 1, "UNAVAILABLE"),
+        (61.0, 61.0, "rest", 1, "503"),
+    ]
