@@ -12,9 +12,10 @@ ARG BASE_IMAGE=python:3.11-slim
 # --- build stages: a venv with the serving dependencies, the code, trimmed ------------------------------
 FROM ${BASE_IMAGE} AS build-tools
 USER root
-# tini, Debian's static build: PID 1 of the runtime, forwarding signals and reaping orphans.
+# tini, Debian's static build: PID 1 of the runtime, forwarding signals and reaping orphans. binutils: strip,
+# for the build stages only (container/prepare_runtime.sh strips the packages' shared objects).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini binutils \
  && rm -rf /var/lib/apt/lists/*
 # A venv whichever the base: python:3.11-slim's python or Debian's python3 (python3-venv).
 RUN python3 -m venv /opt/venv
@@ -53,10 +54,6 @@ RUN sh container/prepare_runtime.sh /opt/venv /models/emnist \
 
 FROM deps-full AS app-full
 ARG ENGINE=tensorflow
-# strip: TensorFlow's libraries carry their full symbol tables (a quarter of libtensorflow_cc's 1.1 GB).
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends binutils \
- && rm -rf /var/lib/apt/lists/*
 COPY container/prepare_runtime.sh container/byte_compile_serving.py container/
 COPY LICENSE pyproject.toml ./
 COPY emnist_contract emnist_contract

@@ -9,6 +9,7 @@ ulimits. Ports are published on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -27,10 +28,21 @@ REPO = Path(__file__).resolve().parent.parent
 PODMAN = "podman"
 RUN_OPTIONS = ("--runtime", "/usr/sbin/runc")
 ULIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
-BASE_IMAGE = "localhost/emnist-test-base:bookworm"
 IMAGE = "localhost/emnist-serving"
-#: Debian's documentation, manual pages and translations stay out of the base (as python:3.11-slim's).
+#: Debian's documentation, manual pages and translations stay out of the base, the packages' copyright
+#: files kept (as in python:3.11-slim's base, debian:bookworm-slim).
 DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*")
+DPKG_INCLUDES = ("/usr/share/doc/*/copyright",)
+#: mmdebstrap's merged-/usr hook sets up /bin -> /usr/bin and friends itself and installs usr-is-merged, as
+#: debootstrap (and so debian:bookworm) does; without it, init-system-helpers' "usrmerge | usr-is-merged"
+#: installs usrmerge, and with it Perl (perl, libperl, perl-modules: 50 MB no image here runs).
+MMDEBSTRAP = ("mmdebstrap", "--variant=minbase", "--include=python3,python3-venv",
+              "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+              *(f"--dpkgopt=path-exclude={pattern}" for pattern in DPKG_EXCLUDES),
+              *(f"--dpkgopt=path-include={pattern}" for pattern in DPKG_INCLUDES), "bookworm")
+#: The base's tag names its recipe: a changed recipe builds a new base instead of reusing the old one.
+BASE_IMAGE = ("localhost/emnist-test-base:bookworm-"
+              + hashlib.sha256(" ".join(MMDEBSTRAP).encode()).hexdigest()[:12])
 TOOLS = ("podman", "runc", "mmdebstrap")
 
 
@@ -52,9 +64,7 @@ def build_base_image(name: str = BASE_IMAGE) -> str:
         return name
     with tempfile.TemporaryDirectory(prefix="emnist-base-") as folder:
         rootfs = Path(folder) / "rootfs.tar"
-        subprocess.run(["mmdebstrap", "--variant=minbase", "--include=python3,python3-venv",
-                        *(f"--dpkgopt=path-exclude={pattern}" for pattern in DPKG_EXCLUDES),
-                        "bookworm", str(rootfs)], check=True, capture_output=True, timeout=900)
+        subprocess.run([*MMDEBSTRAP, str(rootfs)], check=True, capture_output=True, timeout=900)
         podman("import", str(rootfs), name, timeout=300)
     return name
 
