@@ -70,11 +70,11 @@ def gaussian(image: np.ndarray, sigma: float | Sequence[float], mode: str = NEAR
     return result
 
 
-def otsu_threshold(image: np.ndarray, bins: int = 256) -> float:
+def otsu_threshold(image: np.ndarray, bins: int = 256) -> np.floating:
     """Otsu's threshold of a float image: the histogram bin centre that best splits it in two classes.
 
-    As ``skimage.filters.threshold_otsu``: ``bins`` bins over the image's own range (float32 counts), and
-    an image of one value is its own threshold.
+    As ``skimage.filters.threshold_otsu``: ``bins`` bins over the image's own range (float32 counts), an
+    image of one value is its own threshold, and the threshold is a numpy scalar of the bins' type.
     """
     values = float_image(image).reshape(-1)
     if values.size == 0:

@@ -111,7 +111,7 @@ def mirror_prefilter_rows(rows: np.ndarray, length: int) -> np.ndarray:
     return matrix
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)  # the preprocessing's last zoom is always 96 -> 24; frames vary
 def cubic_zoom_matrix(in_length: int, out_length: int, boundary: str) -> np.ndarray:
     """The [out, in] matrix of one axis's cubic zoom: spline weights times the prefilter's rows."""
     indices, weights = spline_taps(in_length, out_length, 3, boundary)
