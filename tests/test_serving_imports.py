@@ -19,7 +19,7 @@ from tests.support.photos import pen_photo
 
 SERVE_AN_UPLOAD = """
 import base64, io, json, sys
-import serving_core, serving_core.preprocessing, serving_core.imaging.resize
+import serving_core, serving_core.preprocessing
 from serving_core.preprocessing import preprocess_image
 from webapp.http.app import create_app
 from tests.support.apps import app_config, stop_app
