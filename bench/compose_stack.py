@@ -80,9 +80,11 @@ class ComposeStack:
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
-    def logs(self, service: str) -> str:
+    def logs(self, service: str, last_chars: int | None = 4000) -> str:
+        """The container's output (every start of it), its last ``last_chars`` characters (None: all)."""
         done = podman("logs", self.container(service), check=False)
-        return (done.stdout + done.stderr)[-4000:]
+        output = done.stdout + done.stderr
+        return output if last_chars is None else output[-last_chars:]
 
     def wait_ready(self, timeout: float = 240.0) -> None:
         """Until the front end answers /readyz 200 through the load balancer."""

@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=2, help="threads of each kind")
     parser.add_argument("--image", default="localhost/emnist-serving:slim")
     parser.add_argument("--haproxy-image", default="localhost/emnist-haproxy")
+    parser.add_argument("--logs-dir", type=Path, help="write each container's whole log here at the end")
     args = parser.parse_args(argv)
     images, _ = load_split("validation")
     with tempfile.TemporaryDirectory(prefix="emnist-soak-") as folder:
@@ -263,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{service} is not running at the end: {' exit code '.join(state)}\n"
                           f"{stack.logs(service)[-1500:]}")
         finally:
+            if args.logs_dir:
+                args.logs_dir.mkdir(parents=True, exist_ok=True)
+                for service in SERVICES:
+                    (args.logs_dir / f"{service}.log").write_text(stack.logs(service, last_chars=None))
             stack.down()
     return report(outcomes)
 
