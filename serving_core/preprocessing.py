@@ -7,8 +7,9 @@ about 3.4 px wide. This module applies the same recipe to real uploads, which fi
 clean scans did not: decoding any format/colour/alpha (``serving_core.image_decoding``, with
 the work of every file bounded), finding which side is ink, flattening the uneven
 light of a phone photo, and bringing thin pen strokes to EMNIST's stroke width. A 28x28 image is
-taken as already EMNIST-style and only turned ink-high if needed. Pillow decodes; scikit-image does
-the image operations. Used by the UI and both APIs, so they all see the same 28x28 image.
+taken as already EMNIST-style and only turned ink-high if needed. Pillow decodes; the image operations
+are ``serving_core.imaging``'s (numpy: scikit-image's results, without SciPy and scikit-image in the
+serving set). Used by the UI and both APIs, so they all see the same 28x28 image.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
-from skimage import filters, measure, morphology, transform
 
 from emnist_contract.tensors import IMAGE_SIZE, NUM_PIXELS
 
@@ -42,6 +42,10 @@ from serving_core.image_decoding import (  # noqa: F401
     plan_decoding,
     unreadable_image_error,
 )
+from serving_core.imaging.components import label_components
+from serving_core.imaging.filters import gaussian, otsu_threshold
+from serving_core.imaging.morphology import dilation, disk, skeletonize
+from serving_core.imaging.resize import resize
 
 #: Side of the character's square frame inside the 28x28 image (2 pixels of padding each side).
 FRAME_SIZE = 24
@@ -138,8 +142,8 @@ def ink_mask(ink: np.ndarray, noise: float = 0.0) -> np.ndarray:
     """Pixels that are ink (Otsu threshold, and well above the noise), without specks of noise."""
     if float(ink.max()) - float(np.percentile(ink, 50)) < max(MIN_INK_CONTRAST, 6 * noise):
         raise EmptyImageError("no character found: the image is blank (no ink)")
-    mask = ink > max(filters.threshold_otsu(ink), 4.0 * noise)
-    labels = measure.label(mask, connectivity=2)
+    mask = ink > max(otsu_threshold(ink), 4.0 * noise)
+    labels = label_components(mask)
     if labels.max() == 0:
         raise EmptyImageError("no character found: the image is blank (no ink)")
     areas = np.bincount(labels.ravel())[1:]
@@ -157,12 +161,12 @@ def square_frame(image: np.ndarray, mask: np.ndarray, side: int) -> np.ndarray:
     square = np.zeros((length, length), dtype=np.float32)
     top, left = (length - height) // 2, (length - width) // 2
     square[top : top + height, left : left + width] = crop
-    return transform.resize(square, (side, side), order=3, anti_aliasing=length > side, mode="constant")
+    return resize(square, (side, side), order=3, anti_aliasing=length > side, mode="constant")
 
 
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width of a binary character: ink area over skeleton length."""
-    skeleton_length = int(morphology.skeletonize(mask).sum())
+    skeleton_length = int(skeletonize(mask).sum())
     return float(mask.sum()) / skeleton_length if skeleton_length else 0.0
 
 
@@ -171,15 +175,15 @@ def emnist_from_greyscale(grey: np.ndarray) -> np.ndarray:
     height, width = grey.shape
     scale = WORK_MAX_SIDE / max(height, width)
     if scale < 1:
-        grey = transform.resize(
-            grey, (max(1, round(height * scale)), max(1, round(width * scale))), anti_aliasing=True
+        grey = resize(
+            grey, (max(1, round(height * scale)), max(1, round(width * scale))), order=1, anti_aliasing=True
         )
     ink, noise = ink_from_photo(grey)
     mask = ink_mask(ink, noise)
     # Keep greyscale strokes: scale so that solid ink is 1, drop what lies outside the ink's halo.
     solid = float(np.percentile(ink[mask], 98))
     ink = np.clip(ink / max(solid, 1e-6), 0.0, 1.0)
-    ink[~morphology.dilation(mask, morphology.disk(2))] = 0.0
+    ink[~dilation(mask, disk(2))] = 0.0
 
     frame = square_frame(ink, mask, WORK_FRAME)
     frame_mask = frame > 0.5
@@ -187,10 +191,10 @@ def emnist_from_greyscale(grey: np.ndarray) -> np.ndarray:
     if 0 < width_now < THIN_STROKE_WIDTH:
         # Thin pen or pencil lines: thicken to EMNIST's stroke width, then re-frame the grown shape.
         radius = max(1, round((TARGET_STROKE_WIDTH - width_now) / 2))
-        frame = morphology.dilation(frame, morphology.disk(radius))
+        frame = dilation(frame, disk(radius))
         frame = square_frame(frame, frame > 0.5, WORK_FRAME)
-    frame = filters.gaussian(frame, sigma=1.0)  # NIST's blur, at about its 128-pixel scan scale
-    small = transform.resize(frame, (FRAME_SIZE, FRAME_SIZE), order=3, anti_aliasing=True)
+    frame = gaussian(frame, sigma=1.0)  # NIST's blur, at about its 128-pixel scan scale
+    small = resize(frame, (FRAME_SIZE, FRAME_SIZE), order=3, anti_aliasing=True)
     small = np.clip(small, 0.0, None)
     peak = float(small.max())
     if peak <= 0:

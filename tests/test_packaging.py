@@ -61,10 +61,11 @@ def extra_pins(extra: str) -> dict[str, str]:
 
 
 def test_the_serving_set_has_no_tensorflow_training_or_conversion_tools():
-    """``serve``: the onnxruntime engine and every front end; TF Serving's protos are tf_serving_protos."""
+    """``serve``: the onnxruntime engine and every front end; TF Serving's protos are tf_serving_protos, the
+    upload preprocessing's image operations serving_core.imaging (numpy: no SciPy or scikit-image)."""
     serve = set(extra_pins("serve"))
     assert not serve & {"torch", "onnx2tf", "onnxscript", "matplotlib", "onnx", "playwright", "tf-keras",
-                        "tensorflow", "tensorflow-serving-api"}
+                        "tensorflow", "tensorflow-serving-api", "scipy", "scikit-image"}
     assert {"flask", "gunicorn", "onnxruntime", "protobuf", "grpcio", "grpcio-health-checking"} <= serve
 
 

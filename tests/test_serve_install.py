@@ -8,6 +8,7 @@ in the checkout) and takes about a minute with pip's cache.
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 
 from tests.support.grpc_servers import ModelServerProcess, free_port
 from tests.support.paths import MODELS, REPO, SERVED_MODEL
+from tests.support.photos import pen_photo
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +57,8 @@ def test_the_serve_extra_installs_no_tensorflow(serve_python):
     listed = subprocess.run([str(serve_python), "-c", code], capture_output=True, text=True, check=True,
                             timeout=60, cwd=serve_python.parent)
     names = {name.lower().replace("_", "-") for name in json.loads(listed.stdout)}
-    assert not names & {"tensorflow", "tensorflow-serving-api", "tensorflow-cpu", "keras", "torch"}
+    assert not names & {"tensorflow", "tensorflow-serving-api", "tensorflow-cpu", "keras", "torch", "scipy",
+                        "scikit-image"}
     assert {"emnist-serving", "onnxruntime", "grpcio", "protobuf", "gunicorn"} <= names
 
 
@@ -99,5 +102,10 @@ def test_the_installed_server_answers_the_stock_client(serve_python, tmp_path, m
         with urllib.request.urlopen(urllib.request.Request(f"{base}:predict", body), timeout=30) as answer:
             predictions = json.loads(answer.read())["predictions"]
         np.testing.assert_allclose(predictions, scores[:2], atol=1e-5)
+        # An uploaded photo: the whole preprocessing runs, on numpy and Pillow alone.
+        photo = base64.b64encode(pen_photo(images[0], seed=1)).decode()
+        body = json.dumps({"instances": [{"b64": photo}]}).encode()
+        with urllib.request.urlopen(urllib.request.Request(f"{base}:predict", body), timeout=30) as answer:
+            assert len(json.loads(answer.read())["predictions"][0]) == 62
         assert "(engine onnxruntime)" in server.log()
         assert server.terminate() == 0

@@ -176,3 +176,12 @@ def test_metrics_cost_quick(tmp_path: Path) -> None:
     assert set(report["median_requests_per_s"]) == {"on", "off"}
     assert all(value > 0 for value in report["median_requests_per_s"].values())
     assert "on / off:" in result.stdout
+
+
+def test_preprocess_cost_quick(tmp_path: Path) -> None:
+    result = run("preprocess_cost.py", "--quick", "--json", str(tmp_path / "cost.json"), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "upload |" not in line]
+    assert any("photo 640x480" in row for row in rows) and any("canvas 280x280" in row for row in rows)
+    figures = json.loads((tmp_path / "cost.json").read_text())["uploads"]
+    assert figures and all(f["before_ms"] > 0 and f["after_ms"] > 0 for f in figures.values())
