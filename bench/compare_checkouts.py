@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="emnist", help="model name served from models/")
     parser.add_argument("--seed", type=int, default=0, help="seed of the images in the bodies")
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests, 2 rounds (smoke run)")
+    parser.add_argument("--after-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable of the after server only (a setting the older "
+                             "checkout does not know and would refuse); repeatable")
     args = parser.parse_args(argv)
     cases = [CASES[name] for name in args.cases.split(",")]
     if args.quick:
@@ -126,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
            "WEB_CONCURRENCY": str(args.workers), "TF_CPP_MIN_LOG_LEVEL": "3"}
     with tempfile.TemporaryDirectory(prefix="compare-checkouts-") as folder:
         bodies = write_bodies(Path(folder), args.seed)
-        servers = [CheckoutServer(label, checkout.resolve(), env, Path(folder) / f"{label}.log")
-                   for label, checkout in (("before", args.before), ("after", args.after))]
+        after_env = {**env, **dict(item.split("=", 1) for item in args.after_env)}
+        servers = [CheckoutServer(label, checkout.resolve(), server_env, Path(folder) / f"{label}.log")
+                   for label, checkout, server_env in (("before", args.before, env),
+                                                       ("after", args.after, after_env))]
         try:
             for server in servers:
                 server.wait_ready(args.model, 240)

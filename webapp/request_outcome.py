@@ -17,6 +17,8 @@ access_log = logging.getLogger("emnist.access")
 
 #: TF Serving's status name of an HTTP status that no refusal named (a proxy's 413, a token's 401...).
 _CODE_OF_HTTP = {status: code.name for code, status in reversed(list(HTTP_STATUS.items()))}
+#: The names read on every answered request, looked up once (an enum member's ``name`` is a descriptor call).
+_OK, _UNKNOWN = Code.OK.name, Code.UNKNOWN.name
 
 
 def status_name(record: RequestRecord, http_status: int | None = None) -> str:
@@ -24,8 +26,8 @@ def status_name(record: RequestRecord, http_status: int | None = None) -> str:
     if record.error is not None:
         return record.error.code.name
     if http_status is None or http_status < 400:
-        return Code.OK.name
-    return _CODE_OF_HTTP.get(http_status, Code.UNKNOWN.name)
+        return _OK
+    return _CODE_OF_HTTP.get(http_status, _UNKNOWN)
 
 
 class RequestOutcomes:

@@ -43,13 +43,20 @@ def extended_indices(length: int, positions: np.ndarray, mode: str) -> np.ndarra
     raise ValueError(f"unknown boundary mode {mode!r}: expected one of {', '.join(MODES)}")
 
 
-def extend(image: np.ndarray, before: int, after: int, axis: int, mode: str) -> np.ndarray:
-    """``image`` extended by ``before`` and ``after`` samples along ``axis`` (float64, as SciPy computes)."""
-    length = image.shape[axis]
-    source = np.asarray(image, dtype=np.float64)
-    if mode == CONSTANT:
-        zero_shape = list(source.shape)
-        zero_shape[axis] = 1
-        source = np.concatenate([source, np.zeros(zero_shape)], axis=axis)
-    indices = extended_indices(length, np.arange(-before, length + after), mode)
-    return np.take(source, indices, axis=axis)
+def extend_lines(lines: np.ndarray, before: int, after: int, mode: str) -> np.ndarray:
+    """``lines`` extended by ``before`` and ``after`` samples along its first axis, as a new C-ordered
+    float64 array (SciPy computes in float64): one copy of the samples, then the few extended ones."""
+    length = lines.shape[0]
+    extended = np.empty((before + length + after, *lines.shape[1:]), dtype=np.float64)
+    extended[before : before + length] = lines
+    sides = ((0, np.arange(-before, 0)), (before + length, np.arange(length, length + after)))
+    for start, positions in sides:
+        if len(positions) == 0:
+            continue
+        indices = extended_indices(length, positions, mode)
+        outside = extended[start : start + len(positions)]
+        if mode == CONSTANT:
+            outside[...] = 0.0
+        else:
+            outside[...] = lines[indices]
+    return extended

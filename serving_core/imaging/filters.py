@@ -13,10 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from serving_core.imaging.boundaries import NEAREST, extend
+from serving_core.imaging.boundaries import NEAREST, extend_lines
 
 #: SciPy skips an axis whose sigma is not above this.
 SIGMA_EPSILON = 1e-15
+#: Output computed at a time by ``correlate_symmetric``: a few rows that stay in cache.
+CHUNK_BYTES = 1 << 17
 
 
 def float_image(image: np.ndarray) -> np.ndarray:
@@ -35,21 +37,35 @@ def gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
     return weights / weights.sum()
 
 
-def correlate_symmetric(image: np.ndarray, kernel: np.ndarray, axis: int, mode: str) -> np.ndarray:
-    """``image`` (float64) correlated along ``axis`` with a symmetric odd ``kernel``, in SciPy's order.
+def correlate_symmetric(image: np.ndarray, kernel: np.ndarray, axis: int, mode: str,
+                        dtype: np.dtype) -> np.ndarray:
+    """``image`` correlated along ``axis`` with a symmetric odd ``kernel``, summed in float64 in SciPy's
+    order, stored as ``dtype``.
 
     SciPy sums a symmetric kernel as centre * sample, then (left + right) * weight from the outermost
-    pair inwards; doing the same float64 operations gives the same bits.
+    pair inwards; doing the same float64 operations gives the same bits. The lines are copied with the
+    axis first, and the output is computed a few rows at a time (CHUNK_BYTES of float64), which stay in
+    the processor's cache while every offset of the kernel is added to them.
     """
     radius = len(kernel) // 2
     length = image.shape[axis]
-    lines = np.moveaxis(extend(image, radius, radius, axis, mode), axis, 0)
-    result = lines[radius : radius + length] * kernel[radius]
-    for offset in range(radius, 0, -1):
-        left = lines[radius - offset : radius - offset + length]
-        right = lines[radius + offset : radius + offset + length]
-        result += (left + right) * kernel[radius - offset]
-    return np.moveaxis(result, 0, axis)
+    lines = extend_lines(np.moveaxis(image, axis, 0), radius, radius, mode)
+    result = np.empty(image.shape, dtype=dtype)  # C order whatever the axis: the next steps read rows
+    lines_out = np.moveaxis(result, axis, 0)
+    rows = max(1, CHUNK_BYTES // (8 * max(1, lines[0].size)))
+    total = np.empty((rows, *lines.shape[1:]))
+    pair = np.empty_like(total)
+    for start in range(0, length, rows):
+        stop = min(length, start + rows)
+        chunk, both = total[: stop - start], pair[: stop - start]
+        np.multiply(lines[radius + start : radius + stop], kernel[radius], out=chunk)
+        for offset in range(radius, 0, -1):
+            np.add(lines[radius - offset + start : radius - offset + stop],
+                   lines[radius + offset + start : radius + offset + stop], out=both)
+            both *= kernel[radius - offset]
+            chunk += both
+        lines_out[start:stop] = chunk
+    return result
 
 
 def gaussian(image: np.ndarray, sigma: float | Sequence[float], mode: str = NEAREST,
@@ -66,7 +82,7 @@ def gaussian(image: np.ndarray, sigma: float | Sequence[float], mode: str = NEAR
     for axis, axis_sigma in enumerate(sigmas):
         if axis_sigma > SIGMA_EPSILON:
             kernel = gaussian_kernel(axis_sigma, truncate)
-            result = correlate_symmetric(result, kernel, axis, mode).astype(image.dtype)
+            result = correlate_symmetric(result, kernel, axis, mode, image.dtype)
     return result
 
 

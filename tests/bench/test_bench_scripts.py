@@ -154,6 +154,17 @@ def test_compare_checkouts_quick_measures_both_servers() -> None:
         assert float(ratio) > 0
 
 
+def test_compare_app_cpu_quick_measures_both_apps() -> None:
+    result = run("compare_app_cpu.py", "--before", ".", "--after", ".", "--quick", timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| b")]
+    assert [row.split(" | ")[0] for row in rows] == ["| b1_json_predict", "| b128_npy_predict"], result.stdout
+    for row in rows:  # before, after: a median and a range of CPU microseconds per call; then their ratio
+        before, after, ratio = row.strip("| ").split(" | ")[1:]
+        assert float(before.split()[0].replace(",", "")) > 0 and float(after.split()[0].replace(",", "")) > 0
+        assert float(ratio) > 0
+
+
 @pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (Debian nghttp2-client) is not installed")
 def test_compare_grpc_checkouts_quick_measures_both_model_servers() -> None:
     result = run("compare_grpc_checkouts.py", "--before", ".", "--after", ".", "--workers", "1",

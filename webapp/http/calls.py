@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
 
+from werkzeug.utils import cached_property  # no lock per first read, as functools' takes on 3.11
 from werkzeug.wrappers import Request
 
 from serving_core import observation
