@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from bench.containers import Container, publish_tree
+from tests.container.conftest import target_image
 from tests.support.paths import encode_image, served_version_dir
 
 pytestmark = pytest.mark.container
@@ -37,11 +38,16 @@ def images(validation_images) -> np.ndarray:
     return pixels[:4].reshape(4, 784).astype(np.float32) / 255.0
 
 
-@pytest.mark.parametrize("layout", ["single-version", "version-folders"])
-def test_serve_answers_ping_and_invocations(slim_image, tmp_path, images, onnx_reference, layout):
+# Both images: slim serves the version's model.onnx, full its SavedModel with TensorFlow; the second image
+# needs one layout only (the layout is read by the same code in both).
+@pytest.mark.parametrize(("target", "layout"), [("slim", "single-version"), ("slim", "version-folders"),
+                                                ("full", "version-folders")])
+def test_serve_answers_ping_and_invocations(base_image, built_images, tmp_path, images, onnx_reference,
+                                            target, layout):
     model_dir = tmp_path / "model"
     publish_tree(served_version_dir(), model_dir if layout == "single-version" else model_dir / "1")
-    container = Container(slim_image, command=["serve"], env={"WEB_CONCURRENCY": "1"}, ports=(8080,),
+    image = target_image(target, base_image, built_images)
+    container = Container(image, command=["serve"], env={"WEB_CONCURRENCY": "1"}, ports=(8080,),
                           volumes=[f"{model_dir}:/opt/ml/model:ro"]).start()
     try:
         assert json.loads(container.wait_http(8080, "/ping"))["status"] == "ready"
