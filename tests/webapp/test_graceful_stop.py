@@ -114,3 +114,47 @@ def test_sigterm_under_keep_alive_rest_and_grpc_load_fails_no_accepted_request(t
     assert rest.closed_by_server >= CLIENTS  # ... with Connection: close
     assert 503 in readyz, readyz  # not ready while connections were still taken
     assert "NOT_SERVING" in health, health
+
+
+def gunicorn_workers(server: ModelServerProcess) -> set[int]:
+    """The pids of the server's gunicorn workers (the children of its gunicorn master)."""
+    for child in psutil.Process(server.process.pid).children():
+        if "gunicorn" in " ".join(child.cmdline()):
+            return {worker.pid for worker in child.children()}
+    return set()
+
+
+def test_sighup_replaces_the_rest_workers_without_a_moment_not_ready(tmp_path, monkeypatch):
+    """SIGHUP reloads gunicorn's workers: each old one answers until a new one is ready, so /readyz (what a
+    load balancer checks) never says 503 and no connection is refused during the reload."""
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+    grpc_port, rest_port = free_port(), free_port()
+    with ModelServerProcess(tmp_path / "server.log", grpc_port, rest_port, workers=1) as server:
+        server.wait_serving()
+        deadline = time.monotonic() + 90
+        while not rest_ready(rest_port):
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.2)
+        before = gunicorn_workers(server)
+        server.process.send_signal(signal.SIGHUP)
+        seen: list[object] = []
+        replaced_at = None
+        while time.monotonic() < deadline:
+            connection = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=10)
+            try:
+                connection.request("GET", "/readyz")
+                seen.append(connection.getresponse().status)
+            except OSError as error:
+                seen.append(repr(error))
+            finally:
+                connection.close()
+            workers = gunicorn_workers(server)
+            if replaced_at is None and workers and not workers & before:
+                replaced_at = time.monotonic()
+            if replaced_at is not None and time.monotonic() > replaced_at + 2:
+                break
+            time.sleep(0.02)
+        log = server.log()
+
+    assert replaced_at is not None, f"the workers were not replaced: {before}\n{log}"
+    assert len(seen) > 20 and set(seen) == {200}, f"{[s for s in seen if s != 200]}\n{log}"

@@ -51,7 +51,7 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from serving_core.deadline import Deadline
 from serving_core.errors import ServingError
-from webapp.http.listener_shutdown import held_by, queued_connections, stop_handshakes
+from webapp.http.listener_shutdown import held_by, master_listens, queued_connections, stop_handshakes
 from webapp.http.observe import ObserveRequests
 from webapp.http.refusals import JSON, PAGE, refusal_answer
 from webapp.http.request_body import ARRIVED, BODY_ERROR, BODY_READY, BodyTimeoutError, buffer_body
@@ -181,6 +181,9 @@ class GeventThreadPoolWorker(GeventWorker):
     paused = False  # not taking connections: no AVAILABLE model while a sibling has one
     #: ``time.monotonic()`` of the SIGTERM that started the drain (None: not stopping on a signal).
     stopping_since: float | None = None
+    #: The SIGTERM came while the master kept its listening sockets (a reload, fewer workers): the server
+    #: goes on, so this worker answers, ready, until a sibling is ready to take over (``_hand_over``).
+    retiring = False
 
     def patch(self) -> None:
         # Only the listening sockets become gevent sockets (the accepted ones are gevent's already).
@@ -224,11 +227,26 @@ class GeventThreadPoolWorker(GeventWorker):
                 self.notify()
                 self._follow_readiness(servers, board)
                 gevent.sleep(1.0)
+            if self.retiring:
+                self._hand_over(servers, board)
         finally:
             board.leave()
         self._stop_gracefully(servers)
 
-    def _follow_readiness(self, servers: list[StreamServer], board: ReadinessBoard) -> None:
+    def _hand_over(self, servers: list[StreamServer], board: ReadinessBoard) -> None:
+        """A retiring worker goes on taking connections, and saying so, until a sibling says it is ready
+        (the workers of a reload load their models meanwhile, paused while this one is ready), or it cannot
+        answer itself, or half of graceful_timeout has passed: a reload never leaves the server without a
+        worker that can answer, so a load balancer checking ``/readyz`` sees no dip."""
+        limit = time.monotonic() + self.cfg.graceful_timeout / 2
+        while time.monotonic() < limit and not board.others_ready():
+            self.notify()
+            if not self._follow_readiness(servers, board):
+                return
+            gevent.sleep(0.1)
+
+    def _follow_readiness(self, servers: list[StreamServer], board: ReadinessBoard) -> bool:
+        """Say on the board whether this worker can answer, pause or resume accepting; whether it can."""
         ready = self._can_answer(board)
         pause = not ready and board.others_ready()
         board.publish(ready, pause)
@@ -239,7 +257,7 @@ class GeventThreadPoolWorker(GeventWorker):
             else:
                 front_end.siblings_unready.clear()
         if pause == self.paused:
-            return
+            return ready
         self.paused = pause
         if pause:
             local = getattr(self.app_object, "extensions", {}).get("serving_core") is not None
@@ -252,11 +270,17 @@ class GeventThreadPoolWorker(GeventWorker):
                 server.stop_accepting()
             else:
                 server.start_accepting()
+        return ready
 
     def handle_exit(self, sig: int, frame: Any) -> None:
-        """SIGTERM: not ready from now on; the drain itself runs in ``_stop_gracefully``."""
+        """SIGTERM: the whole server stops (the master has closed its listening sockets): not ready from
+        now on, the drain itself runs in ``_stop_gracefully``. Only this worker goes (the master still
+        listens: a reload, fewer workers): it hands over first (``_hand_over``), with no drain."""
         self.stopping_since = time.monotonic()
-        self._not_ready()
+        if master_listens(self.ppid, self.sockets):
+            self.retiring = True
+        else:
+            self._not_ready()
         super().handle_exit(sig, frame)
 
     def _not_ready(self) -> None:
@@ -287,7 +311,7 @@ class GeventThreadPoolWorker(GeventWorker):
         """The drain after SIGTERM (module doc), or at once when the worker stops for another reason
         (max_requests): stop accepting, let requests in flight finish within graceful_timeout."""
         started = self.stopping_since if self.stopping_since is not None else time.monotonic()
-        if self.stopping_since is not None:
+        if self.stopping_since is not None and not self.retiring:
             self._not_ready()
             while (left := started + getattr(self, "drain_seconds", 0.0) - time.monotonic()) > 0:
                 self.notify()

@@ -20,6 +20,7 @@ import ctypes
 import os
 import socket
 import struct
+from collections.abc import Iterable
 from pathlib import Path
 
 #: ``SO_ATTACH_FILTER`` (Linux): a classic BPF program run on every packet the socket receives.
@@ -41,6 +42,15 @@ def held_by(process: int, sock: socket.socket) -> bool:
     except OSError:
         return True
     return False
+
+
+def master_listens(master: int, sockets: Iterable[socket.socket]) -> bool:
+    """Whether ``master`` still holds every one of ``sockets`` (so the server goes on without this worker);
+    False when that cannot be told (no /proc): the worker then stops as for the whole server."""
+    if not Path(f"/proc/{master}/fd").is_dir():
+        return False
+    listeners = list(sockets)
+    return bool(listeners) and all(held_by(master, listener) for listener in listeners)
 
 
 def stop_handshakes(sock: socket.socket) -> bool:
