@@ -63,6 +63,9 @@ from webapp.settings import load_settings
 #: Which refusal style a request's path gets (the app's ``refusal_style``); the page's is not written here.
 StyleOf = Callable[[dict], str]
 
+#: How often a worker asks whether it can answer (a front end asks its model servers each time).
+READINESS_CHECK_SECONDS = 1.0
+
 
 class _Turn:
     """A request's place in the thread pool's queue: taken by a thread, or given up at its deadline."""
@@ -226,7 +229,7 @@ class GeventThreadPoolWorker(GeventWorker):
             while self.alive:
                 self.notify()
                 self._follow_readiness(servers, board)
-                gevent.sleep(1.0)
+                gevent.sleep(READINESS_CHECK_SECONDS)
             if self.retiring:
                 self._hand_over(servers, board)
         finally:
@@ -239,10 +242,13 @@ class GeventThreadPoolWorker(GeventWorker):
         answer itself, or half of graceful_timeout has passed: a reload never leaves the server without a
         worker that can answer, so a load balancer checking ``/readyz`` sees no dip."""
         limit = time.monotonic() + self.cfg.graceful_timeout / 2
+        next_check = time.monotonic()
         while time.monotonic() < limit and not board.others_ready():
             self.notify()
-            if not self._follow_readiness(servers, board):
-                return
+            if time.monotonic() >= next_check:  # its own readiness once a second, the board's more often
+                if not self._follow_readiness(servers, board):
+                    return
+                next_check = time.monotonic() + READINESS_CHECK_SECONDS
             gevent.sleep(0.1)
 
     def _follow_readiness(self, servers: list[StreamServer], board: ReadinessBoard) -> bool:
