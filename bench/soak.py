@@ -2,7 +2,7 @@
 corrupt version, replicas killed and SIGHUP, and say what it cost per minute.
 
     .venv/bin/python bench/soak.py                      # 10 minutes (the images built: make images)
-    .venv/bin/python bench/soak.py --duration 60 --publish-every 20 --kill-every 30   # CI's version
+    .venv/bin/python bench/soak.py --duration 60 --publish-every 15 --kill-every 20   # CI's version
 
 Starts the stack (podman-compose) on a models folder of its own (the bundled model as version 1), then runs
 ``--clients`` threads of each kind until ``--duration`` is over: TF Serving's REST ``:predict`` (one image,
