@@ -30,6 +30,8 @@ from tests.webapp.refusals.payloads import payload
 
 #: How long a client waits for a refusal (the queued case waits less: a later answer is a failure).
 CLIENT_TIMEOUT_SECONDS = 30.0
+#: Before a queued case: longer than a model server's copy of the previous request can outlive its answer.
+QUEUED_COPIES_GONE_SECONDS = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,12 @@ def cases() -> Iterator[object]:
 def test_the_same_refusal_on_every_entry_point(deployment, case: str, entry_point: EntryPoint) -> None:
     refusal = EXPECTED[case]
     timeout = QUEUED_CLIENT_TIMEOUT_SECONDS if case == "deadline_while_queued" else CLIENT_TIMEOUT_SECONDS
+    if case == "deadline_while_queued":
+        # A front end gives up at its deadline, but its model server's copy of the request started later
+        # (after the front end asked for the version) and stays queued a little longer. A request arriving
+        # meanwhile would join that batch and run when the copy expires, answered: let every earlier copy
+        # expire first, so this request waits in a batch of its own.
+        time.sleep(QUEUED_COPIES_GONE_SECONDS)
     answer = entry_point.send(deployment(profile_of(case)), payload(case), timeout)
     status = refusal.http_status if entry_point.protocol == "http" else refusal.code.name
     message = without_locator(answer.message)
