@@ -6,8 +6,9 @@ real-image validation accuracy) kept. One seed gives bit-identical CPU runs: eve
 deterministic CPU kernels, and the thread count is fixed. Under torchrun each process trains a
 DistributedDataParallel replica on its shard (:mod:`model_tools.training.distributed`); a single
 process takes exactly the path it always took. Synthetic images, when mixed in, get per-image loss
-weights (:mod:`model_tools.training.image_pool`) and their own validation on held-out fonts. The
-command line is :mod:`model_tools.training.train_command`.
+weights (:mod:`model_tools.training.image_pool`) and their own validation on held-out fonts. With
+teachers, the loss also pulls the network towards their mean softened answers on each batch
+(:mod:`model_tools.training.distillation`). The command line is :mod:`model_tools.training.train_command`.
 """
 
 from __future__ import annotations
