@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "model_tools.training.train_command",
     "model_tools.training.class_offsets",
     "model_tools.training.logit_adjustment",
+    "model_tools.training.temperature_scaling",
     "model_tools.export.model_forms",  # evaluate: checkpoints, ONNX files and SavedModels
     "model_tools.export.eval_report",
     "model_tools.training.plots",

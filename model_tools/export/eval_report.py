@@ -42,7 +42,8 @@ def shipped_models(base: Path = MODELS_DIR) -> dict[str, Path]:
 
 
 def parse_models(given: list[str] | None) -> dict[str, Path]:
-    """``NAME=PATH`` or ``PATH`` (named after the file, or its version folder) -> name: path."""
+    """``NAME=PATH`` or ``PATH`` (named after the file, or its version folder) -> name: path. ``PATH`` may
+    join several models with ``+`` (an ensemble, :func:`~model_tools.export.model_forms.load_predictor`)."""
     if not given:
         return shipped_models()
     models: dict[str, Path] = {}
@@ -120,8 +121,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "accuracy, calibration error, look-alike confusions, top mistakes, per-class accuracy, "
                     "and a reliability diagram per split (PNG).")
     parser.add_argument("--models", nargs="+", default=None, metavar="[NAME=]PATH",
-                        help="models to compare, any form `evaluate` opens (default: the reference ONNX and "
-                             "every shipped emnist version's model.onnx)")
+                        help="models to compare, any form `evaluate` opens, or an ensemble of them: "
+                             "NAME=a.onnx+b.pt scores the mean of their softmax (default: the reference ONNX "
+                             "and every shipped emnist version's model.onnx)")
     parser.add_argument("--splits", default=",".join(DEFAULT_SPLITS),
                         help=f"comma-separated shipped splits (default: {','.join(DEFAULT_SPLITS)})")
     parser.add_argument("--out", default=str(DEFAULT_PAGE), help="the page to write (default: "

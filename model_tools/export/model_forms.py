@@ -21,6 +21,7 @@ from emnist_contract.signatures import DEFAULT_SIGNATURE, INPUT_KEY, SCORES_KEY
 from model_tools.common.atomic_io import write_json_atomic
 from model_tools.data.datasets import SPLITS
 from model_tools.data.image_sources import load_images
+from model_tools.training.ensemble import MEMBER_SEPARATOR, EnsemblePredictor, ensemble_members
 from model_tools.training.evaluate import (
     PREDICT_BATCH,
     CheckpointPredictor,
@@ -113,8 +114,12 @@ def saved_model_dir(path: Path) -> Path:
 
 
 def load_predictor(path: str | Path) -> Predictor:
-    """Open a checkpoint (.pt), an ONNX file (.onnx) or a SavedModel folder, by what the path is."""
+    """Open a checkpoint (.pt), an ONNX file (.onnx) or a SavedModel folder, by what the path is; a path
+    that does not exist but joins existing ones with ``+`` (``a.onnx+b.pt``) opens their ensemble, the mean
+    of their softmax scores."""
     path = Path(path)
+    if not path.exists() and MEMBER_SEPARATOR in str(path):
+        return EnsemblePredictor([load_predictor(member) for member in ensemble_members(path)], path)
     if not path.exists():
         raise FileNotFoundError(f"no model at {path}")
     if path.is_dir():
@@ -147,7 +152,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "SavedModel folder on a shipped split or on NIST files: accuracy (exact and case-insensitive), "
         "per-class precision and recall, the most frequent mistakes and the confusion matrix.",
     )
-    parser.add_argument("model", help="checkpoint .pt, .onnx file or SavedModel folder")
+    parser.add_argument("model", help="checkpoint .pt, .onnx file or SavedModel folder; a.onnx+b.pt: the "
+                        "mean of their softmax scores (an ensemble)")
     parser.add_argument("--split", default="validation", choices=SPLITS,
                         help="shipped split to score (default: validation, the real images; synthetic: the "
                         "characters drawn from held-out fonts)")

@@ -6,7 +6,8 @@ export stage writes it into ``assets.extra/model_info.json`` (``emnist_contract.
 training run's ``metrics.json`` (``classes_without_training_images``, written by ``train``) for our
 checkpoints, or from ``--untrained-classes`` for a foreign model. For our runs it also records the class
 mix the served scores are fitted to (``class_prior``: the training loss's class weights, or a
-``logit-adjust`` of them), so a deployment knows which writers' mix the answers favour. ``convert`` and
+``logit-adjust`` of them), so a deployment knows which writers' mix the answers favour, and the temperature
+its logits were divided by (``calibration``, from ``calibrate``) when they were. ``convert`` and
 ``pipeline`` write it into every new version; ``model-info`` writes it into an existing one (only that
 file changes).
 """
@@ -40,6 +41,7 @@ class ModelInfo:
     untrained_classes: tuple[str, ...]
     source: str
     class_prior: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
 
 
 #: ``train --class-weights`` -> the ``--prior`` name of the class mix that loss fits.
@@ -68,6 +70,22 @@ def class_prior_of(metrics: dict[str, Any]) -> dict[str, Any] | None:
     return prior
 
 
+def calibration_of(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The temperature the run's logits were divided by (``calibrate``), and how it was chosen; None for a
+    run without temperature scaling."""
+    scaled = metrics.get("temperature_scaling")
+    if not isinstance(scaled, dict):
+        return None
+    chosen = ("chosen on the real validation images (lowest negative log-likelihood)"
+              if scaled.get("chosen_on") == "validation" else "given")
+    how = f"temperature scaling (Guo et al. 2017) of {scaled.get('from_run')}, T {chosen}"
+    calibration: dict[str, Any] = {"temperature": scaled.get("temperature"), "how": how}
+    ece = scaled.get("validation_ece")
+    if isinstance(ece, dict):
+        calibration["validation_ece"] = ece
+    return calibration
+
+
 def _shown(path: Path) -> str:
     """A path as the file records it: relative to the project when inside it."""
     resolved = path.resolve()
@@ -90,7 +108,7 @@ def info_from_run(run: str | Path) -> ModelInfo:
         raise ValueError(f"{metrics_path}: no {layout.UNTRAINED_CLASSES_KEY} (not from train?)") from None
     if not isinstance(classes, list):
         raise ValueError(f"{metrics_path}: {layout.UNTRAINED_CLASSES_KEY} is not a list")
-    return ModelInfo(tuple(classes), _shown(metrics_path), class_prior_of(metrics))
+    return ModelInfo(tuple(classes), _shown(metrics_path), class_prior_of(metrics), calibration_of(metrics))
 
 
 def info_from_option(text: str, source: str = "given with --untrained-classes") -> ModelInfo:
@@ -133,6 +151,8 @@ def write_model_info(version_dir: str | Path, info: ModelInfo) -> Path:
     extra: dict[str, Any] = {"source": info.source}
     if info.class_prior is not None:
         extra["class_prior"] = info.class_prior
+    if info.calibration is not None:
+        extra["calibration"] = info.calibration
     text = layout.model_info_text(info.untrained_classes, version_labels(version_dir), **extra)
     path = version_dir / layout.MODEL_INFO_FILE
     write_text_atomic(path, text)

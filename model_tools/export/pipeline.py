@@ -4,7 +4,8 @@ checkpoint -> ONNX (checked against PyTorch) -> SavedModel (onnx2tf) -> verified
 the checkpoint -> renamed into ``models/<name>/<version>/``, with the run's model info (its classes
 without training images and its class prior, from ``metrics.json``). ``--prior`` first moves the run's
 class prior to the mix a deployment serves (``logit-adjust``, into the temporary folder: the run stays
-as it is). Nothing is left behind if a step fails.
+as it is); ``--temperature`` then calibrates its scores (``calibrate``, likewise). Nothing is left behind
+if a step fails.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from emnist_contract.layout import ONNX_FILE
 from model_tools.common.paths import MODELS_DIR
 from model_tools.training.logit_adjustment import add_prior_options
+from model_tools.training.temperature_scaling import add_temperature_option, parse_temperature
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +40,44 @@ def resolve_checkpoint(source: str | Path) -> Path:
 
 
 def run_pipeline(source: str | Path, name: str, *, version: int | None = None, base: str | Path = MODELS_DIR,
-                 limit: int | None = None, prior: str | None = None, tau: float | None = None) -> Path:
+                 limit: int | None = None, prior: str | None = None, tau: float | None = None,
+                 calibrate: bool = False, temperature: float | None = None) -> Path:
     """Export, convert and verify; returns the new version folder (with the run's model info).
 
     ``prior`` (and ``tau``, else chosen on validation): serve the run's model logit-adjusted to that
-    class mix (:func:`~model_tools.training.logit_adjustment.adjust_run`)."""
+    class mix (:func:`~model_tools.training.logit_adjustment.adjust_run`). ``calibrate``: then divide its
+    logits by ``temperature``, or by the one chosen on validation when None
+    (:func:`~model_tools.training.temperature_scaling.calibrate_run`)."""
     from model_tools.export.convert import convert_onnx
     from model_tools.export.model_info import resolve_model_info
     from model_tools.export.onnx_export import export_checkpoint
     from model_tools.training.logit_adjustment import adjust_run
+    from model_tools.training.temperature_scaling import calibrate_run
 
     checkpoint = resolve_checkpoint(source)
     if prior is None and tau is not None:
         raise ValueError("--tau needs --prior")
+    if not calibrate and temperature is not None:
+        raise ValueError("a temperature is only used when calibrating")
     with tempfile.TemporaryDirectory(prefix="pipeline-") as work:
+        derived = []
         if prior is not None:
             adjusted = Path(work) / "adjusted"
             metrics = adjust_run(checkpoint.parent, adjusted, prior, tau)
             log.info("logit adjustment: prior %s, tau %g", prior, metrics["logit_adjustment"]["tau"])
             checkpoint = adjusted / CHECKPOINT_FILE
+            derived.append(f"logit-adjusted to the {prior} prior")
+        if calibrate:
+            calibrated = Path(work) / "calibrated"
+            metrics = calibrate_run(checkpoint.parent, calibrated, temperature)
+            chosen = metrics["temperature_scaling"]["temperature"]
+            log.info("temperature scaling: T %g", chosen)
+            checkpoint = calibrated / CHECKPOINT_FILE
+            derived.append(f"temperature-scaled (T {chosen:g})")
         info = resolve_model_info(None, checkpoint)
-        if prior is not None and info is not None:  # provenance: the run, not the temporary folder
-            info = dataclasses.replace(info, source=f"{resolve_model_info(None, source).source}, "
-                                                     f"logit-adjusted to the {prior} prior")
+        if derived and info is not None:  # provenance: the run, not the temporary folder
+            info = dataclasses.replace(info, source=", ".join([resolve_model_info(None, source).source,
+                                                               *derived]))
         onnx_path = Path(work) / ONNX_FILE
         report = export_checkpoint(checkpoint, onnx_path, limit=limit)
         log.info("ONNX export: %s", report.parity.describe())
@@ -69,8 +86,9 @@ def run_pipeline(source: str | Path, name: str, *, version: int | None = None, b
 
 
 def _pipeline_command(args: argparse.Namespace) -> int:
+    calibrate, temperature = parse_temperature(args.temperature)
     final_dir = run_pipeline(args.source, args.name, version=args.version, base=args.base, limit=args.limit,
-                             prior=args.prior, tau=args.tau)
+                             prior=args.prior, tau=args.tau, calibrate=calibrate, temperature=temperature)
     print(f"wrote {final_dir}: exported, converted and verified against ONNX and the checkpoint")
     return 0
 
@@ -87,4 +105,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="model base path (default: the project's models/, whatever the cwd)")
     parser.add_argument("--limit", type=int, default=None, help="check on the first N validation images")
     add_prior_options(parser, required=False)
+    add_temperature_option(parser)
     parser.set_defaults(func=_pipeline_command)

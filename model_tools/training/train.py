@@ -6,8 +6,9 @@ real-image validation accuracy) kept. One seed gives bit-identical CPU runs: eve
 deterministic CPU kernels, and the thread count is fixed. Under torchrun each process trains a
 DistributedDataParallel replica on its shard (:mod:`model_tools.training.distributed`); a single
 process takes exactly the path it always took. Synthetic images, when mixed in, get per-image loss
-weights (:mod:`model_tools.training.image_pool`) and their own validation on held-out fonts. The
-command line is :mod:`model_tools.training.train_command`.
+weights (:mod:`model_tools.training.image_pool`) and their own validation on held-out fonts. With
+teachers, the loss also pulls the network towards their mean softened answers on each batch
+(:mod:`model_tools.training.distillation`). The command line is :mod:`model_tools.training.train_command`.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class TrainConfig:
     world_size: int = 1
     mixing: str = "none"  # "mixup" or "cutmix": blend each image with another of its batch
     mixing_alpha: float = 0.2  # lam ~ Beta(alpha, alpha)
+    teachers: list[str] = field(default_factory=list)  # distil from these models' mean softmax (none: off)
+    distill_weight: float = 0.5  # the soft target's share of the loss, the hard labels' the rest
+    distill_temperature: float = 2.0  # T of the softened softmax of teachers and student
 
     def validate(self) -> None:
         from model_tools.training.networks import ARCHITECTURES
@@ -104,6 +108,10 @@ class TrainConfig:
             raise ValueError(f"--mixing must be one of {MIXING}, not {self.mixing!r}")
         if not (self.mixing_alpha > 0 and math.isfinite(self.mixing_alpha)):
             raise ValueError("--mixing-alpha must be a positive number")
+        if not 0.0 < self.distill_weight <= 1.0:
+            raise ValueError("--distill-weight must be in (0, 1]")
+        if not (self.distill_temperature > 0 and math.isfinite(self.distill_temperature)):
+            raise ValueError("--distill-temperature must be a positive number")
         if self.batch_size % self.world_size:
             raise ValueError(f"--batch-size {self.batch_size} must be a multiple of the number of processes "
                              f"({self.world_size}): it is the global batch, split across them")
@@ -193,6 +201,7 @@ def train(
     from model_tools.training.augment import AugmentConfig, augment_batch
     from model_tools.training.checkpoint import Checkpoint, save_checkpoint
     from model_tools.training.devices import autocast, gradient_scaler, prepare_backend, resolve_device
+    from model_tools.training.distillation import TeacherEnsemble, distillation_loss
     from model_tools.training.distributed import barrier, gather_in_rank_order, shard, sum_across
     from model_tools.training.image_pool import even_case_prior, sample_weights
     from model_tools.training.metrics import byclass_frequencies, classification_report
@@ -208,6 +217,7 @@ def train(
     if len(validation_data[1]) == 0:
         raise ValueError("the validation split is empty")
     augment_config = AugmentConfig(**config.augment_params)
+    teachers = TeacherEnsemble.load(config.teachers) if config.teachers else None
     device = resolve_device(config.device, group.local_rank)
     prepare_backend(device)
 
@@ -340,6 +350,9 @@ def train(
                                                                        config.mixing_alpha)
                 if mixed is not None:
                     xb = mixed.images
+                soft_target = None
+                if teachers is not None:  # the teachers read the batch the student reads, distortions and all
+                    soft_target = teachers.soft_target(xb, config.distill_temperature)
                 with autocast(device):
                     logits = model(xb)
                     wb = None if per_image is None else per_image[batch]
@@ -347,6 +360,9 @@ def train(
                     if mixed is not None:  # the partner's label takes the share of the image it gave
                         loss = mixed.lam * loss + (1.0 - mixed.lam) * batch_loss(
                             logits, yb[mixed.partner], None if wb is None else wb[mixed.partner])
+                    if soft_target is not None:  # unweighted: the teachers' answers already fit the class mix
+                        soft_loss = distillation_loss(logits, soft_target, config.distill_temperature)
+                        loss = (1.0 - config.distill_weight) * loss + config.distill_weight * soft_loss
                 optimizer.zero_grad(set_to_none=True)
                 if scaler.is_enabled():
                     scaler.scale(loss).backward()
@@ -389,6 +405,8 @@ def train(
 
     config_dict = asdict(config)
     config_dict["augment_params"] = augment_config.to_dict() if config.augment else {}
+    if teachers is not None:
+        config_dict["teacher_sha256"] = teachers.sha256()
     metrics = run_metrics(config_dict, pool, reports, curves, best, steps_per_epoch, total_steps,
                           train_seconds, cpu_seconds, net, device)
     checkpoint = Checkpoint(arch=config.arch, model=net.cpu(), metrics=metrics["summary"], config=config_dict)

@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, synthetic=args.synthetic, synthetic_classes=args.synthetic_classes,
         synthetic_weight=args.synthetic_weight, case_prior=args.case_prior, data=args.data,
         class_weight_power=args.class_weight_power, mixing=args.mixing, mixing_alpha=args.mixing_alpha,
+        teachers=[str(Path(t).resolve()) for t in args.teacher or []], distill_weight=args.distill_weight,
+        distill_temperature=args.distill_temperature,
     )
     config.validate()
     out_dir = Path(args.out)
@@ -167,6 +169,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "or cutmix (a pasted box); the loss mixes the two labels alike (default: none)")
     parser.add_argument("--mixing-alpha", type=float, default=0.2, metavar="A",
                         help="the blend's share lam ~ Beta(A, A) (default 0.2)")
+    parser.add_argument("--teacher", action="append", default=None, metavar="MODEL",
+                        help="distil from this model (repeatable): a checkpoint (.pt) or an ONNX file of the "
+                             "serving contract; the mean of the teachers' softened softmax on each training "
+                             "batch is a soft target beside the labels (Hinton et al. 2015)")
+    parser.add_argument("--distill-weight", type=float, default=0.5, metavar="W",
+                        help="with --teacher: the loss is W * T^2 * KL(teachers || student at T) + (1 - W) * "
+                             "the hard-label loss (0 < W <= 1; default 0.5)")
+    parser.add_argument("--distill-temperature", type=float, default=2.0, metavar="T",
+                        help="with --teacher: the softmax temperature of teachers and student in the soft "
+                             "loss (default 2)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads per process, fixed for determinism (default 1: on a busy "
                         "2-core machine 2 threads oversubscribe the cores and run several times slower)")

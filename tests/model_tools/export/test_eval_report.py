@@ -56,3 +56,30 @@ def test_refusals_exit_2_and_write_nothing(tmp_path: Path, repo: Path, capsys) -
     assert "two models named 'a'" in capsys.readouterr().err
     assert main(["eval-report", "--models", v1, "--limit", "0", "--out", str(page)]) == 2
     assert not page.exists()
+
+
+def test_an_ensemble_is_the_mean_of_its_members_softmax(tmp_path: Path, repo: Path, capsys) -> None:
+    import numpy as np
+
+    from model_tools.data.datasets import to_model_input
+
+    v1, v3 = (repo / "models" / "emnist" / v / "model.onnx" for v in ("1", "3"))
+    inputs = to_model_input(load_images("validation").images[:200])
+    ensemble = load_predictor(f"{v1}+{v3}")
+    assert ensemble.kind == "ensemble" and [m.source for m in ensemble.members] == [v1, v3]
+    expected = (load_predictor(v1).predict(inputs).astype(np.float64)
+                + load_predictor(v3).predict(inputs).astype(np.float64)) / 2
+    scores = ensemble.predict(inputs)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+    assert parse_models([f"ens={v1}+{v3}"]) == {"ens": Path(f"{v1}+{v3}")}
+
+    page = tmp_path / "page.md"
+    assert main(["eval-report", "--models", f"v1={v1}", f"ens={v1}+{v3}", "--splits", "test", "--limit", "50",
+                 "--out", str(page), "--images", str(tmp_path / "img")]) == 0
+    assert "| ens | 50 |" in page.read_text(encoding="utf-8")
+    assert main(["eval-report", "--models", f"ens={v1}+{tmp_path / 'missing.onnx'}", "--splits", "test",
+                 "--out", str(tmp_path / "other.md"), "--images", str(tmp_path / "img")]) == 2
+    assert "missing.onnx" in capsys.readouterr().err
+    assert main(["evaluate", f"{v1}+", "--split", "test"]) == 2
+    assert "two or more models" in capsys.readouterr().err

@@ -26,13 +26,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _torchrun(out: Path, seed: int = 0) -> dict:
+def _torchrun(out: Path, seed: int = 0, extra: tuple[str, ...] = ()) -> dict:
     """Two gloo processes on 1,536 shipped images; the run's metrics.json."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
                "-m", "model_tools", "train", "--arch", "dnn", "--epochs", "3", "--train-limit", "1536",
                "--eval-every", "6", "--lr-schedule", "cosine", "--device",
-               "cpu", "--seed", str(seed), "--no-test", "--out", str(out)]
+               "cpu", "--seed", str(seed), "--no-test", "--out", str(out), *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -68,6 +68,19 @@ def test_same_seed_and_world_size_give_the_same_metrics(two_process_runs) -> Non
     weights = [load_checkpoint(base / name / "checkpoint.pt").model.state_dict()
                for name in ("first", "second")]
     assert _weights_digest(weights[0]) == _weights_digest(weights[1])
+
+
+def test_two_processes_distil_from_a_teacher(tmp_path) -> None:
+    """Each process runs its own teacher (onnxruntime, one thread) on its own shard of the batch."""
+    teacher = REPO / "models" / "emnist" / "1" / "model.onnx"
+    metrics = _torchrun(tmp_path / "distilled", extra=("--teacher", str(teacher), "--distill-weight", "0.7"))
+    assert sorted(p.name for p in (tmp_path / "distilled").iterdir()) == RUN_FILES
+    config = metrics["config"]
+    assert config["world_size"] == 2 and config["teachers"] == [str(teacher)]
+    assert config["distill_weight"] == 0.7 and len(config["teacher_sha256"]) == 1
+    curves = metrics["curves"]
+    assert curves["train_loss"][-1] < 0.8 * curves["train_loss"][0]
+    assert curves["val_accuracy"][-1] > curves["val_accuracy"][0] + 0.05
 
 
 def test_shards_cover_every_item_once() -> None:
