@@ -8,7 +8,10 @@ DistributedDataParallel replica on its shard (:mod:`model_tools.training.distrib
 process takes exactly the path it always took. Synthetic images, when mixed in, get per-image loss
 weights (:mod:`model_tools.training.image_pool`) and their own validation on held-out fonts. With
 teachers, the loss also pulls the network towards their mean softened answers on each batch
-(:mod:`model_tools.training.distillation`). The command line is :mod:`model_tools.training.train_command`.
+(:mod:`model_tools.training.distillation`). With ``ema_decay``, an exponential moving average of the
+weights and batch-norm statistics (Polyak averaging) is what is validated and kept: a cheap ensemble
+of the trajectory's last steps, served at the cost of one network. The command line is
+:mod:`model_tools.training.train_command`.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class TrainConfig:
     teachers: list[str] = field(default_factory=list)  # distil from these models' mean softmax (none: off)
     distill_weight: float = 0.5  # the soft target's share of the loss, the hard labels' the rest
     distill_temperature: float = 2.0  # T of the softened softmax of teachers and student
+    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights (0: off)
 
     def validate(self) -> None:
         from model_tools.training.networks import ARCHITECTURES
@@ -112,6 +116,8 @@ class TrainConfig:
             raise ValueError("--distill-weight must be in (0, 1]")
         if not (self.distill_temperature > 0 and math.isfinite(self.distill_temperature)):
             raise ValueError("--distill-temperature must be a positive number")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError("--ema must be in [0, 1): 0 is off, 0.999 averages about the last 1,000 steps")
         if self.batch_size % self.world_size:
             raise ValueError(f"--batch-size {self.batch_size} must be a multiple of the number of processes "
                              f"({self.world_size}): it is the global batch, split across them")
@@ -236,6 +242,14 @@ def train(
         if group.rank:
             torch.manual_seed(config.seed + group.rank)  # each replica its own dropout
         model = net
+        # Every rank holds the same weights after each step, so each keeps the same average.
+        averaged = None
+        if config.ema_decay:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
+                                     use_buffers=True)
+        scored = net if averaged is None else averaged.module  # what validation scores and the run keeps
         if group.distributed:
             model = torch.nn.parallel.DistributedDataParallel(
                 net, device_ids=[device.index] if device.type == "cuda" else None)
@@ -287,11 +301,11 @@ def train(
         def score(x: Any, y: Any) -> tuple[float, float, np.ndarray]:
             """(mean loss, accuracy, predictions) of the current model; sliced across ranks under torchrun."""
             if not group.distributed:
-                logits = predict_logits(net, x)
+                logits = predict_logits(scored, x)
                 return (float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).double().mean()),
                         logits.argmax(1).cpu().numpy())
             part = shard(len(y), group)
-            logits = predict_logits(net, x[part])
+            logits = predict_logits(scored, x[part])
             loss_sum = sum_across(group, [float(F.cross_entropy(logits, y[part], reduction="sum"))])[0]
             predictions = gather_in_rank_order(group, logits.argmax(1).cpu().numpy())
             return loss_sum / len(y), float(np.mean(predictions == y.cpu().numpy())), predictions
@@ -318,7 +332,7 @@ def train(
             if val_accuracy > best["val_accuracy"]:
                 best.update(step=step, epoch=step / steps_per_epoch, val_accuracy=val_accuracy,
                             val_loss=val_loss)
-                best_state = copy.deepcopy(net.state_dict())
+                best_state = copy.deepcopy(scored.state_dict())
             log.debug("step %d: val loss %.4f, val accuracy %.4f", step, val_loss, val_accuracy)
 
         def batch_loss(logits: Any, targets: Any, image_weights: Any) -> Any:
@@ -373,6 +387,8 @@ def train(
                     optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
+                if averaged is not None:
+                    averaged.update_parameters(net)
                 step += 1
                 with torch.no_grad():
                     # The curve shows plain cross-entropy, comparable across weighting choices.

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         synthetic_weight=args.synthetic_weight, case_prior=args.case_prior, data=args.data,
         class_weight_power=args.class_weight_power, mixing=args.mixing, mixing_alpha=args.mixing_alpha,
         teachers=[str(Path(t).resolve()) for t in args.teacher or []], distill_weight=args.distill_weight,
-        distill_temperature=args.distill_temperature,
+        distill_temperature=args.distill_temperature, ema_decay=args.ema,
     )
     config.validate()
     out_dir = Path(args.out)
@@ -179,6 +179,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--distill-temperature", type=float, default=2.0, metavar="T",
                         help="with --teacher: the softmax temperature of teachers and student in the soft "
                              "loss (default 2)")
+    parser.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                        help="validate and keep an exponential moving average of the weights with this decay "
+                             "per step, e.g. 0.999 (default 0: the weights themselves)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads per process, fixed for determinism (default 1: on a busy "
                         "2-core machine 2 threads oversubscribe the cores and run several times slower)")

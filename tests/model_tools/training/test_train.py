@@ -64,6 +64,27 @@ def test_mixing_trains_reproducibly_and_leaves_other_draws_alone(mixing, train_s
         assert run["curves"]["train_loss"][-1] < run["curves"]["train_loss"][0]
 
 
+def test_weight_average_is_what_is_validated_and_kept(train_slice, validation_slice, tmp_path) -> None:
+    """A CNN (batch-norm buffers too) over two steps, validated once at the end: an average that forgets
+    at once is the last step's network, buffers included; a slower one is another network, and the kept
+    checkpoint is the one validation scored."""
+    config = dict(arch="cnn", epochs=1, eval_every=100, augment=True, train_limit=256, seed=4)
+    validation = (validation_slice[0][:128], validation_slice[1][:128])
+    (plain, plain_weights), (instant, instant_weights), (slow, slow_weights) = [
+        _run(TrainConfig(ema_decay=decay, **config), train_slice, validation, tmp_path / str(i))
+        for i, decay in enumerate((0.0, 1e-9, 0.5))]
+    assert plain["total_steps"] == 2 and slow["config"]["ema_decay"] == 0.5
+    buffers = [k for k in plain_weights if "running_mean" in k]
+    assert buffers
+    for name, tensor in plain_weights.items():
+        assert torch.allclose(instant_weights[name].float(), tensor.float(), atol=1e-6), name
+    assert not all(torch.allclose(slow_weights[k].float(), plain_weights[k].float()) for k in buffers)
+    assert not all(torch.allclose(slow_weights[k], plain_weights[k]) for k in plain_weights
+                   if k.endswith("weight"))
+    for run in (plain, slow):
+        assert run["validation"]["accuracy"] == pytest.approx(run["best"]["val_accuracy"])
+
+
 def test_metrics_json_describes_the_run(train_slice, validation_slice, tmp_path) -> None:
     config = TrainConfig(arch="linear", epochs=2, eval_every=5, seed=0)
     metrics = train(config, train_slice, validation_slice, tmp_path, test_data=validation_slice,
@@ -96,6 +117,7 @@ def test_metrics_json_describes_the_run(train_slice, validation_slice, tmp_path)
         ({"class_weights": "balanced"}, "class-weights"),
         ({"epochs": 0}, "epochs"),
         ({"lr": -1.0}, "lr"),
+        ({"ema_decay": 1.0}, "--ema must be in"),
     ],
 )
 def test_bad_config_is_refused(change, message, train_slice, validation_slice, tmp_path) -> None:
