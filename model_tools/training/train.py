@@ -8,9 +8,8 @@ DistributedDataParallel replica on its shard (:mod:`model_tools.training.distrib
 process takes exactly the path it always took. Synthetic images, when mixed in, get per-image loss
 weights (:mod:`model_tools.training.image_pool`) and their own validation on held-out fonts. With
 teachers, the loss also pulls the network towards their mean softened answers on each batch
-(:mod:`model_tools.training.distillation`). With ``ema_decay``, an exponential moving average of the
-weights and batch-norm statistics (Polyak averaging) is what is validated and kept: a cheap ensemble
-of the trajectory's last steps, served at the cost of one network. The command line is
+(:mod:`model_tools.training.distillation`). With ``ema_decay``, a moving average of the weights
+(:mod:`model_tools.training.weight_average`) is what is validated and kept. The command line is
 :mod:`model_tools.training.train_command`.
 """
 
@@ -214,6 +213,7 @@ def train(
     from model_tools.training.mixing import mix_batch
     from model_tools.training.networks import build_model
     from model_tools.training.run_metrics import run_metrics
+    from model_tools.training.weight_average import exponential_average
 
     group = group or ProcessGroup()
     config.world_size = group.world_size
@@ -243,12 +243,7 @@ def train(
             torch.manual_seed(config.seed + group.rank)  # each replica its own dropout
         model = net
         # Every rank holds the same weights after each step, so each keeps the same average.
-        averaged = None
-        if config.ema_decay:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-            averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
-                                     use_buffers=True)
+        averaged = exponential_average(net, config.ema_decay) if config.ema_decay else None
         scored = net if averaged is None else averaged.module  # what validation scores and the run keeps
         if group.distributed:
             model = torch.nn.parallel.DistributedDataParallel(
