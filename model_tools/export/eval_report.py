@@ -11,10 +11,13 @@ import argparse
 import logging
 from pathlib import Path
 
+import numpy as np
+
+from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from emnist_contract.layout import ONNX_FILE, is_version_name
 from model_tools.common.atomic_io import write_text_atomic
 from model_tools.common.paths import MODELS_DIR, PROJECT_ROOT
-from model_tools.data.datasets import SPLITS, to_model_input
+from model_tools.data.datasets import SPLITS, load_split, to_model_input
 from model_tools.data.image_sources import load_images
 from model_tools.export.model_forms import load_predictor
 from model_tools.training.evaluation_page import SPLIT_TITLES, SplitResult, render_page, score_split
@@ -69,6 +72,12 @@ def parse_splits(text: str) -> list[str]:
     return splits
 
 
+def font_only_classes(data_dir: Path | None = None) -> list[str]:
+    """The classes without a real training image (the shipped train split): fonts alone teach them."""
+    counts = np.bincount(load_split("train", data_dir)[1], minlength=NUM_CLASSES)
+    return [BYCLASS_LABELS[i] for i in np.flatnonzero(counts == 0)]
+
+
 def _shown(path: Path) -> str:
     resolved = path.resolve()
     return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(path)
@@ -96,7 +105,7 @@ def write_evaluation_page(models: dict[str, Path], splits: list[str], page: Path
     served = [name for name in models if name.startswith("v") and name[1:].isdigit()]
     newest = max(served, key=lambda n: int(n[1:])) if served else None
     text = render_page(results, {name: _shown(path) for name, path in models.items()}, diagrams, page,
-                       command, newest)
+                       command, newest, font_only=font_only_classes(data_dir))
     write_text_atomic(page, text)
     return page
 

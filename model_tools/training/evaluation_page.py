@@ -19,7 +19,7 @@ import numpy as np
 
 from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from model_tools.training.calibration import reliability
-from model_tools.training.metrics import classification_report, top_confusions
+from model_tools.training.metrics import CASE_FOLDED, classification_report, top_confusions
 
 #: What each shipped split is, in the page's words (docs/data.md has the details).
 SPLIT_TITLES: dict[str, str] = {
@@ -65,6 +65,18 @@ def look_alike_confusions(matrix: np.ndarray, group: Sequence[str]) -> tuple[int
     return int(block.sum() - np.trace(block)), int(np.asarray(matrix)[members].sum())
 
 
+def subset_accuracy(matrix: np.ndarray, classes: Sequence[str]) -> tuple[float, float, int] | None:
+    """(exact, case-insensitive, images) over the images of ``classes`` alone; None if the split has none."""
+    matrix = np.asarray(matrix)
+    rows = [BYCLASS_LABELS.index(char) for char in classes]
+    images = int(matrix[rows].sum())
+    if not images:
+        return None
+    exact = sum(int(matrix[r, r]) for r in rows)
+    folded = sum(int(matrix[r, CASE_FOLDED[r] == CASE_FOLDED].sum()) for r in rows)
+    return exact / images, folded / images, images
+
+
 def classes_predicted(results: Mapping[str, SplitResult]) -> list[str] | None:
     """The classes a model answered at least once on the real validation images and the held-out fonts;
     None when neither split was scored."""
@@ -93,6 +105,21 @@ def _summary_table(split: str, results: Mapping[str, Mapping[str, SplitResult]])
                          f"{_pct(r['accuracy_case_insensitive'])} | {_pct(r['accuracy_byclass_mix'])} | "
                          f"{_pct(c['expected_calibration_error'])} | {_pct(c['mean_confidence'])} |")
     return lines
+
+
+def _subset_table(split: str, results: Mapping[str, Mapping[str, SplitResult]],
+                  classes: Sequence[str]) -> list[str]:
+    rows = []
+    for name, splits in results.items():
+        if split not in splits:
+            continue
+        scored = subset_accuracy(splits[split].report["confusion_matrix"], classes)
+        if scored is not None:
+            rows.append(f"| {name} | {scored[2]:,} | {_pct(scored[0])} | {_pct(scored[1])} |")
+    if not rows:
+        return []
+    return [f"The letters no real training image shows, taught by fonts alone ({' '.join(classes)}):", "",
+            "| model | images | exact | case-insensitive |", "|---|---|---|---|", *rows, ""]
 
 
 def _look_alike_table(split: str, results: Mapping[str, Mapping[str, SplitResult]]) -> list[str]:
@@ -134,9 +161,12 @@ def _per_class_table(split: str, results: Mapping[str, Mapping[str, SplitResult]
 
 
 def render_page(results: Mapping[str, Mapping[str, SplitResult]], sources: Mapping[str, str],
-                diagrams: Mapping[str, Path], page: Path, command: str, served: str | None) -> str:
+                diagrams: Mapping[str, Path], page: Path, command: str, served: str | None,
+                font_only: Sequence[str] = ()) -> str:
     """The Markdown page: ``results[model][split]``, ``sources[model]`` (its file), ``diagrams[split]``
-    (the reliability PNG, linked relative to ``page``), the command that wrote it, the served model."""
+    (the reliability PNG, linked relative to ``page``), the command that wrote it, the served model, and
+    the classes only synthetic images teach (``font_only``: their own accuracy on every split that has
+    them)."""
     if not results:
         raise ValueError("no models to report")
     splits = [s for s in SPLIT_TITLES if any(s in r for r in results.values())]
@@ -169,6 +199,8 @@ def render_page(results: Mapping[str, Mapping[str, SplitResult]], sources: Mappi
         lines.append("")
         if split in diagrams:
             lines += [f"![reliability diagram, {split}]({_relative(diagrams[split], page.parent)})", ""]
+        if font_only:
+            lines += _subset_table(split, results, font_only)
         lines += _look_alike_table(split, results)
         lines += _mistakes(split, results)
         lines += _per_class_table(split, results)

@@ -83,3 +83,9 @@ def test_an_ensemble_is_the_mean_of_its_members_softmax(tmp_path: Path, repo: Pa
     assert "missing.onnx" in capsys.readouterr().err
     assert main(["evaluate", f"{v1}+", "--split", "test"]) == 2
     assert "two or more models" in capsys.readouterr().err
+
+
+def test_the_font_only_letters_are_the_ten_without_real_training_images() -> None:
+    from model_tools.export.eval_report import font_only_classes
+
+    assert font_only_classes() == ["J", "Q", "X", "Y", "Z", "j", "q", "x", "y", "z"]

@@ -12,6 +12,7 @@ from model_tools.training.evaluation_page import (
     look_alike_confusions,
     render_page,
     score_split,
+    subset_accuracy,
 )
 
 ZERO, BIG_O, SMALL_O, ONE = (BYCLASS_LABELS.index(c) for c in ("0", "O", "o", "1"))
@@ -37,6 +38,27 @@ def test_classes_predicted_joins_validation_and_fonts_only() -> None:
     test = score_split(np.array([ONE]), _one_hot([ONE]), None)
     assert classes_predicted({"validation": validation, "synthetic": fonts, "test": test}) == ["0", "o"]
     assert classes_predicted({"test": test}) is None
+
+
+def test_subset_accuracy_counts_only_the_subsets_images_and_folds_case() -> None:
+    big_x, small_x, small_z, cap_z = (BYCLASS_LABELS.index(c) for c in ("X", "x", "z", "Z"))
+    labels = np.array([big_x, big_x, small_x, small_z, ZERO])
+    predictions = [big_x, small_x, big_x, ONE, ONE]  # one exact, two in the other case, one wrong; a 0 aside
+    matrix = score_split(labels, _one_hot(predictions), None).report["confusion_matrix"]
+    assert subset_accuracy(matrix, ("X", "x", "z")) == (1 / 4, 3 / 4, 4)
+    assert subset_accuracy(matrix, ("Z",)) is None
+    assert cap_z not in labels
+
+
+def test_the_font_only_letters_get_their_own_table_where_a_split_has_them(tmp_path: Path) -> None:
+    big_x = BYCLASS_LABELS.index("X")
+    fonts = score_split(np.array([big_x, big_x, ZERO]), _one_hot([big_x, ZERO, ZERO]), None)
+    digits = score_split(np.array([ZERO]), _one_hot([ZERO]), None)
+    text = render_page({"m": {"synthetic": fonts, "test": digits}}, {"m": "m.onnx"}, {}, tmp_path / "p.md",
+                       "tool eval-report", served=None, font_only=("X", "x"))
+    section = text[text.index("## `synthetic`"):text.index("## `test`")]
+    assert "taught by fonts alone (X x)" in section and "| m | 2 | 50.00 % | 50.00 % |" in section
+    assert "fonts alone" not in text[text.index("## `test`"):]
 
 
 def test_page_lists_every_model_and_split_with_its_figures(tmp_path: Path) -> None:
