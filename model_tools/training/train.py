@@ -78,6 +78,12 @@ class TrainConfig:
     distill_weight: float = 0.5  # the soft target's share of the loss, the hard labels' the rest
     distill_temperature: float = 2.0  # T of the softened softmax of teachers and student
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights (0: off)
+    widths: list[int] | None = None  # the ResNet's channels per stage (None: its default, 32, 64 and 128)
+
+    def arch_kwargs(self) -> dict[str, Any]:
+        """What :func:`~model_tools.training.networks.build_model` takes beside the name (the checkpoint
+        stores it, so a loaded run rebuilds the same network)."""
+        return {} if self.widths is None else {"widths": tuple(self.widths)}
 
     def validate(self) -> None:
         from model_tools.training.networks import ARCHITECTURES
@@ -117,6 +123,9 @@ class TrainConfig:
             raise ValueError("--distill-temperature must be a positive number")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema must be in [0, 1): 0 is off, 0.999 averages about the last 1,000 steps")
+        if self.widths is not None and (self.arch != "resnet" or len(self.widths) != 3
+                                        or min(self.widths) < 1):
+            raise ValueError("--widths takes three positive channel counts, and only with --arch resnet")
         if self.batch_size % self.world_size:
             raise ValueError(f"--batch-size {self.batch_size} must be a multiple of the number of processes "
                              f"({self.world_size}): it is the global batch, split across them")
@@ -238,7 +247,7 @@ def train(
         x_syn = y_syn = None
         if synthetic_validation is not None:
             x_syn, y_syn = _to_tensors(*synthetic_validation, device=device)
-        net = build_model(config.arch).to(device)
+        net = build_model(config.arch, **config.arch_kwargs()).to(device)
         if group.rank:
             torch.manual_seed(config.seed + group.rank)  # each replica its own dropout
         model = net
@@ -420,7 +429,8 @@ def train(
         config_dict["teacher_sha256"] = teachers.sha256()
     metrics = run_metrics(config_dict, pool, reports, curves, best, steps_per_epoch, total_steps,
                           train_seconds, cpu_seconds, net, device)
-    checkpoint = Checkpoint(arch=config.arch, model=net.cpu(), metrics=metrics["summary"], config=config_dict)
+    checkpoint = Checkpoint(arch=config.arch, model=net.cpu(), metrics=metrics["summary"], config=config_dict,
+                            arch_kwargs=config.arch_kwargs())
     checkpoint_path = save_checkpoint(checkpoint, out_dir / "checkpoint.pt")
     metrics["checkpoint_sha256"] = checkpoint.sha256
     metrics_path = write_json_atomic(out_dir / "metrics.json", metrics)
