@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import MODELS, REPO
 from tests.support.scripts import run_bench_script
 from webapp.settings import available_cores
 
@@ -69,6 +70,19 @@ def test_helper_scripts_print_json(script: str) -> None:
     assert figures["engine"] == "onnxruntime"
     values = [v for k, v in figures.items() if k.endswith(("_s", "_per_s"))]
     assert values and all(v > 0 for v in values)
+
+
+def test_model_budget_measures_single_models_and_ensembles() -> None:
+    v1, v3 = (str(MODELS / "emnist" / v / "model.onnx") for v in ("1", "3"))
+    result = run("model_budget.py", v3, f"{v1}+{v3}", "--rounds", "2", "--runs", "2", timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    single, ensemble, ratio = (json.loads(line) for line in result.stdout.strip().splitlines())
+    assert ensemble["onnx_mb"] == round((Path(v1).stat().st_size + Path(v3).stat().st_size) / 1e6, 2)
+    assert len(single["batch128_ms"]) == 2 and all(ms > 0 for ms in single["batch128_ms"])
+    assert single["peak_rss_mb"] > 20 and ensemble["peak_rss_mb"] > 20
+    assert ratio["against"] == v3 and ratio["batch128_ratio"][0] > 0
+    refused = run("model_budget.py", str(REPO / "nope.onnx"), timeout=60)
+    assert refused.returncode == 2 and "no such file" in refused.stderr
 
 
 def test_bad_arguments_fail_clearly() -> None:
