@@ -78,7 +78,7 @@ class TrainConfig:
     distill_weight: float = 0.5  # the soft target's share of the loss, the hard labels' the rest
     distill_temperature: float = 2.0  # T of the softened softmax of teachers and student
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights (0: off)
-    widths: list[int] | None = None  # the ResNet's channels per stage (None: its default, 32, 64 and 128)
+    widths: list[int] | None = None  # channels per stage of the CNN (2) or ResNet (3); None: their defaults
 
     def arch_kwargs(self) -> dict[str, Any]:
         """What :func:`~model_tools.training.networks.build_model` takes beside the name (the checkpoint
@@ -123,9 +123,10 @@ class TrainConfig:
             raise ValueError("--distill-temperature must be a positive number")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("--ema must be in [0, 1): 0 is off, 0.999 averages about the last 1,000 steps")
-        if self.widths is not None and (self.arch != "resnet" or len(self.widths) != 3
-                                        or min(self.widths) < 1):
-            raise ValueError("--widths takes three positive channel counts, and only with --arch resnet")
+        stages = {"cnn": 2, "resnet": 3}
+        if self.widths is not None and (len(self.widths) != stages.get(self.arch) or min(self.widths) < 1):
+            raise ValueError("--widths takes a positive channel count per stage: two for --arch cnn, "
+                             "three for --arch resnet, none for the others")
         if self.batch_size % self.world_size:
             raise ValueError(f"--batch-size {self.batch_size} must be a multiple of the number of processes "
                              f"({self.world_size}): it is the global batch, split across them")

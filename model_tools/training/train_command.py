@@ -147,9 +147,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(torchrun --nproc_per_node N -m model_tools train ...) the processes train data-parallel.",
     )
     parser.add_argument("--arch", required=True, choices=("linear", "dnn", "cnn", "resnet"))
-    parser.add_argument("--widths", type=int, nargs=3, default=None, metavar=("W1", "W2", "W3"),
-                        help="resnet only: channels of its three stages (default 32 64 128; "
-                             "multiply-adds grow with their square)")
+    parser.add_argument("--widths", type=int, nargs="+", default=None, metavar="W",
+                        help="channels per stage: cnn two (default 32 64), resnet three (default 32 64 "
+                             "128); multiply-adds grow with their square")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--batch-size", type=int, default=128,

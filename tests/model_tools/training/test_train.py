@@ -85,7 +85,7 @@ def test_weight_average_is_what_is_validated_and_kept(train_slice, validation_sl
         assert run["validation"]["accuracy"] == pytest.approx(run["best"]["val_accuracy"])
 
 
-def test_a_narrower_resnet_is_trained_kept_and_loaded_at_its_widths(train_slice, validation_slice,
+def test_other_widths_are_trained_kept_and_loaded(train_slice, validation_slice,
                                                                      tmp_path) -> None:
     config = TrainConfig(arch="resnet", epochs=1, eval_every=100, train_limit=128, widths=[8, 16, 24])
     result = train(config, train_slice, (validation_slice[0][:64], validation_slice[1][:64]), tmp_path,
@@ -94,6 +94,10 @@ def test_a_narrower_resnet_is_trained_kept_and_loaded_at_its_widths(train_slice,
     assert loaded.arch_kwargs == {"widths": (8, 16, 24)} and result.metrics["config"]["widths"] == [8, 16, 24]
     assert loaded.model.head[-1].in_features == 24
     assert sum(p.numel() for p in loaded.model.parameters()) == result.metrics["summary"]["parameters"]
+    cnn = TrainConfig(arch="cnn", epochs=1, eval_every=100, train_limit=128, widths=[8, 12])
+    result = train(cnn, train_slice, (validation_slice[0][:64], validation_slice[1][:64]), tmp_path / "cnn",
+                   progress=False)
+    assert load_checkpoint(result.checkpoint_path).model.head[2].in_features == 12 * 7 * 7
 
 
 def test_metrics_json_describes_the_run(train_slice, validation_slice, tmp_path) -> None:
@@ -129,8 +133,9 @@ def test_metrics_json_describes_the_run(train_slice, validation_slice, tmp_path)
         ({"epochs": 0}, "epochs"),
         ({"lr": -1.0}, "lr"),
         ({"ema_decay": 1.0}, "--ema must be in"),
-        ({"widths": [8, 16, 24]}, "--widths takes three"),
-        ({"arch": "resnet", "widths": [8, 16]}, "--widths takes three"),
+        ({"widths": [8, 16, 24]}, "--widths takes a positive"),
+        ({"arch": "resnet", "widths": [8, 16]}, "--widths takes a positive"),
+        ({"arch": "cnn", "widths": [8, 0]}, "--widths takes a positive"),
     ],
 )
 def test_bad_config_is_refused(change, message, train_slice, validation_slice, tmp_path) -> None:
