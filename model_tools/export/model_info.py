@@ -50,20 +50,23 @@ PRIOR_OF_CLASS_WEIGHTS = {"byclass-mix": "byclass", "none": "train", "inverse-fr
 
 def class_prior_of(metrics: dict[str, Any]) -> dict[str, Any] | None:
     """The class mix a run's scores are fitted to: its ``logit-adjust`` prior, else its loss's class
-    weights (with ``class-offsets``' offsets when it has them); None when the run records neither."""
+    weights; with ``class-offsets``' offsets when it has them (applied last, on top of either); None when
+    the run records neither."""
     adjusted = metrics.get("logit_adjustment")
+    prior: dict[str, Any]
     if isinstance(adjusted, dict):
         chosen = "chosen on the validation images" if adjusted.get("chosen_on") == "validation" else "given"
-        return {"prior": adjusted.get("prior"), "tau": adjusted.get("tau"),
-                "how": f"logit adjustment (Menon et al. 2021) of {adjusted.get('from_run')}, tau {chosen}"}
-    weights = (metrics.get("config") or {}).get("class_weights")
-    if weights not in PRIOR_OF_CLASS_WEIGHTS:
-        return None
-    prior: dict[str, Any] = {"prior": PRIOR_OF_CLASS_WEIGHTS[weights],
-                             "how": f"the training loss's class weights (--class-weights {weights})"}
-    power = (metrics.get("config") or {}).get("class_weight_power", 1.0)
-    if power != 1.0:
-        prior["how"] += f", tempered to the power {power:g}"
+        prior = {"prior": adjusted.get("prior"), "tau": adjusted.get("tau"),
+                 "how": f"logit adjustment (Menon et al. 2021) of {adjusted.get('from_run')}, tau {chosen}"}
+    else:
+        weights = (metrics.get("config") or {}).get("class_weights")
+        if weights not in PRIOR_OF_CLASS_WEIGHTS:
+            return None
+        prior = {"prior": PRIOR_OF_CLASS_WEIGHTS[weights],
+                 "how": f"the training loss's class weights (--class-weights {weights})"}
+        power = (metrics.get("config") or {}).get("class_weight_power", 1.0)
+        if power != 1.0:
+            prior["how"] += f", tempered to the power {power:g}"
     offsets = (metrics.get("class_offsets") or {}).get("offsets")
     if offsets:
         prior["class_offsets"] = offsets
