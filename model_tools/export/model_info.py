@@ -56,6 +56,8 @@ def class_prior_of(metrics: dict[str, Any]) -> dict[str, Any] | None:
     prior: dict[str, Any]
     if isinstance(adjusted, dict):
         chosen = "chosen on the validation images" if adjusted.get("chosen_on") == "validation" else "given"
+        if adjusted.get("tau_rule") == "keep-byclass":
+            chosen += " (the largest keeping their ByClass-mix accuracy)"
         prior = {"prior": adjusted.get("prior"), "tau": adjusted.get("tau"),
                  "how": f"logit adjustment (Menon et al. 2021) of {adjusted.get('from_run')}, tau {chosen}"}
     else:

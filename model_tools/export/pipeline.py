@@ -41,12 +41,12 @@ def resolve_checkpoint(source: str | Path) -> Path:
 
 def run_pipeline(source: str | Path, name: str, *, version: int | None = None, base: str | Path = MODELS_DIR,
                  limit: int | None = None, prior: str | None = None, tau: float | None = None,
-                 calibrate: bool = False, temperature: float | None = None) -> Path:
+                 tau_rule: str = "best", calibrate: bool = False, temperature: float | None = None) -> Path:
     """Export, convert and verify; returns the new version folder (with the run's model info).
 
-    ``prior`` (and ``tau``, else chosen on validation): serve the run's model logit-adjusted to that
-    class mix (:func:`~model_tools.training.logit_adjustment.adjust_run`). ``calibrate``: then divide its
-    logits by ``temperature``, or by the one chosen on validation when None
+    ``prior`` (and ``tau``, else chosen on validation by ``tau_rule``): serve the run's model
+    logit-adjusted to that class mix (:func:`~model_tools.training.logit_adjustment.adjust_run`).
+    ``calibrate``: then divide its logits by ``temperature``, or by the one chosen on validation when None
     (:func:`~model_tools.training.temperature_scaling.calibrate_run`)."""
     from model_tools.export.convert import convert_onnx
     from model_tools.export.model_info import resolve_model_info
@@ -63,7 +63,7 @@ def run_pipeline(source: str | Path, name: str, *, version: int | None = None, b
         derived = []
         if prior is not None:
             adjusted = Path(work) / "adjusted"
-            metrics = adjust_run(checkpoint.parent, adjusted, prior, tau)
+            metrics = adjust_run(checkpoint.parent, adjusted, prior, tau, tau_rule=tau_rule)
             log.info("logit adjustment: prior %s, tau %g", prior, metrics["logit_adjustment"]["tau"])
             checkpoint = adjusted / CHECKPOINT_FILE
             derived.append(f"logit-adjusted to the {prior} prior")
@@ -88,7 +88,8 @@ def run_pipeline(source: str | Path, name: str, *, version: int | None = None, b
 def _pipeline_command(args: argparse.Namespace) -> int:
     calibrate, temperature = parse_temperature(args.temperature)
     final_dir = run_pipeline(args.source, args.name, version=args.version, base=args.base, limit=args.limit,
-                             prior=args.prior, tau=args.tau, calibrate=calibrate, temperature=temperature)
+                             prior=args.prior, tau=args.tau, tau_rule=args.tau_rule, calibrate=calibrate,
+                             temperature=temperature)
     print(f"wrote {final_dir}: exported, converted and verified against ONNX and the checkpoint")
     return 0
 

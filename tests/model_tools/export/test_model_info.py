@@ -107,6 +107,9 @@ def test_the_class_prior_a_run_serves(repo):
     assert class_prior_of(adjusted) == {
         "prior": "uniform", "tau": 0.9,
         "how": "logit adjustment (Menon et al. 2021) of runs/x, tau chosen on the validation images"}
+    adjusted["logit_adjustment"]["tau_rule"] = "keep-byclass"
+    assert class_prior_of(adjusted)["how"].endswith(
+        "tau chosen on the validation images (the largest keeping their ByClass-mix accuracy)")
     adjusted["class_offsets"] = {"offsets": {"o": 1.5}, "from_run": "runs/x-adjusted"}  # offsets on top
     assert class_prior_of(adjusted)["class_offsets"] == {"o": 1.5}
     assert class_prior_of(adjusted)["prior"] == "uniform"

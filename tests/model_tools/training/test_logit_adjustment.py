@@ -16,6 +16,7 @@ from model_tools.training.logit_adjustment import (
     adjustment,
     choose_tau,
     target_mix,
+    tau_keeping_byclass,
     training_class_mix,
 )
 from model_tools.training.metrics import byclass_frequencies, prior_weighted_accuracy
@@ -63,6 +64,26 @@ def test_tau_is_the_smallest_that_scores_best_on_the_target_mix() -> None:
     assert scores[0.8] == pytest.approx(0.5)
     # Scored on the training mix itself, no adjustment is better than none.
     assert choose_tau(logits, labels, train, train)[0] == 0.0
+
+
+def test_keep_byclass_walks_up_until_the_byclass_mix_drops() -> None:
+    # Train and ByClass mix C:c = 4:1; towards a uniform mix c rises by tau * log 4 = 1.386 tau against C.
+    # Five c images read C by 0.1 (they turn at tau 0.1), five by 0.3 (at tau 0.3), ten C images read C by
+    # 0.5 (they turn to c at tau 0.4). ByClass score: 0.8 at tau 0, 0.9 at 0.1 and 0.2, 1.0 at 0.3, 0.2 at
+    # 0.4: the walk keeps 0.3 and stops there.
+    logits = np.full((20, NUM_CLASSES), -50.0)
+    logits[:, UPPER_C] = 5.0
+    logits[:5, LOWER_C], logits[5:10, LOWER_C], logits[10:, LOWER_C] = 4.9, 4.7, 4.5
+    labels = np.array([LOWER_C] * 10 + [UPPER_C] * 10)
+    mix, uniform = _mix(0.08, 0.02), np.full(NUM_CLASSES, 1 / NUM_CLASSES)
+    tau, scores = tau_keeping_byclass(logits, labels, mix, uniform, mix)
+    assert tau == 0.3
+    assert list(scores) == [0.0, 0.1, 0.2, 0.3, 0.4]  # no tau past the first that costs is tried
+    assert scores[0.0] == pytest.approx(0.8) and scores[0.3] == pytest.approx(1.0)
+    assert scores[0.4] < scores[0.0]
+    # When the first step already costs, the model stays as trained.
+    logits[10:, LOWER_C] = 4.95  # the C images turn at tau 0.1 too
+    assert tau_keeping_byclass(logits, labels, mix, uniform, mix)[0] == 0.0
 
 
 def test_the_training_mix_of_the_bundled_runs() -> None:
@@ -115,6 +136,26 @@ def test_the_command_moves_the_bias_and_measures_again(tmp_path, capsys) -> None
     assert scores[f"{adjusted['tau']:g}"] == pytest.approx(
         prior_weighted_accuracy(labels, predictions, uniform), abs=1e-9)
     assert metrics["checkpoint_sha256"] == shifted.sha256
+
+
+def test_the_command_keeps_the_byclass_mix_when_asked(tmp_path, capsys) -> None:
+    run, out = REPO / "runs" / "linear", tmp_path / "linear-train"
+    assert main(["logit-adjust", str(run), "--prior", "train", "--tau-rule", "keep-byclass", "--out",
+                 str(out)]) == 0
+    adjusted = json.loads((out / "metrics.json").read_text())["logit_adjustment"]
+    assert adjusted["chosen_on"] == "validation" and adjusted["tau_rule"] == "keep-byclass"
+    assert "ByClass mix" in adjusted["rule"]
+    scores = adjusted["validation_score_by_tau"]  # the ByClass-mix scores of the walk, in grid order
+    taus = [float(t) for t in scores]
+    assert taus == list(TAU_GRID[:len(taus)])
+    assert all(scores[f"{t:g}"] >= scores["0"] for t in taus if t <= adjusted["tau"])
+    if adjusted["tau"] < TAU_GRID[-1]:  # the walk ended on the first tau that costs
+        assert taus[-1] > adjusted["tau"] and scores[f"{taus[-1]:g}"] < scores["0"]
+    with pytest.raises(SystemExit) as refused:
+        main(["logit-adjust", str(run), "--prior", "train", "--tau-rule", "widest", "--out",
+              str(tmp_path / "x")])
+    assert refused.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_the_command_refusals(tmp_path, capsys) -> None:
