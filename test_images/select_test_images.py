@@ -6,9 +6,10 @@ File names say the label, case-safe on case-insensitive file systems: ``A_upper_
 ``a_lower_0.png``, ``7_digit_0.png``. Each image is a real EMNIST validation image where the class has
 real images; the classes no real image here shows (J Q X Y Z j q x y z) get a character drawn from a
 held-out font (the ``synthetic`` split: a font the model never trained on). A class the model knows but
-never reads exactly with confidence (lowercase o and u: it mostly answers their uppercase twins, see
-docs/training.md on class weights and class offsets) gets one image in ``test_images/case_twins/`` that the
-model reads as the other case of the same letter, so the tests can pin that behaviour too. The images are
+never reads exactly with confidence (for version 4 lowercase c, m, o, p, s and u: it mostly answers their
+uppercase twins, see docs/training.md on class weights, logit adjustment and class offsets) gets one image
+in ``test_images/case_twins/`` that the model reads as the other case of the same letter, so the tests can
+pin that behaviour too. The images are
 unchanged 28x28 pixels (upright, white ink on black).
 """
 

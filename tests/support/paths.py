@@ -30,8 +30,8 @@ def labelled_test_images() -> list[tuple[Path, str]]:
 def case_twin_test_images() -> list[tuple[Path, str]]:
     """(PNG path, character the model answers) for the letters it knows but reads as the other case.
 
-    ``test_images/case_twins/o_lower_0.png`` is a real lowercase o that the bundled model (trained with
-    ByClass-mix class weights) reads as "O"; see ``test_images/select_test_images.py``.
+    ``test_images/case_twins/o_lower_0.png`` is a real lowercase o that the bundled model (fitted to NIST's
+    ByClass class mix) reads as "O"; see ``test_images/select_test_images.py``.
     """
     return [(path, path.name.split("_")[0].swapcase())
             for path in sorted((TEST_IMAGES / "case_twins").glob("*_*_*.png"))]

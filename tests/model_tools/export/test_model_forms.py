@@ -16,10 +16,11 @@ from model_tools.export.model_forms import load_predictor
 from model_tools.training.checkpoint import load_checkpoint
 from model_tools.training.evaluate import evaluate_predictor
 from model_tools.training.networks import WithSoftmax
+from tests.support.paths import served_version_dir
 
 #: The pinned validation accuracy of each shipped models/emnist/<version> (measured when it was converted,
 #: docs/training.md): a changed model file, loader or validation split shows here.
-SHIPPED_VALIDATION_ACCURACY = {"1": 0.7363, "2": 0.7359, "3": 0.7378}
+SHIPPED_VALIDATION_ACCURACY = {"1": 0.7363, "2": 0.7359, "3": 0.7378, "4": 0.7395}
 ONE_VALIDATION_IMAGE = 1 / 4119
 
 
@@ -39,6 +40,46 @@ def test_shipped_emnist_version_keeps_its_validation_accuracy(repo, version, for
     assert report["images"] == 4119
     pinned = SHIPPED_VALIDATION_ACCURACY[version]
     assert report["accuracy"] == pytest.approx(pinned, abs=ONE_VALIDATION_IMAGE / 2)
+
+
+#: The served version's figures on every split (eval-report, docs/model-evaluation.md): split ->
+#: (images, exact accuracy, ByClass-mix accuracy or None for the digit-only splits).
+SERVED_VERSION = "4"
+SERVED_SPLIT_ACCURACY = {
+    "validation": (4119, 0.7395, 0.8629),
+    "synthetic": (1860, 0.6468, 0.7287),
+    "test": (9990, 0.9656, None),
+    "mnist": (5000, 0.9548, None),
+    "digits-upper": (11428, 0.9527, 0.9068),
+}
+
+
+def test_the_pinned_figures_are_the_served_version_s():
+    assert served_version_dir().name == SERVED_VERSION
+
+
+@pytest.mark.parametrize("split", sorted(SERVED_SPLIT_ACCURACY))
+def test_the_served_version_keeps_its_figures_on_every_split(repo, split):
+    """Its exact accuracy (within an image or two: the rounding of the pinned figures) and ByClass-mix
+    accuracy on each split."""
+    predictor = load_predictor(repo / "models" / "emnist" / SERVED_VERSION / "model.onnx")
+    report = evaluate_predictor(predictor, load_images(split))
+    images, exact, byclass_mix = SERVED_SPLIT_ACCURACY[split]
+    assert report["images"] == images
+    assert report["accuracy"] == pytest.approx(exact, abs=1.5 / images)
+    if byclass_mix is not None:
+        assert report["accuracy_byclass_mix"] == pytest.approx(byclass_mix, abs=0.002)
+
+
+
+def test_the_served_version_answers_every_class():
+    """Each of the 62 classes is the answer to some validation image: the real ones, and the held-out
+    fonts' drawings for the ten letters no real image here shows."""
+    predictor = load_predictor(served_version_dir() / "model.onnx")
+    answered = set()
+    for split in ("validation", "synthetic"):
+        answered |= set(predictor.predict(to_model_input(load_images(split).images)).argmax(axis=1).tolist())
+    assert answered == set(range(62))
 
 
 def test_onnx_file_scores_like_its_checkpoint(tmp_path, repo, validation_split) -> None:
