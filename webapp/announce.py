@@ -2,7 +2,7 @@
 
 ``python -m webapp.model_server`` prints, on standard output and once the default model answers::
 
-    serving model emnist version 3 on http://127.0.0.1:8000/: open it in a browser
+    serving model emnist version 4 on http://127.0.0.1:8000/: open it in a browser
     gRPC (TF Serving's PredictionService and ModelService, V2, health) on 127.0.0.1:8500
 
 The REST line waits for ``/readyz`` to answer 200 (the version is the one it names); the gRPC line for
