@@ -141,9 +141,11 @@ def test_a_dead_worker_is_replaced_and_a_reload_reaches_every_worker(tmp_path):
             reload.config.model_config_list.config.add(name=name, base_path=base_path)
         with grpc.insecure_channel(server.target) as channel:
             model_service_pb2_grpc.ModelServiceStub(channel).HandleReloadConfigRequest(reload, 30.0)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         reloaded = r"\[(\d+)\] INFO serving_core.server_core: reloading the model config: emnist, beta"
-        while len(set(re.findall(reloaded, server.log()))) < 2:
+        # A worker logs the reload when it starts; the new model answers there once it has loaded.
+        loaded = r"\[(\d+)\] INFO \S+: successfully loaded servable version \{name: beta version: 1\}"
+        while min(len(set(re.findall(line, server.log()))) for line in (reloaded, loaded)) < 2:
             assert time.monotonic() < deadline, f"the reload did not reach both workers:\n{server.log()}"
             time.sleep(0.1)
         for _ in range(8):  # new connections, spread over the workers by the kernel
