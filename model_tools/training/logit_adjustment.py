@@ -97,15 +97,19 @@ def adjustment(train_mix: np.ndarray, target: np.ndarray, tau: float) -> np.ndar
     return shift
 
 
+def _adjusted_score(logits: np.ndarray, labels: np.ndarray, train_mix: np.ndarray, target: np.ndarray,
+                    tau: float, scored_on: np.ndarray) -> float:
+    """Accuracy of the logits adjusted by tau towards ``target``, re-weighted to the mix ``scored_on``."""
+    predictions = (logits + adjustment(train_mix, target, tau)).argmax(axis=1)
+    score = prior_weighted_accuracy(labels, predictions, scored_on)
+    return float(score) if score is not None else 0.0
+
+
 def choose_tau(logits: np.ndarray, labels: np.ndarray, train_mix: np.ndarray, target: np.ndarray,
                grid: tuple[float, ...] = TAU_GRID) -> tuple[float, dict[float, float]]:
     """The tau of ``grid`` whose adjusted predictions score best on (validation) ``labels`` re-weighted to
     ``target``; ties go to the smaller tau (the model closer to its training). Also every tau's score."""
-    scores: dict[float, float] = {}
-    for tau in grid:
-        predictions = (logits + adjustment(train_mix, target, tau)).argmax(axis=1)
-        score = prior_weighted_accuracy(labels, predictions, target)
-        scores[float(tau)] = float(score) if score is not None else 0.0
+    scores = {float(tau): _adjusted_score(logits, labels, train_mix, target, tau, target) for tau in grid}
     best = max(scores.values())
     return min(tau for tau, score in scores.items() if score == best), scores
 
@@ -119,9 +123,7 @@ def tau_keeping_byclass(logits: np.ndarray, labels: np.ndarray, train_mix: np.nd
     scores: dict[float, float] = {}
     chosen = float(grid[0])
     for tau in grid:
-        predictions = (logits + adjustment(train_mix, target, tau)).argmax(axis=1)
-        score = prior_weighted_accuracy(labels, predictions, byclass)
-        scores[float(tau)] = float(score) if score is not None else 0.0
+        scores[float(tau)] = _adjusted_score(logits, labels, train_mix, target, tau, byclass)
         if scores[float(tau)] < scores[float(grid[0])]:
             break
         chosen = float(tau)
