@@ -11,6 +11,8 @@ carry the input; its id says so (``...-cannot-carry-...``).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +34,22 @@ from tests.webapp.refusals.payloads import payload
 CLIENT_TIMEOUT_SECONDS = 30.0
 #: Before a queued case: longer than a model server's copy of the previous request can outlive its answer.
 QUEUED_COPIES_GONE_SECONDS = 0.5
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No pause of Python's cyclic garbage collector while the block runs.
+
+    The servers run in this process, whose heap holds what the whole suite imported (TensorFlow, torch)
+    and left behind: one full collection can stop every thread for half a second, as long as the queued
+    case's deadline, and turn its 504 into a 503 (the request had not started) or a late answer.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +83,9 @@ def test_the_same_refusal_on_every_entry_point(deployment, case: str, entry_poin
         # meanwhile would join that batch and run when the copy expires, answered: let every earlier copy
         # expire first, so this request waits in a batch of its own.
         time.sleep(QUEUED_COPIES_GONE_SECONDS)
-    answer = entry_point.send(deployment(profile_of(case)), payload(case), timeout)
+    served = deployment(profile_of(case))
+    with collector_paused() if case == "deadline_while_queued" else contextlib.nullcontext():
+        answer = entry_point.send(served, payload(case), timeout)
     status = refusal.http_status if entry_point.protocol == "http" else refusal.code.name
     message = without_locator(answer.message)
     refused = answer.status == status and refusal.matches(message, entry_point.family)
