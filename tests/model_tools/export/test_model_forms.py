@@ -60,8 +60,8 @@ def test_the_pinned_figures_are_the_served_version_s():
 
 @pytest.mark.parametrize("split", sorted(SERVED_SPLIT_ACCURACY))
 def test_the_served_version_keeps_its_figures_on_every_split(repo, split):
-    """Its exact accuracy (within an image or two: the rounding of the pinned figures) and ByClass-mix
-    accuracy on each split."""
+    """Its exact accuracy (within 1.5 images: the pinned figures are rounded, and another processor may
+    flip an image whose top two scores tie) and ByClass-mix accuracy on each split."""
     predictor = load_predictor(repo / "models" / "emnist" / SERVED_VERSION / "model.onnx")
     report = evaluate_predictor(predictor, load_images(split))
     images, exact, byclass_mix = SERVED_SPLIT_ACCURACY[split]
@@ -69,7 +69,6 @@ def test_the_served_version_keeps_its_figures_on_every_split(repo, split):
     assert report["accuracy"] == pytest.approx(exact, abs=1.5 / images)
     if byclass_mix is not None:
         assert report["accuracy_byclass_mix"] == pytest.approx(byclass_mix, abs=0.002)
-
 
 
 def test_the_served_version_answers_every_class():
