@@ -37,6 +37,23 @@ class ImageSource:
             raise ValueError(f"{len(self.rows)} rows but {len(self.labels)} labels")
 
 
+def training_rows(labels: np.ndarray, fraction: float | None, limit: int | None, seed: int) -> np.ndarray:
+    """The rows of the real training images a run keeps, in pool order: with ``fraction``, that share of
+    every class's images (at least one each), drawn with ``seed``; then with ``limit``, the first
+    ``limit`` of those. A learning curve needs the first: the pools are stored class by class, so the
+    first N images are a few classes, not a smaller sample of the same mix."""
+    rows = np.arange(len(labels))
+    if fraction is not None and fraction < 1.0:
+        rng = np.random.default_rng(seed)
+        kept = []
+        for label in np.unique(labels):
+            members = rows[labels == label]
+            count = max(1, int(round(fraction * len(members))))
+            kept.append(rng.choice(members, size=count, replace=False))
+        rows = np.sort(np.concatenate(kept))
+    return rows if limit is None else rows[:limit]
+
+
 class ImagePool:
     """Several sources behind one index space; ``batch(indices)`` gives float32 [B, 784] pixels/255."""
 

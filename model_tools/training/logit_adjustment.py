@@ -48,15 +48,15 @@ def training_class_mix(config: dict[str, Any], data_dir: Path | None = None) -> 
 
     Rebuilt from the run's config and the shipped data; a run on NIST's full files (``--data``) is refused
     (its pool is not shipped)."""
-    from model_tools.training.image_pool import even_case_prior, sample_weights
+    from model_tools.training.image_pool import even_case_prior, sample_weights, training_rows
     from model_tools.training.train_command import synthetic_source
 
     if config.get("data"):
         raise ValueError(f"the run was trained on {config['data']}: its class mix is not rebuilt from the "
                          "shipped data")
     _, labels = load_split("train", data_dir)
-    if config.get("train_limit"):
-        labels = labels[: config["train_limit"]]
+    labels = labels[training_rows(labels, config.get("train_fraction"), config.get("train_limit"),
+                                  config.get("seed", 0))]
     synthetic = np.zeros(len(labels), dtype=bool)
     if config.get("synthetic"):
         path = Path(data_dir or DEFAULT_DATA_DIR) / SYNTHETIC_FILE  # the shipped drawings, wherever trained

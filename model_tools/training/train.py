@@ -33,7 +33,7 @@ from model_tools.data.datasets import to_model_input
 from model_tools.training.class_weights import CLASS_WEIGHTS, byclass_mix_weights, inverse_frequency_weights
 from model_tools.training.devices import DEVICES
 from model_tools.training.distributed import ProcessGroup
-from model_tools.training.image_pool import ImagePool, ImageSource
+from model_tools.training.image_pool import ImagePool, ImageSource, training_rows
 from model_tools.training.mixing import MIXING
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     threads: int = 1
     train_limit: int | None = None  # train on the first N images only (quick checks, tests)
+    train_fraction: float | None = None  # train on this share of every class's real images (learning curves)
     augment_params: dict[str, float] = field(default_factory=dict)
     device: str = "cpu"
     synthetic: str | None = None  # synthetic.npz mixed into training (None: real images only)
@@ -103,6 +104,8 @@ class TrainConfig:
             raise ValueError("--label-smoothing must be in [0, 1)")
         if self.train_limit is not None and self.train_limit < 1:
             raise ValueError("--train-limit must be at least 1")
+        if self.train_fraction is not None and not 0.0 < self.train_fraction <= 1.0:
+            raise ValueError("--train-fraction must be in (0, 1]")
         if self.device not in DEVICES:
             raise ValueError(f"--device must be one of {DEVICES}, not {self.device!r}")
         if self.synthetic_classes not in SYNTHETIC_CLASSES:
@@ -183,8 +186,9 @@ def _pool_of(config: TrainConfig, train_data: Any) -> ImagePool:
     if isinstance(train_data, ImagePool):
         return train_data
     images, labels = train_data
-    if config.train_limit is not None:
-        images, labels = images[: config.train_limit], labels[: config.train_limit]
+    if config.train_limit is not None or config.train_fraction is not None:
+        rows = training_rows(np.asarray(labels), config.train_fraction, config.train_limit, config.seed)
+        images, labels = np.asarray(images)[rows], np.asarray(labels)[rows]
     if len(labels) == 0:
         raise ValueError("the training split is empty")
     return ImagePool([ImageSource(np.asarray(images), np.asarray(labels, dtype=np.int64))])

@@ -19,7 +19,7 @@ import numpy as np
 from model_tools.data.datasets import DEFAULT_DATA_DIR, SYNTHETIC_FILE, load_split, load_synthetic
 from model_tools.training.class_weights import CLASS_WEIGHTS
 from model_tools.training.devices import DEVICES
-from model_tools.training.image_pool import ImagePool, ImageSource
+from model_tools.training.image_pool import ImagePool, ImageSource, training_rows
 from model_tools.training.mixing import MIXING
 from model_tools.training.train import CASE_PRIORS, LR_SCHEDULES, SYNTHETIC_CLASSES, TrainConfig, train
 
@@ -49,18 +49,21 @@ def training_images(args: argparse.Namespace, config: TrainConfig) -> tuple[Imag
 
         nist = load_nist_training(args.data)
         train_rows, validation_rows = holdout_rows(nist.labels, args.validation_images, config.seed)
-        if config.train_limit is not None:
-            train_rows = train_rows[: config.train_limit]
+        train_rows = train_rows[training_rows(nist.labels[train_rows], config.train_fraction,
+                                              config.train_limit, config.seed)]
         real = ImageSource(nist.images, nist.labels[train_rows], rows=train_rows)
         validation = (nist.images[validation_rows], nist.labels[validation_rows])
         described = f"{nist.source} ({len(train_rows):,} train, {len(validation_rows):,} held out)"
     else:
         images, labels = load_split("train", args.data_dir)
-        if config.train_limit is not None:
-            images, labels = images[: config.train_limit], labels[: config.train_limit]
+        if config.train_limit is not None or config.train_fraction is not None:
+            rows = training_rows(labels, config.train_fraction, config.train_limit, config.seed)
+            images, labels = images[rows], labels[rows]
         real = ImageSource(images, labels)
         validation = load_split("validation", args.data_dir)
         described = "the shipped train split"
+    if config.train_fraction is not None:
+        described += f" ({config.train_fraction * 100:g} % of every class's images: {len(real.labels):,})"
     sources = [real]
     if config.synthetic:
         sources.append(synthetic_source(Path(config.synthetic), real.labels, config.synthetic_classes))
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         augment=args.augment if args.augment is not None else args.arch in ("cnn", "resnet"),
         eval_every=args.eval_every, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, threads=args.threads, train_limit=args.train_limit,
+        train_fraction=args.train_fraction,
         device=args.device, synthetic=args.synthetic, synthetic_classes=args.synthetic_classes,
         synthetic_weight=args.synthetic_weight, case_prior=args.case_prior, data=args.data,
         class_weight_power=args.class_weight_power, mixing=args.mixing, mixing_alpha=args.mixing_alpha,
@@ -191,7 +195,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="auto: CUDA (float16 mixed precision) when a GPU is visible, else the CPU")
     parser.add_argument("--train-limit", type=int, default=None, metavar="N",
-                        help="use only the first N training images (quick checks)")
+                        help="use only the first N training images (quick checks; the pool is stored class "
+                             "by class, so they are a few classes)")
+    parser.add_argument("--train-fraction", type=float, default=None, metavar="F",
+                        help="use this share of every class's real training images, drawn with --seed "
+                             "(a learning curve: what more data would be worth); before --train-limit")
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="train on NIST's files instead of the shipped split: the folder `download` "
                         "wrote (ByClass idx), an emnist-<split>-train-images-idx3-ubyte[.gz] or an "

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emnist_contract.labels import NUM_CLASSES
-from model_tools.training.image_pool import ImagePool, ImageSource, sample_weights
+from model_tools.training.image_pool import ImagePool, ImageSource, sample_weights, training_rows
 
 
 def _images(count: int, seed: int) -> np.ndarray:
@@ -84,3 +84,16 @@ def test_the_power_tempers_the_class_balance() -> None:
     np.testing.assert_allclose(off, 1.0)
     # Class 1 weighs 9x class 0 with the full mix (0.75/0.25 over 1/3), 3x at power 0.5.
     assert full[3] / full[0] == pytest.approx(9.0) and half[3] / half[0] == pytest.approx(3.0)
+
+
+def test_a_training_fraction_keeps_that_share_of_every_class() -> None:
+    labels = np.repeat([3, 7, 9], [100, 40, 1])  # stored class by class, as the shipped pools are
+    rows = training_rows(labels, 0.25, None, seed=0)
+    assert np.all(np.diff(rows) > 0)  # pool order kept, no row twice
+    assert np.bincount(labels[rows], minlength=10)[[3, 7, 9]].tolist() == [25, 10, 1]  # a class keeps one
+    assert np.array_equal(rows, training_rows(labels, 0.25, None, seed=0))
+    assert not np.array_equal(rows, training_rows(labels, 0.25, None, seed=1))
+    # The limit then takes the first of those rows; without a fraction, the first rows of the pool.
+    assert np.array_equal(training_rows(labels, 0.25, 30, seed=0), rows[:30])
+    assert np.array_equal(training_rows(labels, None, 30, seed=0), np.arange(30))
+    assert np.array_equal(training_rows(labels, 1.0, None, seed=0), np.arange(141))

@@ -11,6 +11,7 @@ from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES, char_to_label
 from model_tools.__main__ import main
 from model_tools.data.datasets import load_split, to_model_input
 from model_tools.training.checkpoint import load_checkpoint
+from model_tools.training.image_pool import training_rows
 from model_tools.training.logit_adjustment import (
     TAU_GRID,
     adjustment,
@@ -103,6 +104,12 @@ def test_the_training_mix_of_the_bundled_runs() -> None:
     unweighted, pool_alone = training_class_mix({**config, "class_weights": "none", "synthetic": None})
     np.testing.assert_allclose(unweighted, np.bincount(labels, minlength=NUM_CLASSES) / len(labels))
     np.testing.assert_allclose(unweighted, pool_alone)
+    # A run on a share of the pool fitted that share's mix, drawn as the run drew it.
+    half = labels[training_rows(labels, 0.5, None, config["seed"])]
+    plain_half = {**config, "class_weights": "none", "synthetic": None, "train_fraction": 0.5}
+    _, pool_half = training_class_mix(plain_half)
+    np.testing.assert_allclose(pool_half, np.bincount(half, minlength=NUM_CLASSES) / len(half))
+    assert not np.allclose(pool_half, pool_alone)
     with pytest.raises(ValueError, match="not rebuilt"):
         training_class_mix({**config, "data": "downloads/emnist"})
     assert target_mix("uniform", pool).sum() == pytest.approx(1.0)

@@ -11,6 +11,7 @@ import torch
 
 from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from model_tools.__main__ import main
+from model_tools.data.datasets import load_split
 from model_tools.training.checkpoint import load_checkpoint
 from model_tools.training.train import TrainConfig, train
 
@@ -133,6 +134,8 @@ def test_metrics_json_describes_the_run(train_slice, validation_slice, tmp_path)
         ({"epochs": 0}, "epochs"),
         ({"lr": -1.0}, "lr"),
         ({"ema_decay": 1.0}, "--ema must be in"),
+        ({"train_fraction": 0.0}, "--train-fraction must be in"),
+        ({"train_fraction": 1.5}, "--train-fraction must be in"),
         ({"widths": [8, 16, 24]}, "--widths takes a positive"),
         ({"arch": "resnet", "widths": [8, 16]}, "--widths takes a positive"),
         ({"arch": "cnn", "widths": [8, 0]}, "--widths takes a positive"),
@@ -156,6 +159,21 @@ def test_train_command_writes_the_run_folder(tmp_path, capsys) -> None:
     assert "val accuracy" in capsys.readouterr().out
     config = json.loads((out / "metrics.json").read_text())["config"]
     assert config["augment"] is False and config["train_limit"] == 256
+
+
+def test_train_command_trains_on_a_share_of_every_class(tmp_path, caplog) -> None:
+    _, labels = load_split("train")
+    counts = np.bincount(labels, minlength=NUM_CLASSES)
+    kept = int(np.where(counts > 0, np.maximum(1, np.round(0.1 * counts)), 0).sum())
+    out = tmp_path / "tenth"
+    with caplog.at_level("INFO", logger="model_tools.training.train_command"):
+        assert main(["train", "--arch", "linear", "--epochs", "1", "--train-fraction", "0.1", "--eval-every",
+                     "5", "--no-test", "--out", str(out)]) == 0
+    assert f"(10 % of every class's images: {kept:,})" in caplog.text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_images_real"] == kept and metrics["config"]["train_fraction"] == 0.1
+    unseen = [BYCLASS_LABELS[i] for i in np.flatnonzero(counts == 0)]
+    assert metrics["classes_without_training_images"] == unseen
 
 
 def test_train_command_rejects_bad_options(tmp_path) -> None:
