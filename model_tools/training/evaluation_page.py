@@ -1,10 +1,10 @@
 """The model evaluation page: every model on every split side by side, as one Markdown document.
 
 Per split: exact, case-insensitive and ByClass-mix accuracy, the expected calibration error of the softmax,
-how often look-alike characters (0/O/o, 1/I/l, c/C, ...) are read as one another, the most frequent
-mistakes, per-class accuracy, and a reliability diagram. The page is generated from the models' scores
-(``eval-report`` in ``model_tools.export.eval_report`` runs the models), never edited by hand, so it always
-matches the models it names.
+how much of the ByClass mix is lost to look-alike characters (0/O/o, 1/I/l, c/C, ...) and how often each
+group's members are read as one another, the most frequent mistakes, per-class accuracy, and a reliability
+diagram. The page is generated from the models' scores (``eval-report`` in ``model_tools.export.eval_report``
+runs the models), never edited by hand, so it always matches the models it names.
 """
 
 from __future__ import annotations
@@ -46,16 +46,44 @@ MISTAKES_SHOWN = 8
 
 @dataclass(frozen=True)
 class SplitResult:
-    """One model on one split: its classification report and the reliability of its top score."""
+    """One model on one split: its classification report, the reliability of its top score, and the
+    ByClass-mix accuracy it loses to look-alikes and to other mistakes (None without a prior)."""
 
     report: dict[str, Any]
     calibration: dict[str, Any]
+    mix_lost: tuple[float, float] | None = None
 
 
 def score_split(labels: np.ndarray, scores: np.ndarray, prior: np.ndarray | None) -> SplitResult:
     """The report and the reliability bins of softmax ``scores`` [N, 62] against ``labels``."""
     report = classification_report(labels, np.asarray(scores).argmax(axis=1), prior=prior)
-    return SplitResult(report, reliability(scores, labels))
+    lost = None if prior is None else mix_lost_to_look_alikes(report["confusion_matrix"], prior)
+    return SplitResult(report, reliability(scores, labels), lost)
+
+
+def mix_lost_to_look_alikes(matrix: np.ndarray, prior: np.ndarray) -> tuple[float, float] | None:
+    """(lost to look-alikes, lost otherwise): the share of ByClass-mix accuracy a model loses on images
+    read as another member of their look-alike group, and on every other mistake. The two add up to
+    1 - the ByClass-mix accuracy; the first is what no reader of the bare character can fully win back,
+    since the groups' members are drawn alike. None when no class present has prior mass."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    counts = matrix.sum(axis=1)
+    present = counts > 0
+    weights = np.where(present, np.asarray(prior, dtype=np.float64), 0.0)
+    if weights.sum() <= 0:
+        return None
+    weights /= weights.sum()
+    wrong = np.zeros(NUM_CLASSES)
+    alike = np.zeros(NUM_CLASSES)
+    for index in np.flatnonzero(present):
+        wrong[index] = (counts[index] - matrix[index, index]) / counts[index]
+    for group in LOOK_ALIKE_GROUPS:
+        members = [BYCLASS_LABELS.index(char) for char in group]
+        for index in members:
+            if present[index]:
+                others = [m for m in members if m != index]
+                alike[index] = matrix[index, others].sum() / counts[index]
+    return float(weights @ alike), float(weights @ (wrong - alike))
 
 
 def look_alike_confusions(matrix: np.ndarray, group: Sequence[str]) -> tuple[int, int]:
@@ -138,6 +166,21 @@ def _look_alike_table(split: str, results: Mapping[str, Mapping[str, SplitResult
             "| group | " + " | ".join(names) + " |", "|---|" + "---|" * len(names), *rows, ""]
 
 
+def _mix_lost_table(split: str, results: Mapping[str, Mapping[str, SplitResult]]) -> list[str]:
+    rows = [f"| {name} | {_pct(splits[split].report['accuracy_byclass_mix'])} | "
+            f"{_points(splits[split].mix_lost[0])} | {_points(splits[split].mix_lost[1])} |"
+            for name, splits in results.items() if split in splits and splits[split].mix_lost is not None]
+    if not rows:
+        return []
+    return ["Where the ByClass-mix accuracy goes: points lost on images read as another member of their "
+            "look-alike group (the groups below), and on every other mistake.", "",
+            "| model | ByClass mix | lost to look-alikes | lost otherwise |", "|---|---|---|---|", *rows, ""]
+
+
+def _points(share: float) -> str:
+    return f"{share * 100:.2f}"
+
+
 def _mistakes(split: str, results: Mapping[str, Mapping[str, SplitResult]]) -> list[str]:
     lines = [f"Most frequent mistakes (true -> predicted: images), top {MISTAKES_SHOWN}:", ""]
     for name, splits in results.items():
@@ -201,6 +244,7 @@ def render_page(results: Mapping[str, Mapping[str, SplitResult]], sources: Mappi
             lines += [f"![reliability diagram, {split}]({_relative(diagrams[split], page.parent)})", ""]
         if font_only:
             lines += _subset_table(split, results, font_only)
+        lines += _mix_lost_table(split, results)
         lines += _look_alike_table(split, results)
         lines += _mistakes(split, results)
         lines += _per_class_table(split, results)

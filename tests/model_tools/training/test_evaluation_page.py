@@ -10,6 +10,7 @@ from emnist_contract.labels import BYCLASS_LABELS, NUM_CLASSES
 from model_tools.training.evaluation_page import (
     classes_predicted,
     look_alike_confusions,
+    mix_lost_to_look_alikes,
     render_page,
     score_split,
     subset_accuracy,
@@ -30,6 +31,24 @@ def test_look_alike_confusions_count_only_reads_inside_the_group() -> None:
     matrix = np.asarray(score_split(labels, _one_hot(predictions), None).report["confusion_matrix"])
     assert look_alike_confusions(matrix, ("0", "O", "o")) == (2, 5)
     assert look_alike_confusions(matrix, ("C", "c")) == (0, 0)
+
+
+def test_the_byclass_mix_lost_splits_into_look_alikes_and_the_rest(tmp_path: Path) -> None:
+    a = BYCLASS_LABELS.index("a")
+    labels = np.array([ZERO, ZERO, ZERO, ZERO, BIG_O, BIG_O, a, a])
+    predictions = [ZERO, ZERO, BIG_O, ONE, BIG_O, SMALL_O, ZERO, a]  # 0: 1/4 in group, 1/4 out; O: 1/2 in
+    prior = np.zeros(NUM_CLASSES)
+    prior[[ZERO, BIG_O, a, ONE]] = [0.5, 0.2, 0.2, 0.1]  # 1 has no image: the weights are 0.5, 0.2, 0.2 / 0.9
+    result = score_split(labels, _one_hot(predictions), prior)
+    look_alikes, otherwise = result.mix_lost
+    assert np.isclose(look_alikes, (0.5 * 0.25 + 0.2 * 0.5) / 0.9)
+    assert np.isclose(otherwise, (0.5 * 0.25 + 0.2 * 0.5) / 0.9)  # 0->1 and a->0: outside any group
+    assert np.isclose(look_alikes + otherwise, 1 - result.report["accuracy_byclass_mix"])
+    assert score_split(labels, _one_hot(predictions), None).mix_lost is None
+    assert mix_lost_to_look_alikes(np.zeros((NUM_CLASSES, NUM_CLASSES)), prior) is None
+    text = render_page({"m": {"validation": result}}, {"m": "m.onnx"}, {}, tmp_path / "p.md", "tool",
+                       served=None)
+    assert f"| m | {result.report['accuracy_byclass_mix'] * 100:.2f} % | 25.00 | 25.00 |" in text
 
 
 def test_classes_predicted_joins_validation_and_fonts_only() -> None:
