@@ -54,6 +54,15 @@ def training_rows(labels: np.ndarray, fraction: float | None, limit: int | None,
     return rows if limit is None else rows[:limit]
 
 
+def training_subset(images: np.ndarray, labels: np.ndarray, fraction: float | None, limit: int | None,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels of :func:`training_rows` (the arrays as given when neither is set)."""
+    if fraction is None and limit is None:
+        return images, labels
+    rows = training_rows(np.asarray(labels), fraction, limit, seed)
+    return np.asarray(images)[rows], np.asarray(labels)[rows]
+
+
 class ImagePool:
     """Several sources behind one index space; ``batch(indices)`` gives float32 [B, 784] pixels/255."""
 

@@ -33,7 +33,7 @@ from model_tools.data.datasets import to_model_input
 from model_tools.training.class_weights import CLASS_WEIGHTS, byclass_mix_weights, inverse_frequency_weights
 from model_tools.training.devices import DEVICES
 from model_tools.training.distributed import ProcessGroup
-from model_tools.training.image_pool import ImagePool, ImageSource, training_rows
+from model_tools.training.image_pool import ImagePool, ImageSource, training_subset
 from model_tools.training.mixing import MIXING
 
 log = logging.getLogger(__name__)
@@ -186,9 +186,7 @@ def _pool_of(config: TrainConfig, train_data: Any) -> ImagePool:
     if isinstance(train_data, ImagePool):
         return train_data
     images, labels = train_data
-    if config.train_limit is not None or config.train_fraction is not None:
-        rows = training_rows(np.asarray(labels), config.train_fraction, config.train_limit, config.seed)
-        images, labels = np.asarray(images)[rows], np.asarray(labels)[rows]
+    images, labels = training_subset(images, labels, config.train_fraction, config.train_limit, config.seed)
     if len(labels) == 0:
         raise ValueError("the training split is empty")
     return ImagePool([ImageSource(np.asarray(images), np.asarray(labels, dtype=np.int64))])

@@ -19,7 +19,7 @@ import numpy as np
 from model_tools.data.datasets import DEFAULT_DATA_DIR, SYNTHETIC_FILE, load_split, load_synthetic
 from model_tools.training.class_weights import CLASS_WEIGHTS
 from model_tools.training.devices import DEVICES
-from model_tools.training.image_pool import ImagePool, ImageSource, training_rows
+from model_tools.training.image_pool import ImagePool, ImageSource, training_rows, training_subset
 from model_tools.training.mixing import MIXING
 from model_tools.training.train import CASE_PRIORS, LR_SCHEDULES, SYNTHETIC_CLASSES, TrainConfig, train
 
@@ -56,9 +56,8 @@ def training_images(args: argparse.Namespace, config: TrainConfig) -> tuple[Imag
         described = f"{nist.source} ({len(train_rows):,} train, {len(validation_rows):,} held out)"
     else:
         images, labels = load_split("train", args.data_dir)
-        if config.train_limit is not None or config.train_fraction is not None:
-            rows = training_rows(labels, config.train_fraction, config.train_limit, config.seed)
-            images, labels = images[rows], labels[rows]
+        images, labels = training_subset(images, labels, config.train_fraction, config.train_limit,
+                                         config.seed)
         real = ImageSource(images, labels)
         validation = load_split("validation", args.data_dir)
         described = "the shipped train split"

@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from emnist_contract.labels import NUM_CLASSES
-from model_tools.training.image_pool import ImagePool, ImageSource, sample_weights, training_rows
+from model_tools.training.image_pool import (
+    ImagePool,
+    ImageSource,
+    sample_weights,
+    training_rows,
+    training_subset,
+)
 
 
 def _images(count: int, seed: int) -> np.ndarray:
@@ -97,3 +103,7 @@ def test_a_training_fraction_keeps_that_share_of_every_class() -> None:
     assert np.array_equal(training_rows(labels, 0.25, 30, seed=0), rows[:30])
     assert np.array_equal(training_rows(labels, None, 30, seed=0), np.arange(30))
     assert np.array_equal(training_rows(labels, 1.0, None, seed=0), np.arange(141))
+    images = _images(141, 2)
+    kept_images, kept_labels = training_subset(images, labels, 0.25, None, seed=0)
+    assert np.array_equal(kept_images, images[rows]) and np.array_equal(kept_labels, labels[rows])
+    assert training_subset(images, labels, None, None, seed=0)[0] is images  # nothing asked: no copy
